@@ -1,0 +1,22 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+const here = import.meta.dirname;
+
+/** Reads the version a go.mod pins for `module`, so the pin lives in exactly one place. */
+function pinned(goMod: string, module: string): string {
+  const text = readFileSync(join(here, goMod), 'utf8');
+  const match = new RegExp(`^\\s*(?:require\\s+)?${module.replaceAll('.', '\\.')}\\s+(v\\S+)`, 'm').exec(text);
+  if (!match?.[1]) throw new Error(`${goMod} does not pin ${module}`);
+  return match[1];
+}
+
+export const kubernetesVersion = pinned('k8s/go.mod', 'k8s.io/kubernetes');
+export const etcdVersion = pinned('etcd/go.mod', 'go.etcd.io/etcd/server/v3');
+
+/** Folder holding etcd, kube-apiserver and kube-controller-manager, outside the repository, keyed by version. */
+export function cacheDir(): string {
+  const root = process.env['JOB_ROBOT_CACHE'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'job-robot');
+  return join(root, `k8s-${kubernetesVersion}-etcd-${etcdVersion}`);
+}
