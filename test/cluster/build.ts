@@ -1,5 +1,6 @@
 /**
- * Builds the test control plane (etcd, kube-apiserver, kube-controller-manager) from the Go modules
+ * Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, and kubectl for
+ * rendering config/ with kustomize and for people) from the Go modules
  * pinned in test/cluster/{k8s,etcd}/go.mod into a cache folder outside the repository, and reuses it.
  * Run directly: `node test/cluster/build.ts`. Prints the folder on its last line.
  */
@@ -9,19 +10,22 @@ import { join } from 'node:path';
 import { cacheDir, etcdVersion, kubernetesVersion } from './versions.ts';
 
 const here = import.meta.dirname;
-export const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
+export const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl'] as const;
 export type Binary = (typeof BINARIES)[number];
 export type Binaries = Record<Binary, string>;
 
 const log = (msg: string) => process.stderr.write(`[control-plane] ${msg}\n`);
 
+/** The binaries a control plane needs; kubectl is built too but only the config tests use it. */
+export const CONTROL_PLANE: readonly Binary[] = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
+
 /** Where each binary comes from: KUBEBUILDER_ASSETS first (envtest convention), else the cache. */
-export function locateBinaries(): { found: Partial<Binaries>; missing: Binary[] } {
+export function locateBinaries(wanted: readonly Binary[] = BINARIES): { found: Partial<Binaries>; missing: Binary[] } {
   const assets = process.env['KUBEBUILDER_ASSETS'];
   const cache = cacheDir();
   const found: Partial<Binaries> = {};
   const missing: Binary[] = [];
-  for (const name of BINARIES) {
+  for (const name of wanted) {
     const candidates = [assets && join(assets, name), join(cache, name)].filter((p): p is string => !!p);
     const hit = candidates.find((p) => existsSync(p) && statSync(p).isFile());
     if (hit) found[name] = hit;
@@ -48,11 +52,12 @@ const SOURCES: Record<Binary, { module: string; pkg: string }> = {
   etcd: { module: 'etcd', pkg: 'go.etcd.io/etcd/server/v3' },
   'kube-apiserver': { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kube-apiserver' },
   'kube-controller-manager': { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager' },
+  kubectl: { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kubectl' },
 };
 
-/** Returns the three binaries, building the missing ones into the cache first. */
-export async function ensureBinaries(): Promise<Binaries> {
-  const { found, missing } = locateBinaries();
+/** Returns the `wanted` binaries (default: all), building the missing ones into the cache first. */
+export async function ensureBinaries(wanted: readonly Binary[] = BINARIES): Promise<Binaries> {
+  const { found, missing } = locateBinaries(wanted);
   if (missing.length === 0) return found as Binaries;
 
   const cache = cacheDir();
@@ -60,7 +65,7 @@ export async function ensureBinaries(): Promise<Binaries> {
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   log(`building ${missing.join(', ')} (Kubernetes ${kubernetesVersion}, etcd ${etcdVersion}) into ${cache}`);
-  log('a cold build downloads the modules and compiles Kubernetes: 10-25 minutes on 2 cores; later runs reuse it');
+  log('a cold build downloads the modules and compiles Kubernetes: about 8 minutes on 2 cores; later runs reuse it');
   const started = Date.now();
   const heartbeat = setInterval(() => log(`still building... ${Math.round((Date.now() - started) / 1000)}s`), 30_000);
   try {
@@ -77,7 +82,7 @@ export async function ensureBinaries(): Promise<Binaries> {
     rmSync(staging, { recursive: true, force: true });
   }
   log(`built in ${Math.round((Date.now() - started) / 1000)}s`);
-  const after = locateBinaries();
+  const after = locateBinaries(wanted);
   if (after.missing.length) throw new Error(`build finished but ${after.missing.join(', ')} missing`);
   return after.found as Binaries;
 }

@@ -9,7 +9,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBinaries, type Binaries } from './build.ts';
+import { CONTROL_PLANE, ensureBinaries, type Binaries } from './build.ts';
 import { freePort } from './ports.ts';
 
 export interface ControlPlane {
@@ -91,9 +91,9 @@ function kubeconfigYaml(server: string, caData: string, token: string): string {
 }
 
 /** Starts the control plane in a fresh temporary folder; resolves once kube-apiserver is ready. */
-export async function startControlPlane(opts: { binaries?: Binaries } = {}): Promise<ControlPlane> {
+export async function startControlPlane(opts: { binaries?: Pick<Binaries, 'etcd' | 'kube-apiserver' | 'kube-controller-manager'> } = {}): Promise<ControlPlane> {
   const t0 = Date.now();
-  const bins = opts.binaries ?? (await ensureBinaries());
+  const bins = opts.binaries ?? (await ensureBinaries(CONTROL_PLANE));
   const dir = mkdtempSync(join(tmpdir(), 'job-robot-cp-'));
   const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
 
