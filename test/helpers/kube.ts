@@ -9,6 +9,7 @@ import {
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
+  loadAllYaml,
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
@@ -72,7 +73,9 @@ export function parseManifests(text: string): KubernetesObject[] {
 /**
  * Applies every document the way `kubectl apply --server-side` does: server-side apply with a
  * field manager, creating what is absent and updating what is there. Namespaced objects without a
- * namespace go into `namespace`.
+ * namespace go into `namespace`. Documents are read with client-node's `loadAllYaml`, which maps
+ * them onto its typed models: the generic API serializes through those models and would silently
+ * drop keys such as `x-kubernetes-preserve-unknown-fields` given as raw JSON names.
  */
 export async function applyManifests(
   kc: KubeConfig,
@@ -82,8 +85,8 @@ export async function applyManifests(
 ): Promise<KubernetesObject[]> {
   const api = KubernetesObjectApi.makeApiClient(kc);
   const applied: KubernetesObject[] = [];
-  for (const obj of parseManifests(text)) {
-    const spec = structuredClone(obj);
+  const docs = (loadAllYaml(text) as Array<KubernetesObject | null>).filter((o): o is KubernetesObject => !!o && typeof o === 'object');
+  for (const spec of docs) {
     spec.metadata ??= {};
     if (namespace && !spec.metadata.namespace) spec.metadata.namespace = namespace;
     const res = await api.patch(

@@ -1,0 +1,117 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { adminKubeconfigPath, parseManifests, useNamespace } from '../helpers/kube.ts';
+import { installKnativeCrds } from '../helpers/knative.ts';
+import { kubectl, renderConfig } from '../helpers/kubectl.ts';
+import { readRepoFile } from '../helpers/paths.ts';
+
+interface Container {
+  name: string;
+  image?: string;
+  securityContext?: Record<string, unknown>;
+}
+
+/** Every container of every pod template in a rendered object, wherever the kind keeps it. */
+function containers(obj: KubernetesObject): Container[] {
+  const o = obj as unknown as { spec?: { template?: { spec?: { containers?: Container[] } } }; data?: Record<string, string> };
+  return o.spec?.template?.spec?.containers ?? [];
+}
+
+/** Server-side dry-run create with strict field validation, by the kubectl built from the same Kubernetes module. */
+async function dryRunCreate(objects: KubernetesObject[]): Promise<{ code: number | null; out: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'job-robot-dryrun-'));
+  try {
+    const file = join(dir, 'all.yaml');
+    writeFileSync(file, objects.map((o) => JSON.stringify(o)).join('\n---\n'));
+    const run = await kubectl(['--kubeconfig', adminKubeconfigPath(), 'create', '--dry-run=server', '--validate=strict', '-o', 'name', '-f', file]);
+    return { code: run.code, out: run.stdout + run.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('config/: kustomize renders manifests the API server accepts', function () {
+  const ns = useNamespace('config');
+  let rendered: KubernetesObject[];
+
+  before(async function () {
+    await installKnativeCrds(ns.kc);
+    rendered = parseManifests(await renderConfig(ns.name)).filter((o) => o.kind !== 'Namespace');
+  });
+
+  it('renders every part: RBAC, template, launcher, reaper, PingSource, Broker, Trigger, bridge, dead-letter sink', function () {
+    const kinds = rendered.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
+    expect(kinds).to.include.members([
+      'ServiceAccount/job-robot',
+      'ServiceAccount/job-robot-job',
+      'Role/job-robot',
+      'RoleBinding/job-robot',
+      'ConfigMap/job-robot-job-template',
+      'Service/job-robot-launcher',
+      'Service/job-robot-reaper',
+      'Service/job-robot-dead-letter',
+      'PingSource/job-robot-reaper',
+      'Broker/job-robot',
+      'Trigger/job-robot-launcher',
+      'ContainerSource/job-robot-bridge',
+      'Secret/job-robot-redis',
+    ]);
+  });
+
+  it('every object passes a server-side dry-run create with strict field validation', async function () {
+    const { code, out } = await dryRunCreate(rendered);
+    expect(code, out).to.equal(0);
+    expect(out.trim().split('\n')).to.have.length(rendered.length);
+  });
+
+  it('the dry run can fail: an unknown field in a Knative Service is refused', async function () {
+    const svc = structuredClone(rendered.find((o) => o.kind === 'Service' && o.metadata?.name === 'job-robot-launcher')!);
+    (svc as unknown as { spec: Record<string, unknown> }).spec['replicas'] = 3;
+    const { code, out } = await dryRunCreate([svc]);
+    expect(code).to.not.equal(0);
+    expect(out).to.match(/unknown field "spec.replicas"/);
+  });
+
+  it('the Namespace object passes a dry-run create and enforces the restricted pod security level', async function () {
+    const [nsObj] = parseManifests(readRepoFile('config/namespace.yaml'));
+    expect(nsObj!.metadata?.labels?.['pod-security.kubernetes.io/enforce']).to.equal('restricted');
+    const { code, out } = await dryRunCreate([nsObj!]);
+    expect(code, out).to.equal(0);
+  });
+
+  it('every job-robot container uses the one image set in kustomization.yaml', function () {
+    const images = new Set(
+      rendered
+        .filter((o) => o.kind !== 'ConfigMap')
+        .flatMap(containers)
+        .map((c) => c.image),
+    );
+    expect([...images]).to.deep.equal(['ghcr.io/job-robot/job-robot:0.1.0']);
+  });
+
+  it('every job-robot container is hardened: non-root, read-only root, no capabilities, RuntimeDefault seccomp', function () {
+    const all = rendered.flatMap((o) => containers(o).map((c) => ({ owner: `${o.kind}/${o.metadata?.name}`, c })));
+    expect(all.length).to.be.at.least(4);
+    for (const { owner, c } of all) {
+      expect(c.securityContext, owner).to.deep.include({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+      expect(c.securityContext?.['capabilities'], owner).to.deep.equal({ drop: ['ALL'] });
+      expect(c.securityContext?.['seccompProfile'], owner).to.deep.equal({ type: 'RuntimeDefault' });
+    }
+  });
+
+  it('the functions scale to zero and run as job-robot; the bridge and dead-letter sink hold no API token', function () {
+    const svc = (name: string) => rendered.find((o) => o.kind === 'Service' && o.metadata?.name === name) as unknown as {
+      spec: { template: { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> } };
+    };
+    for (const name of ['job-robot-launcher', 'job-robot-reaper']) {
+      expect(svc(name).spec.template.metadata.annotations['autoscaling.knative.dev/min-scale'], name).to.equal('0');
+      expect(svc(name).spec.template.spec['serviceAccountName'], name).to.equal('job-robot');
+    }
+    expect(svc('job-robot-dead-letter').spec.template.spec['automountServiceAccountToken']).to.equal(false);
+    const bridge = rendered.find((o) => o.kind === 'ContainerSource') as unknown as { spec: { template: { spec: Record<string, unknown> } } };
+    expect(bridge.spec.template.spec['automountServiceAccountToken']).to.equal(false);
+  });
+});
