@@ -7,7 +7,7 @@ import { readRepoFile } from '../helpers/paths.ts';
 function validator() {
   const schema = JSON.parse(readRepoFile('test/schemas/func_yaml-schema.json')) as Record<string, unknown>;
   // ajv-draft-04 is CommonJS: under Node's ESM interop its class is the module's `default`.
-  const Ajv = (AjvDraft04 as unknown as { default: typeof AjvDraft04 }).default;
+  const Ajv = AjvDraft04.default;
   const ajv = new Ajv({ allErrors: true, strict: false });
   ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)));
   return ajv.compile(schema);
