@@ -1,0 +1,185 @@
+/**
+ * The reaper's whole decision, pure: which of job-robot's Jobs to delete and why the others stay.
+ * No I/O and no clock of its own; `now` comes in, so ages are testable without waiting.
+ */
+import type { V1Job } from '@kubernetes/client-node';
+
+export type JobClass = 'succeeded' | 'failed';
+
+/** How long a finished Job of one class stays, and how many of the newest always stay. */
+export interface Retention {
+  maxAgeMs: number;
+  keep: number;
+}
+
+export type Policy = Record<JobClass, Retention>;
+
+/** Why a Job stays. Every examined Job that is not deleted is counted under exactly one. */
+export const KEEP_REASONS = ['running', 'suspended', 'deleting', 'no-finish-time', 'within-max-age', 'newest'] as const;
+export type KeepReason = (typeof KEEP_REASONS)[number];
+
+/** What the reaper needs of a Job after deciding: small, so thousands cost little memory. */
+export interface JobRef {
+  name: string;
+  uid: string;
+}
+
+export interface FinishedJob extends JobRef {
+  class: JobClass;
+  /** Epoch milliseconds of the Complete/Failed condition's lastTransitionTime. */
+  finishedAt: number;
+}
+
+export type Decision =
+  | { action: 'delete'; job: FinishedJob; reason: 'expired' }
+  | { action: 'keep'; job: JobRef; reason: KeepReason; class?: JobClass };
+
+export type JobState =
+  | { state: 'running' | 'suspended' | 'deleting' | 'no-finish-time'; class?: JobClass }
+  | { state: 'finished'; class: JobClass; finishedAt: number };
+
+/**
+ * Where a Job stands. Being deleted wins over everything; then a True Complete or Failed condition
+ * (finished, whatever spec.suspend says: the job controller never resumes a finished Job); then
+ * spec.suspend; anything else is still running (including FailureTarget/SuccessCriteriaMet, which
+ * precede the terminal condition while pods terminate).
+ */
+export function jobState(job: V1Job): JobState {
+  if (job.metadata?.deletionTimestamp) return { state: 'deleting' };
+  const conditions = job.status?.conditions ?? [];
+  const terminal = (type: string) => conditions.find((c) => c.type === type && c.status === 'True');
+  // Both True cannot happen through the job controller; Failed is the safer reading (longer retention).
+  const failed = terminal('Failed');
+  const complete = terminal('Complete');
+  const condition = failed ?? complete;
+  if (condition) {
+    const cls: JobClass = failed ? 'failed' : 'succeeded';
+    const finishedAt = timeOf(condition.lastTransitionTime) ?? (cls === 'succeeded' ? timeOf(job.status?.completionTime) : undefined);
+    return finishedAt === undefined ? { state: 'no-finish-time', class: cls } : { state: 'finished', class: cls, finishedAt };
+  }
+  if (job.spec?.suspend) return { state: 'suspended' };
+  return { state: 'running' };
+}
+
+function timeOf(value: Date | string | undefined): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const ms = new Date(value).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Past its class's maximum age at `now`. A finish time in the future (clock skew) is not. */
+export const isExpired = (finishedAt: number, retention: Retention, now: number): boolean => now - finishedAt >= retention.maxAgeMs;
+
+/** Newer first: later finish time, then (same second) the greater name, so ties order the same every run. */
+export const newer = (a: FinishedJob, b: FinishedJob): boolean =>
+  a.finishedAt !== b.finishedAt ? a.finishedAt > b.finishedAt : a.name > b.name;
+
+/**
+ * The `capacity` newest finished Jobs seen so far, as a min-heap (oldest at the root). Memory is
+ * bounded by `capacity` however many Jobs stream past.
+ */
+export class NewestKept {
+  private readonly heap: FinishedJob[] = [];
+  private readonly capacity: number;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  /** Adds `job`; returns the Job that is now certainly not among the newest (`job` itself or the one it displaced), if any. */
+  offer(job: FinishedJob): FinishedJob | undefined {
+    if (this.capacity === 0) return job;
+    if (this.heap.length < this.capacity) {
+      this.heap.push(job);
+      this.up(this.heap.length - 1);
+      return undefined;
+    }
+    const oldest = this.heap[0]!;
+    if (!newer(job, oldest)) return job;
+    this.heap[0] = job;
+    this.down(0);
+    return oldest;
+  }
+
+  /** Everything still held: the newest `capacity` Jobs of the stream. */
+  drain(): FinishedJob[] {
+    return this.heap.splice(0);
+  }
+
+  private up(i: number): void {
+    const h = this.heap;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!newer(h[parent]!, h[i]!)) break;
+      [h[parent], h[i]] = [h[i]!, h[parent]!];
+      i = parent;
+    }
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let oldest = i;
+      if (l < h.length && newer(h[oldest]!, h[l]!)) oldest = l;
+      if (r < h.length && newer(h[oldest]!, h[r]!)) oldest = r;
+      if (oldest === i) return;
+      [h[oldest], h[i]] = [h[i]!, h[oldest]!];
+      i = oldest;
+    }
+  }
+}
+
+/**
+ * Streaming triage: feed Jobs one at a time with `offer`, then call `finish` once. Each Job gets
+ * exactly one decision, as soon as it is certain: at once for unfinished Jobs and for finished ones
+ * that cannot be among their class's newest, at `finish` for the ones that are.
+ */
+export class Triage {
+  private readonly policy: Policy;
+  private readonly now: number;
+  private readonly newest: Record<JobClass, NewestKept>;
+
+  constructor(policy: Policy, now: number) {
+    this.policy = policy;
+    this.now = now;
+    this.newest = { succeeded: new NewestKept(policy.succeeded.keep), failed: new NewestKept(policy.failed.keep) };
+  }
+
+  offer(job: V1Job): Decision[] {
+    const ref: JobRef = { name: job.metadata?.name ?? '', uid: job.metadata?.uid ?? '' };
+    const s = jobState(job);
+    if (s.state !== 'finished') return [{ action: 'keep', job: ref, reason: s.state, ...(s.class ? { class: s.class } : {}) }];
+    const finished: FinishedJob = { ...ref, class: s.class, finishedAt: s.finishedAt };
+    const out = this.newest[s.class].offer(finished);
+    return out ? [this.byAge(out)] : [];
+  }
+
+  finish(): Decision[] {
+    return (['succeeded', 'failed'] as const).flatMap((cls) =>
+      this.newest[cls].drain().map((job): Decision => {
+        const expired = isExpired(job.finishedAt, this.policy[cls], this.now);
+        return { action: 'keep', job: ref(job), reason: expired ? 'newest' : 'within-max-age', class: cls };
+      }),
+    );
+  }
+
+  /** The decision for a finished Job known not to be among the newest: its age alone decides. */
+  private byAge(job: FinishedJob): Decision {
+    return isExpired(job.finishedAt, this.policy[job.class], this.now)
+      ? { action: 'delete', job, reason: 'expired' }
+      : { action: 'keep', job: ref(job), reason: 'within-max-age', class: job.class };
+  }
+}
+
+const ref = (job: FinishedJob): JobRef => ({ name: job.name, uid: job.uid });
+
+/** Every decision for a whole list at once (the same logic as streaming; for tests and small lists). */
+export function decide(jobs: Iterable<V1Job>, policy: Policy, now: number): Decision[] {
+  const triage = new Triage(policy, now);
+  const out: Decision[] = [];
+  for (const job of jobs) out.push(...triage.offer(job));
+  out.push(...triage.finish());
+  return out;
+}
