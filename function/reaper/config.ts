@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { baseSchema, envBoolean, envInt, parseConfig } from '../config/base.ts';
+import type { Policy } from './policy.ts';
+
+const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
+const DURATION = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+
+/**
+ * Milliseconds in a duration written `1h`, `30m`, `90s`, `7d`, `1h30m` (units in that order), or a
+ * bare number of seconds. Undefined when the text is none of these.
+ */
+export function parseDuration(text: string): number | undefined {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  const m = DURATION.exec(t);
+  if (!t || !m) return undefined;
+  const [, d = '0', h = '0', min = '0', s = '0'] = m;
+  return Number(d) * UNIT_MS.d + Number(h) * UNIT_MS.h + Number(min) * UNIT_MS.m + Number(s) * UNIT_MS.s;
+}
+
+/** Longest retention accepted: ten years, far past anything sensible, well inside a Date. */
+const MAX_AGE_MS = 10 * 365 * UNIT_MS.d;
+
+const envDuration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms > MAX_AGE_MS) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 30m, 1h, 7d or 1h30m (at most 3650d)' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/**
+ * The reaper's environment: the shared base plus retention (per class: maximum age after
+ * finishing, and how many of the newest are always kept), concurrency, page size and dry run.
+ */
+export const reaperSchema = baseSchema.extend({
+  PORT: envInt(1, 65535).default(8080),
+  REAPER_SUCCEEDED_MAX_AGE: envDuration.default(UNIT_MS.h),
+  REAPER_FAILED_MAX_AGE: envDuration.default(24 * UNIT_MS.h),
+  /** Kept in a bounded heap while streaming, hence the ceiling. */
+  REAPER_SUCCEEDED_KEEP: envInt(0, 10_000).default(0),
+  REAPER_FAILED_KEEP: envInt(0, 10_000).default(5),
+  /** Deletions in flight at once. */
+  REAPER_CONCURRENCY: envInt(1, 100).default(10),
+  /** Jobs per list page (`limit`); memory scales with this, not with the namespace. */
+  REAPER_PAGE_SIZE: envInt(1, 5000).default(500),
+  /** Report what would be deleted, delete nothing. */
+  REAPER_DRY_RUN: envBoolean.default(false),
+});
+
+export type ReaperConfig = z.infer<typeof reaperSchema>;
+
+export const loadReaperConfig = (env: NodeJS.ProcessEnv = process.env): ReaperConfig => parseConfig(reaperSchema, env);
+
+/** The retention policy the configuration describes. */
+export function policyFrom(config: ReaperConfig): Policy {
+  return {
+    succeeded: { maxAgeMs: config.REAPER_SUCCEEDED_MAX_AGE, keep: config.REAPER_SUCCEEDED_KEEP },
+    failed: { maxAgeMs: config.REAPER_FAILED_MAX_AGE, keep: config.REAPER_FAILED_KEEP },
+  };
+}

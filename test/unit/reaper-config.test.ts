@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import { ConfigError } from '../../function/config/base.ts';
+import { loadReaperConfig, parseDuration, policyFrom } from '../../function/reaper/config.ts';
+
+const H = 3_600_000;
+
+describe('reaper config', function () {
+  it('defaults: succeeded 1 h keep 0, failed 24 h keep 5, concurrency 10, page 500, dry run off, port 8080', function () {
+    const c = loadReaperConfig({});
+    expect(c).to.deep.include({
+      PORT: 8080,
+      REAPER_SUCCEEDED_MAX_AGE: H,
+      REAPER_FAILED_MAX_AGE: 24 * H,
+      REAPER_SUCCEEDED_KEEP: 0,
+      REAPER_FAILED_KEEP: 5,
+      REAPER_CONCURRENCY: 10,
+      REAPER_PAGE_SIZE: 500,
+      REAPER_DRY_RUN: false,
+    });
+    expect(policyFrom(c)).to.deep.equal({ succeeded: { maxAgeMs: H, keep: 0 }, failed: { maxAgeMs: 24 * H, keep: 5 } });
+  });
+
+  it('reads every variable, and the shared base ones', function () {
+    const c = loadReaperConfig({
+      REAPER_SUCCEEDED_MAX_AGE: '30m',
+      REAPER_FAILED_MAX_AGE: '7d',
+      REAPER_SUCCEEDED_KEEP: '3',
+      REAPER_FAILED_KEEP: '0',
+      REAPER_CONCURRENCY: '4',
+      REAPER_PAGE_SIZE: '50',
+      REAPER_DRY_RUN: 'true',
+      NAMESPACE: 'jobs',
+      INSTANCE: 'blue',
+    });
+    expect(policyFrom(c)).to.deep.equal({ succeeded: { maxAgeMs: 30 * 60_000, keep: 3 }, failed: { maxAgeMs: 7 * 24 * H, keep: 0 } });
+    expect(c).to.deep.include({ REAPER_CONCURRENCY: 4, REAPER_PAGE_SIZE: 50, REAPER_DRY_RUN: true, NAMESPACE: 'jobs', INSTANCE: 'blue' });
+  });
+
+  it('a bad value stops start-up with an error naming each variable', function () {
+    try {
+      loadReaperConfig({ REAPER_FAILED_MAX_AGE: 'a day', REAPER_CONCURRENCY: '0', REAPER_FAILED_KEEP: '-1', REAPER_DRY_RUN: 'perhaps' });
+      expect.fail('accepted bad configuration');
+    } catch (err) {
+      expect(err).to.be.instanceOf(ConfigError);
+      expect((err as ConfigError).variables).to.have.members(['REAPER_FAILED_MAX_AGE', 'REAPER_CONCURRENCY', 'REAPER_FAILED_KEEP', 'REAPER_DRY_RUN']);
+      expect((err as Error).message).to.match(/REAPER_FAILED_MAX_AGE: must be a duration such as 90s, 30m, 1h, 7d or 1h30m/);
+    }
+  });
+
+  it('a keep count beyond the bounded heap is refused', function () {
+    expect(() => loadReaperConfig({ REAPER_FAILED_KEEP: '10001' })).to.throw(ConfigError, /REAPER_FAILED_KEEP/);
+  });
+
+  describe('parseDuration', function () {
+    const ok: Array<[string, number]> = [
+      ['90s', 90_000],
+      ['30m', 30 * 60_000],
+      ['1h', H],
+      ['7d', 7 * 24 * H],
+      ['1h30m', 90 * 60_000],
+      ['1d2h3m4s', 24 * H + 2 * H + 3 * 60_000 + 4000],
+      ['3600', H],
+      ['0', 0],
+      ['0s', 0],
+      [' 2h ', 2 * H],
+    ];
+    for (const [text, ms] of ok) it(`reads ${JSON.stringify(text)}`, () => expect(parseDuration(text)).to.equal(ms));
+
+    const bad = ['', 'h', '1.5h', '-1h', '1x', '30m1h', '1 h', '1H', 'soon'];
+    for (const text of bad) it(`refuses ${JSON.stringify(text)}`, () => expect(parseDuration(text)).to.equal(undefined));
+  });
+
+  it('refuses a retention beyond ten years', function () {
+    expect(() => loadReaperConfig({ REAPER_SUCCEEDED_MAX_AGE: '3651d' })).to.throw(ConfigError, /REAPER_SUCCEEDED_MAX_AGE/);
+  });
+});
