@@ -1,0 +1,291 @@
+/**
+ * The bridge's loop: claim up to CONCURRENCY items, send each as a CloudEvent, and let each item
+ * leave Redis only after the sink answered 2xx. Retries back off with jitter and honour
+ * Retry-After; refused items and items out of attempts go to the dead-letter stream. On stop it
+ * claims nothing more, lets sends in progress finish within the grace period, and hands the rest
+ * back to Redis for another replica.
+ */
+import type { Logger } from '../log.ts';
+import { backoffDelay, retryDelay } from './backoff.ts';
+import { buildEvent, type Outbound } from './event.ts';
+import type { BridgeMetrics } from './metrics.ts';
+import { classify, type SendResult } from './outcome.ts';
+import type { Claim, Source } from './source.ts';
+
+export interface BridgeOptions {
+  source: Source;
+  sender: { send(out: Outbound): Promise<SendResult> };
+  log: Logger;
+  metrics?: BridgeMetrics | undefined;
+  concurrency: number;
+  maxAttempts: number;
+  backoff: { minMs: number; maxMs: number };
+  leaseMs: number;
+  event: { source: string; type: string; extensions: Readonly<Record<string, string>> };
+  random?: () => number;
+}
+
+/** Delay between retries of Redis bookkeeping (ack, dead-letter, claims) while Redis misbehaves. */
+const REDIS_RETRY = { minMs: 100, maxMs: 5_000 };
+/** How long shutdown waits for Redis to take the hand-back. */
+const HAND_BACK_TIMEOUT_MS = 5_000;
+
+export class Bridge {
+  private readonly source: Source;
+  private readonly sender: BridgeOptions['sender'];
+  private readonly log: Logger;
+  private readonly metrics: BridgeMetrics | undefined;
+  private readonly concurrency: number;
+  private readonly maxAttempts: number;
+  private readonly backoff: { minMs: number; maxMs: number };
+  private readonly leaseMs: number;
+  private readonly event: BridgeOptions['event'];
+  private readonly random: () => number;
+
+  /** Claims being delivered, by id. */
+  private readonly active = new Map<string, Claim>();
+  /** Claims held but waiting for a delivery slot (recovered or adopted beyond CONCURRENCY). */
+  private readonly waiting: Claim[] = [];
+  private readonly deliveries = new Set<Promise<void>>();
+  private readonly wakers = new Set<() => void>();
+  private slotFreed: (() => void) | undefined;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+
+  constructor(options: BridgeOptions) {
+    this.source = options.source;
+    this.sender = options.sender;
+    this.log = options.log;
+    this.metrics = options.metrics;
+    this.concurrency = options.concurrency;
+    this.maxAttempts = options.maxAttempts;
+    this.backoff = options.backoff;
+    this.leaseMs = options.leaseMs;
+    this.event = options.event;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Recovers this consumer's earlier claims, then claims continuously until `stop()`. */
+  async start(): Promise<void> {
+    const own = await this.persist(this.log, 'register and recover earlier claims', () => this.source.start(), true);
+    if (own === undefined) return;
+    if (own.length) this.log.info({ count: own.length }, 'recovered claims held before a restart');
+    this.accept(own, 'recovered');
+    this.loop = this.claimLoop();
+    this.sweepTimer = setInterval(() => void this.sweep(), Math.max(50, Math.floor(this.leaseMs / 3)));
+    void this.sweep();
+  }
+
+  /** Claims held by this replica: being sent, waiting to retry, or waiting for a slot. */
+  inFlight(): number {
+    return this.active.size + this.waiting.length;
+  }
+
+  oldestClaimAge(): number {
+    let oldest = Infinity;
+    for (const claim of this.active.values()) oldest = Math.min(oldest, claim.claimedAt);
+    for (const claim of this.waiting) oldest = Math.min(oldest, claim.claimedAt);
+    return oldest === Infinity ? 0 : (Date.now() - oldest) / 1000;
+  }
+
+  /**
+   * Stops claiming, wakes retries that are waiting (they are handed back, not retried), lets sends
+   * in progress finish for up to `graceMs`, then hands back whatever is still held.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const deadline = Date.now() + graceMs;
+    clearInterval(this.sweepTimer);
+    this.source.interrupt();
+    this.freeSlot();
+    for (const wake of [...this.wakers]) wake();
+    await until(deadline, Promise.all([this.loop, this.sweeping]));
+    await until(deadline, Promise.all([...this.deliveries]));
+    const left = this.inFlight();
+    const handedBack = await until(Date.now() + HAND_BACK_TIMEOUT_MS, this.source.handBack().then(() => true, (err: unknown) => {
+      this.log.warn({ err: String(err) }, 'hand-back failed; the lease expiry will release the claims');
+      return true;
+    }));
+    if (!handedBack) this.log.warn('Redis did not take the hand-back in time; the lease expiry will release the claims');
+    this.log.info({ handedBack: left }, 'bridge stopped');
+  }
+
+  private room(): number {
+    return this.concurrency - this.active.size - this.waiting.length;
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const room = this.room();
+      if (room <= 0) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        continue;
+      }
+      try {
+        const claims = await this.source.claim(room);
+        failures = 0;
+        this.accept(claims, 'new');
+      } catch (err) {
+        if (this.stopping) break;
+        failures += 1;
+        this.log.warn({ err: String(err), failures }, 'claiming failed; retrying with backoff');
+        await this.pause(backoffDelay(failures, REDIS_RETRY.minMs, REDIS_RETRY.maxMs, this.random));
+      }
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.sweeping || this.stopping) return;
+    const held = [...this.active.keys(), ...this.waiting.map((c) => c.id)];
+    this.sweeping = this.source
+      .sweep(held, Math.max(0, this.room()))
+      .then(
+        (adopted) => {
+          if (!adopted.length) return;
+          this.log.info({ count: adopted.length }, 'adopted claims whose holder stopped renewing its lease');
+          this.accept(adopted, 'adopted');
+        },
+        (err: unknown) => this.log.warn({ err: String(err) }, 'lease upkeep failed; trying again at the next sweep'),
+      )
+      .finally(() => (this.sweeping = undefined));
+    await this.sweeping;
+  }
+
+  private accept(claims: Claim[], how: 'new' | 'recovered' | 'adopted'): void {
+    for (const claim of claims) {
+      if (this.active.has(claim.id) || this.waiting.some((c) => c.id === claim.id)) continue;
+      this.metrics?.claimed.inc({ how });
+      if (!this.stopping && this.active.size < this.concurrency) this.launch(claim);
+      else this.waiting.push(claim);
+    }
+  }
+
+  private launch(claim: Claim): void {
+    this.active.set(claim.id, claim);
+    const delivery: Promise<void> = this.deliver(claim)
+      .catch((err: unknown) => {
+        // deliver() handles every expected failure; anything else is a bug. The claim stays in
+        // Redis and is handed back at shutdown or adopted after the lease.
+        this.log.error({ eventId: claim.id, err: String(err) }, 'delivery failed unexpectedly');
+      })
+      .finally(() => {
+        this.active.delete(claim.id);
+        this.deliveries.delete(delivery);
+        this.next();
+      });
+    this.deliveries.add(delivery);
+  }
+
+  private next(): void {
+    if (this.stopping) return;
+    while (this.waiting.length && this.active.size < this.concurrency) this.launch(this.waiting.shift()!);
+    if (this.room() > 0) this.freeSlot();
+  }
+
+  private freeSlot(): void {
+    const resolve = this.slotFreed;
+    this.slotFreed = undefined;
+    resolve?.();
+  }
+
+  /** Sends one claim until it is delivered, dead-lettered, or the bridge stops. */
+  private async deliver(claim: Claim): Promise<void> {
+    const log = this.log.child({ eventId: claim.id });
+    let attempts = claim.attempts;
+    if (claim.problem) {
+      await this.bury(claim, log, 'unsendable', { reason: claim.problem, status: 0, attempts });
+      return;
+    }
+    const out = buildEvent({ ...this.event, id: claim.id, time: claim.time }, claim.item);
+    for (let tries = 1; !this.stopping; tries++) {
+      const outcome = classify(await this.sender.send(out), Date.now());
+      if (outcome.kind === 'delivered') {
+        await this.persist(log, 'acknowledge', () => this.source.ack(claim));
+        this.metrics?.delivered.inc();
+        this.metrics?.deliverySeconds.observe((Date.now() - claim.claimedAt) / 1000);
+        log.debug({ status: outcome.status, tries }, 'delivered');
+        return;
+      }
+      if (outcome.kind === 'rejected') {
+        await this.bury(claim, log, 'rejected', { reason: outcome.reason, status: outcome.status, attempts: attempts + 1 });
+        return;
+      }
+      if (outcome.counted) {
+        attempts += 1;
+        if (attempts >= this.maxAttempts) {
+          const reason = `gave up after ${attempts} attempts; last: ${outcome.reason}`;
+          await this.bury(claim, log, 'attempts', { reason, status: outcome.status, attempts });
+          return;
+        }
+        await this.persist(log, 'record attempts', () => this.source.recordAttempts(claim, attempts));
+      }
+      this.metrics?.retried.inc({ reason: outcome.label });
+      const delayMs = retryDelay(tries, outcome.retryAfterMs, this.backoff.minMs, this.backoff.maxMs, this.random);
+      const detail = { status: outcome.status, reason: outcome.reason, attempts, tries, delayMs };
+      if (tries === 1) log.info(detail, 'delivery failed; retrying with backoff');
+      else log.debug(detail, 'retrying');
+      await this.pause(delayMs);
+    }
+  }
+
+  private async bury(
+    claim: Claim,
+    log: Logger,
+    label: 'rejected' | 'attempts' | 'unsendable',
+    note: { reason: string; status: number; attempts: number },
+  ): Promise<void> {
+    await this.persist(log, 'dead-letter', () => this.source.deadLetter(claim, { ...note, time: new Date(), source: this.event.source }));
+    this.metrics?.deadLettered.inc({ reason: label });
+    log.warn(note, 'dead-lettered');
+  }
+
+  /**
+   * Runs Redis bookkeeping until it succeeds (ioredis itself waits through reconnects). With
+   * `giveUpOnStop`, returns undefined once the bridge is stopping.
+   */
+  private async persist<T>(log: Logger, what: string, run: () => Promise<T>, giveUpOnStop = false): Promise<T | undefined> {
+    for (let failures = 1; ; failures++) {
+      if (giveUpOnStop && this.stopping) return undefined;
+      try {
+        return await run();
+      } catch (err) {
+        log.warn({ err: String(err), failures }, `Redis: ${what} failed; retrying with backoff`);
+        await this.pause(backoffDelay(failures, REDIS_RETRY.minMs, REDIS_RETRY.maxMs, this.random));
+      }
+    }
+  }
+
+  /** Waits `ms`, or less if the bridge stops. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
+    });
+  }
+}
+
+/** Resolves with `work`'s value, or false once `deadline` passes. */
+function until<T>(deadline: number, work: Promise<T>): Promise<T | false> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
+}

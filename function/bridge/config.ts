@@ -1,0 +1,194 @@
+/**
+ * The bridge's configuration: environment variables, read once at start. A wrong value stops the
+ * process with the variable's name (function/config/base.ts).
+ */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { baseSchema, envBoolean, envInt, parseConfig } from '../config/base.ts';
+import { QUEUE_ITEM_TYPE } from '../events.ts';
+import { familyPrefix, sameSlot } from './keys.ts';
+import { sourceUrl, type RedisTarget } from './redis.ts';
+
+/** Attribute names an override may not replace (CloudEvents context attributes). */
+const RESERVED_ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'datacontenttype', 'dataschema', 'subject', 'time', 'data', 'data_base64']);
+
+/** `K_CE_OVERRIDES`: `{"extensions": {"name": value}}`, names lower-case a-z0-9 (CloudEvents rule). */
+const overridesSchema = z.object({
+  extensions: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+    .default({})
+    .superRefine((extensions, ctx) => {
+      for (const name of Object.keys(extensions)) {
+        if (!/^[a-z0-9]{1,20}$/.test(name)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'extension names are 1-20 lower-case letters or digits' });
+        } else if (RESERVED_ATTRIBUTES.has(name)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'cannot override a CloudEvents context attribute' });
+        }
+      }
+    }),
+});
+
+const jsonText = z.string().transform((text, ctx): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must be JSON (${(err as Error).message})` });
+    return z.NEVER;
+  }
+});
+
+const pem = z.string().refine((text) => text.includes('-----BEGIN CERTIFICATE-----'), 'must hold PEM certificates');
+
+/** `redis://[user:password@]host:port/db` or `rediss://...` (TLS). */
+const redisUrl = z.string().transform((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a URL such as redis://host:6379/0' });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    ctx.addIssue({ code: 'custom', message: `scheme must be redis:// or rediss://, not ${url.protocol}//` });
+    return z.NEVER;
+  }
+  const db = url.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d{1,5}$/.test(db)) {
+    ctx.addIssue({ code: 'custom', message: 'path must be a database number such as /0' });
+    return z.NEVER;
+  }
+  if (!url.hostname) {
+    ctx.addIssue({ code: 'custom', message: 'must name a host' });
+    return z.NEVER;
+  }
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : 6379,
+    db: db === '' ? 0 : Number(db),
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    tls: url.protocol === 'rediss:',
+  };
+});
+
+const consumerName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'must be 1-200 letters, digits, ".", "_" or "-"');
+
+export const bridgeSchema = baseSchema
+  .extend({
+    /** Health and metrics server. */
+    PORT: envInt(0, 65535).default(8080),
+    /** Redis: a URL, or the separate variables below (not both). */
+    REDIS_URL: redisUrl.optional(),
+    REDIS_HOST: z.string().min(1).optional(),
+    REDIS_PORT: envInt(1, 65535).optional(),
+    REDIS_DB: envInt(0, 65535).optional(),
+    REDIS_USERNAME: z.string().min(1).optional(),
+    /** From a Secret; overrides a password in REDIS_URL. */
+    REDIS_PASSWORD: z.string().min(1).optional(),
+    REDIS_TLS: envBoolean.optional(),
+    /** Extra CA certificates (PEM) to verify the Redis server with, on top of the system roots. */
+    REDIS_TLS_CA: pem.optional(),
+
+    QUEUE_KEY: z
+      .string()
+      .min(1)
+      .max(1024)
+      .default('job-robot:queue')
+      .superRefine((key, ctx) => {
+        const family = familyPrefix(key);
+        if ('problem' in family) ctx.addIssue({ code: 'custom', message: family.problem });
+      }),
+    MODE: z.enum(['list', 'stream']).default('list'),
+    /** The end producers push to: left (LPUSH) or right (RPUSH). The bridge takes from the other end. */
+    LIST_END: z.enum(['left', 'right']).default('left'),
+    STREAM_GROUP: z.string().min(1).default('job-robot'),
+    /** The stream entry field holding the item; entries without it are sent as a JSON object of their fields. */
+    STREAM_FIELD: z.string().min(1).default('data'),
+    /** XDEL entries once acknowledged, so the stream does not grow without end. */
+    STREAM_DELETE_ACKED: envBoolean.default(true),
+
+    CONCURRENCY: envInt(1, 1024).default(16),
+    MAX_ATTEMPTS: envInt(1, 100_000).default(20),
+    BACKOFF_MIN_MS: envInt(1, 3_600_000).default(200),
+    BACKOFF_MAX_MS: envInt(1, 3_600_000).default(60_000),
+    SEND_TIMEOUT_MS: envInt(100, 3_600_000).default(15_000),
+    LEASE_MS: envInt(500, 3_600_000).default(30_000),
+    SHUTDOWN_GRACE_MS: envInt(0, 3_600_000).default(20_000),
+    CONSUMER: consumerName.optional(),
+    HOSTNAME: z.string().optional(),
+    DEAD_LETTER: z.string().min(1).max(1024).optional(),
+
+    K_SINK: z.url({
+      protocol: /^https?$/,
+      error: (issue) => (issue.input === undefined ? 'is required (the ContainerSource sets it)' : 'must be an http:// or https:// URL'),
+    }),
+    K_CE_OVERRIDES: jsonText.pipe(overridesSchema).optional(),
+    K_CA_CERTS: pem.optional(),
+    EVENT_TYPE: z.string().min(1).default(QUEUE_ITEM_TYPE),
+    /** Pins the event source (part of each Job's identity) when the Redis address may change. */
+    EVENT_SOURCE: z.string().min(1).optional(),
+  })
+  .superRefine((env, ctx) => {
+    const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+    if (env.REDIS_URL) {
+      for (const v of ['REDIS_HOST', 'REDIS_PORT', 'REDIS_DB', 'REDIS_USERNAME', 'REDIS_TLS'] as const) {
+        if (env[v] !== undefined) issue(v, 'set either REDIS_URL or the separate REDIS_* variables, not both');
+      }
+    }
+    if (env.BACKOFF_MIN_MS > env.BACKOFF_MAX_MS) issue('BACKOFF_MIN_MS', `must not exceed BACKOFF_MAX_MS (${env.BACKOFF_MAX_MS})`);
+    const family = familyPrefix(env.QUEUE_KEY);
+    if (env.DEAD_LETTER !== undefined && 'prefix' in family && !sameSlot(env.DEAD_LETTER, family.prefix)) {
+      issue('DEAD_LETTER', `must carry the queue's hash tag so it shares its Redis Cluster slot, e.g. ${family.prefix}:dead-letter`);
+    }
+    if (env.DEAD_LETTER === env.QUEUE_KEY) issue('DEAD_LETTER', 'must differ from QUEUE_KEY');
+    if (!env.CONSUMER) {
+      const fallback = env.HOSTNAME || hostname();
+      if (!consumerName.safeParse(fallback).success) issue('CONSUMER', `not set, and HOSTNAME ${JSON.stringify(fallback)} is not a usable consumer name`);
+    }
+  })
+  .transform((env) => {
+    const fromUrl = env.REDIS_URL;
+    const redis: RedisTarget = {
+      kind: 'standalone',
+      host: fromUrl?.host ?? env.REDIS_HOST ?? '127.0.0.1',
+      port: fromUrl?.port ?? env.REDIS_PORT ?? 6379,
+      db: fromUrl?.db ?? env.REDIS_DB ?? 0,
+      username: fromUrl?.username ?? env.REDIS_USERNAME,
+      password: env.REDIS_PASSWORD ?? fromUrl?.password,
+      tls: fromUrl?.tls ?? env.REDIS_TLS ?? false,
+      ca: env.REDIS_TLS_CA,
+    };
+    return {
+      logLevel: env.LOG_LEVEL,
+      port: env.PORT,
+      redis,
+      queueKey: env.QUEUE_KEY,
+      deadLetterKey: env.DEAD_LETTER,
+      mode: env.MODE,
+      listEnd: env.LIST_END,
+      stream: { group: env.STREAM_GROUP, field: env.STREAM_FIELD, deleteAcked: env.STREAM_DELETE_ACKED },
+      concurrency: env.CONCURRENCY,
+      maxAttempts: env.MAX_ATTEMPTS,
+      backoff: { minMs: env.BACKOFF_MIN_MS, maxMs: env.BACKOFF_MAX_MS },
+      sendTimeoutMs: env.SEND_TIMEOUT_MS,
+      leaseMs: env.LEASE_MS,
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      consumer: env.CONSUMER ?? (env.HOSTNAME || hostname()),
+      sink: env.K_SINK,
+      caCerts: env.K_CA_CERTS,
+      event: {
+        type: env.EVENT_TYPE,
+        source: env.EVENT_SOURCE ?? sourceUrl(redis, env.QUEUE_KEY),
+        extensions: env.K_CE_OVERRIDES?.extensions ?? {},
+      },
+    };
+  });
+
+export type BridgeConfig = z.infer<typeof bridgeSchema>;
+
+/** Parses the bridge's environment; throws ConfigError naming each bad variable. */
+export function loadBridgeConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
+  return parseConfig(bridgeSchema, env);
+}

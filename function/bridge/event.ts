@@ -1,0 +1,73 @@
+/**
+ * The CloudEvent for one queue item, in HTTP binary content mode: attributes as `ce-` headers, the
+ * item's bytes, untouched, as the body.
+ */
+import { isUtf8 } from 'node:buffer';
+import { SPEC_VERSION } from '../events.ts';
+
+export const JSON_CONTENT_TYPE = 'application/json';
+export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
+/** Items that are not valid UTF-8 are not text; they go out as bytes. */
+export const BYTES_CONTENT_TYPE = 'application/octet-stream';
+
+/** Characters that can open a JSON text after leading whitespace. */
+const JSON_START = /^[\s]*[[{"\-0-9tfn]/;
+
+/**
+ * `application/json` when the item is one JSON text (objects, arrays, strings, numbers, booleans,
+ * null), text/plain when it is other UTF-8 (including empty), octet-stream otherwise.
+ */
+export function contentTypeOf(item: Buffer): string {
+  if (!isUtf8(item)) return BYTES_CONTENT_TYPE;
+  const text = item.toString('utf8');
+  if (!JSON_START.test(text)) return TEXT_CONTENT_TYPE;
+  try {
+    JSON.parse(text);
+    return JSON_CONTENT_TYPE;
+  } catch {
+    return TEXT_CONTENT_TYPE;
+  }
+}
+
+/**
+ * A header value per the CloudEvents HTTP binding: space, `"`, `%` and anything outside printable
+ * ASCII are percent-encoded (as UTF-8).
+ */
+export function encodeHeaderValue(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    if (code > 0x20 && code < 0x7f && ch !== '"' && ch !== '%') out += ch;
+    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+export interface EventAttributes {
+  id: string;
+  source: string;
+  type: string;
+  time: Date;
+  /** Extension attributes (K_CE_OVERRIDES), already validated names. */
+  extensions: Readonly<Record<string, string>>;
+}
+
+/** What the sender puts on the wire. */
+export interface Outbound {
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** The binary-mode HTTP request for `item`. */
+export function buildEvent(attributes: EventAttributes, item: Buffer): Outbound {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(attributes.extensions)) headers[`ce-${name}`] = encodeHeaderValue(value);
+  headers['ce-specversion'] = SPEC_VERSION;
+  headers['ce-id'] = encodeHeaderValue(attributes.id);
+  headers['ce-source'] = encodeHeaderValue(attributes.source);
+  headers['ce-type'] = encodeHeaderValue(attributes.type);
+  headers['ce-time'] = attributes.time.toISOString();
+  headers['content-type'] = contentTypeOf(item);
+  headers['content-length'] = String(item.length);
+  return { headers, body: item };
+}

@@ -1,0 +1,161 @@
+/**
+ * List mode: producers LPUSH (or RPUSH) onto a plain Redis list.
+ *
+ * Claiming is push-driven. The claim script stamps items straight from the queue while there are
+ * any; when the queue is empty the bridge blocks in BLMOVE (on its own connection), which moves the
+ * next item into this consumer's processing list the moment it is pushed, and the claim script then
+ * stamps it. A crash between BLMOVE and the stamp leaves the item, unstamped, in the processing
+ * list: the same consumer stamps it on restart (the claim script always empties the processing
+ * list first), or, once the lease expires, another replica puts it back on the queue. Either way it
+ * is stamped exactly once, by one atomic script.
+ */
+import type { DeadLetterNote } from './dead-letter.ts';
+import { noteFields } from './dead-letter.ts';
+import { uuidv7, uuidv7Time } from './ids.ts';
+import type { QueueKeys } from './keys.ts';
+import type { RedisClient } from './redis.ts';
+import { defineScripts, type Scripts } from './scripts.ts';
+import type { Claim, Source } from './source.ts';
+
+export interface ListSourceOptions {
+  /** Commands and scripts. */
+  client: RedisClient;
+  /** A connection of its own for BLMOVE, which blocks it. */
+  blocking: RedisClient;
+  keys: QueueKeys;
+  consumer: string;
+  /** The end producers push to; the bridge takes from the other. */
+  pushEnd: 'left' | 'right';
+  leaseMs: number;
+  /** How long one BLMOVE blocks before it is reissued (it returns at once when an item arrives). */
+  blockSeconds?: number;
+}
+
+type Side = 'LEFT' | 'RIGHT';
+
+export class ListSource implements Source {
+  private readonly client: RedisClient;
+  private readonly blocking: RedisClient;
+  private readonly keys: QueueKeys;
+  private readonly consumer: string;
+  private readonly leaseMs: number;
+  private readonly blockSeconds: number;
+  private readonly takeEnd: Side;
+  private readonly scripts: Scripts;
+  private interrupted = false;
+
+  constructor(options: ListSourceOptions) {
+    this.client = options.client;
+    this.blocking = options.blocking;
+    this.keys = options.keys;
+    this.consumer = options.consumer;
+    this.leaseMs = options.leaseMs;
+    this.blockSeconds = options.blockSeconds ?? 5;
+    this.takeEnd = options.pushEnd === 'left' ? 'RIGHT' : 'LEFT';
+    this.scripts = defineScripts(options.client);
+  }
+
+  private get processing(): string {
+    return this.keys.processing(this.consumer);
+  }
+
+  private get claims(): string {
+    return this.keys.claims(this.consumer);
+  }
+
+  async start(): Promise<Claim[]> {
+    await this.scripts.lease(this.keys.consumers, this.consumer, this.leaseMs);
+    const reply = (await this.scripts.own(this.claims, this.keys.items, this.keys.attempts)) as Buffer[];
+    return triples(reply);
+  }
+
+  async claim(max: number): Promise<Claim[]> {
+    const ready = await this.stamp(max);
+    if (ready.length || this.interrupted) return ready;
+    try {
+      await this.blocking.callBuffer('BLMOVE', this.keys.queue, this.processing, this.takeEnd, 'LEFT', this.blockSeconds);
+    } catch (err) {
+      if (this.interrupted) return [];
+      throw err;
+    }
+    // Whatever BLMOVE moved is stamped now, or, after interrupt(), put back by handBack().
+    return this.interrupted ? [] : this.stamp(max);
+  }
+
+  /** Stamps up to `max` items (processing list first, then the queue) without blocking. */
+  private async stamp(max: number): Promise<Claim[]> {
+    const ids = Array.from({ length: max }, () => uuidv7());
+    const pop = this.takeEnd === 'RIGHT' ? 'RPOP' : 'LPOP';
+    const reply = (await this.scripts.claim(this.keys.queue, this.processing, this.keys.items, this.claims, pop, ...ids)) as Buffer[];
+    const claimedAt = Date.now();
+    const out: Claim[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const id = reply[i]!.toString('utf8');
+      out.push({ id, item: reply[i + 1]!, time: new Date(uuidv7Time(id) ?? claimedAt), attempts: 0, claimedAt });
+    }
+    return out;
+  }
+
+  async sweep(): Promise<Claim[]> {
+    const expired = (await this.scripts.lease(this.keys.consumers, this.consumer, this.leaseMs)) as Buffer[];
+    const adopted: Claim[] = [];
+    for (const name of expired) {
+      const dead = name.toString('utf8');
+      const reply = (await this.scripts.adopt(
+        this.keys.consumers,
+        this.keys.processing(dead),
+        this.keys.claims(dead),
+        this.claims,
+        this.keys.queue,
+        this.keys.items,
+        this.keys.attempts,
+        dead,
+        this.takeEnd,
+      )) as Buffer[] | null;
+      if (reply) adopted.push(...triples(reply));
+    }
+    return adopted;
+  }
+
+  async ack(claim: Claim): Promise<void> {
+    await this.scripts.ack(this.keys.items, this.keys.attempts, this.claims, claim.id);
+  }
+
+  async recordAttempts(claim: Claim, attempts: number): Promise<void> {
+    await this.scripts.attempt(this.keys.items, this.keys.attempts, claim.id, attempts);
+  }
+
+  async deadLetter(claim: Claim, note: DeadLetterNote): Promise<void> {
+    await this.scripts.dead(this.keys.items, this.keys.attempts, this.claims, this.keys.deadLetter, claim.id, ...noteFields(note));
+  }
+
+  async handBack(): Promise<void> {
+    await this.scripts.release(this.keys.consumers, this.processing, this.keys.queue, this.claims, this.consumer, this.takeEnd);
+  }
+
+  interrupt(): void {
+    this.interrupted = true;
+    this.blocking.disconnect();
+  }
+
+  async depth(): Promise<number> {
+    return this.client.llen(this.keys.queue);
+  }
+}
+
+/** id, item, attempts, ... into claims. */
+function triples(reply: Buffer[]): Claim[] {
+  const claimedAt = Date.now();
+  const out: Claim[] = [];
+  for (let i = 0; i + 2 < reply.length; i += 3) {
+    const id = reply[i]!.toString('utf8');
+    out.push({
+      id,
+      item: reply[i + 1]!,
+      time: new Date(uuidv7Time(id) ?? claimedAt),
+      attempts: Number(reply[i + 2]!.toString('utf8')) || 0,
+      claimedAt,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,113 @@
+/**
+ * `job-robot bridge`: the Redis source adapter, run as a Knative ContainerSource. Wires the
+ * configuration, Redis, the sender and the loop together, serves /health and /metrics on PORT,
+ * and on SIGTERM stops claiming, finishes or hands back what it holds, and exits.
+ */
+import express from 'express';
+import { Health } from '../http/health.ts';
+import { createRegistry, metricsRouter } from '../http/metrics.ts';
+import { listen, onShutdown } from '../http/server.ts';
+import { createLogger } from '../log.ts';
+import { Bridge } from './bridge.ts';
+import { loadBridgeConfig, type BridgeConfig } from './config.ts';
+import { queueKeys } from './keys.ts';
+import { ListSource } from './list-source.ts';
+import { BridgeMetrics } from './metrics.ts';
+import { connect, watchConnection, type RedisClient } from './redis.ts';
+import { Sender } from './sender.ts';
+import type { Source } from './source.ts';
+import { StreamSource } from './stream-source.ts';
+
+/** How long a metrics scrape waits for Redis to report the queue depth. */
+const DEPTH_TIMEOUT_MS = 1_000;
+
+export function createSource(config: BridgeConfig, client: RedisClient, blocking: RedisClient): Source {
+  const keys = queueKeys(config.queueKey, config.deadLetterKey);
+  const common = { client, blocking, keys, consumer: config.consumer, leaseMs: config.leaseMs };
+  return config.mode === 'list'
+    ? new ListSource({ ...common, pushEnd: config.listEnd })
+    : new StreamSource({ ...common, ...config.stream });
+}
+
+export async function main(_argv: string[]): Promise<void> {
+  const config = loadBridgeConfig(process.env);
+  const log = createLogger(config.logLevel, 'bridge');
+  const health = new Health(['redis', 'redis-blocking']);
+
+  const client = connect(config.redis, `job-robot-bridge:${config.consumer}`);
+  const blocking = connect(config.redis, `job-robot-bridge:${config.consumer}:claim`, true);
+  watchConnection(client, 'redis', health, log);
+  watchConnection(blocking, 'redis-blocking', health, log);
+
+  const source = createSource(config, client, blocking);
+  const sender = new Sender({ sink: config.sink, timeoutMs: config.sendTimeoutMs, connections: config.concurrency, caCerts: config.caCerts });
+  const registry = createRegistry('bridge');
+  let bridge: Bridge | undefined;
+  const metrics = new BridgeMetrics(registry, {
+    depth: () => (client.status === 'ready' ? withTimeout(source.depth(), DEPTH_TIMEOUT_MS) : Promise.resolve(undefined)),
+    inFlight: () => bridge?.inFlight() ?? 0,
+    oldestClaimAge: () => bridge?.oldestClaimAge() ?? 0,
+  });
+  bridge = new Bridge({
+    source,
+    sender,
+    log,
+    metrics,
+    concurrency: config.concurrency,
+    maxAttempts: config.maxAttempts,
+    backoff: config.backoff,
+    leaseMs: config.leaseMs,
+    event: config.event,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(health.router());
+  app.use(metricsRouter(registry));
+  const running = await listen(app, config.port);
+  log.info(
+    {
+      port: running.port,
+      mode: config.mode,
+      queue: config.queueKey,
+      consumer: config.consumer,
+      source: config.event.source,
+      sink: redactUrl(config.sink),
+      concurrency: config.concurrency,
+    },
+    'bridge listening',
+  );
+
+  const stopping = bridge;
+  onShutdown(log, health, running, async () => {
+    await stopping.stop(config.shutdownGraceMs);
+    sender.close();
+    client.disconnect();
+    blocking.disconnect();
+  });
+  await bridge.start();
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      },
+    );
+  });
+}
+
+/** The sink without credentials, for the log. */
+function redactUrl(text: string): string {
+  const url = new URL(text);
+  url.username = '';
+  url.password = '';
+  return url.toString();
+}

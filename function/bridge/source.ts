@@ -1,0 +1,40 @@
+/** What the bridge needs from a queue, whatever its Redis shape (list or stream). */
+import type { DeadLetterNote } from './dead-letter.ts';
+
+/** One claimed item. Its `id` is its CloudEvent id for life. */
+export interface Claim {
+  id: string;
+  item: Buffer;
+  /** The event time, stable across retries (read from the id). */
+  time: Date;
+  /** Delivery attempts already counted against MAX_ATTEMPTS (by this or an earlier holder). */
+  attempts: number;
+  /** When this process got the claim (ms since epoch), for the oldest-claim metric. */
+  claimedAt: number;
+  /** Set when the item cannot be sent at all; the bridge dead-letters it with this reason. */
+  problem?: string | undefined;
+}
+
+export interface Source {
+  /** Registers this consumer and returns the claims it held before a restart. */
+  start(): Promise<Claim[]>;
+  /** Claims up to `max` items, blocking until at least one arrives, a timeout, or `interrupt()`. */
+  claim(max: number): Promise<Claim[]>;
+  /**
+   * Periodic upkeep, every third of the lease: renews the lease on `held` and returns claims
+   * adopted from consumers whose lease expired.
+   */
+  sweep(held: readonly string[], room: number): Promise<Claim[]>;
+  /** The sink took it: remove it from Redis. */
+  ack(claim: Claim): Promise<void>;
+  /** Persists the attempts counted so far, so a restart does not reset them. */
+  recordAttempts(claim: Claim, attempts: number): Promise<void>;
+  /** Moves the item to the dead-letter stream. */
+  deadLetter(claim: Claim, note: DeadLetterNote): Promise<void>;
+  /** Shutdown: makes everything this consumer still holds available to other replicas now. */
+  handBack(): Promise<void>;
+  /** Unblocks a pending `claim()` for good (shutdown). */
+  interrupt(): void;
+  /** Items waiting in the queue, for the depth gauge. */
+  depth(): Promise<number>;
+}
