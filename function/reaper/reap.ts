@@ -1,0 +1,195 @@
+/**
+ * One reaper run: list job-robot's Jobs page by page, triage them as they stream past, and delete
+ * the expired ones with bounded concurrency. Memory holds one page, the in-flight deletions and the
+ * keep-newest heaps, whatever the namespace holds.
+ */
+import {
+  ApiException,
+  type BatchV1ApiDeleteNamespacedJobRequest,
+  type BatchV1ApiListNamespacedJobRequest,
+  type V1Job,
+  type V1JobList,
+  type V1Status,
+} from '@kubernetes/client-node';
+import { kubeFailure, isConflict, isForbidden, isNotFound } from '../kube/api-error.ts';
+import { ownerSelector } from '../kube/labels.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { DELETE_JOBS, LIST_JOBS } from './access.ts';
+import { runFailure } from './errors.ts';
+import { Limiter } from './limiter.ts';
+import { Triage, type Decision, type FinishedJob, type Policy } from './policy.ts';
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.ts';
+import { SummaryBuilder, type ReapSummary } from './summary.ts';
+
+/** The two calls the reaper makes; BatchV1Api satisfies it, and tests may wrap it. */
+export interface JobsApi {
+  listNamespacedJob(param: BatchV1ApiListNamespacedJobRequest): Promise<V1JobList>;
+  deleteNamespacedJob(param: BatchV1ApiDeleteNamespacedJobRequest): Promise<V1Status>;
+}
+
+export interface ReaperOptions {
+  namespace: string;
+  /** Selects the instance label too when set; see ownerSelector. */
+  instance?: string;
+  policy: Policy;
+  concurrency: number;
+  pageSize: number;
+  dryRun?: boolean;
+  /** The clock; read once per run. */
+  now?: () => Date;
+  retry?: RetryOptions;
+  log?: Logger;
+}
+
+export interface RunOptions {
+  /** Overrides the configured dry run. */
+  dryRun?: boolean;
+  /** Aborting stops listing and scheduling; deletions in flight finish; the summary says `interrupted`. */
+  signal?: AbortSignal;
+  /** Sees every decision as it is made (the CLI prints them). */
+  onDecision?: (decision: Decision) => void;
+  /** A logger for this run (for example a child carrying the event id). */
+  log?: Logger;
+}
+
+export class Reaper {
+  readonly namespace: string;
+  readonly selector: string;
+  /** Whether runs only report, unless a run says otherwise. */
+  readonly dryRun: boolean;
+  private readonly api: JobsApi;
+  private readonly options: ReaperOptions;
+  private readonly now: () => Date;
+  private readonly log: Logger;
+
+  constructor(api: JobsApi, options: ReaperOptions) {
+    this.api = api;
+    this.options = options;
+    this.namespace = options.namespace;
+    this.selector = ownerSelector(options.instance);
+    this.dryRun = options.dryRun ?? false;
+    this.now = options.now ?? (() => new Date());
+    this.log = options.log ?? createLogger('silent');
+    for (const [name, value] of [['concurrency', options.concurrency], ['pageSize', options.pageSize]] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+    }
+  }
+
+  /**
+   * Runs once. Resolves with the summary, per-Job failures included; rejects with an HttpError
+   * when the run as a whole cannot proceed (403 with the fix, API server away).
+   */
+  async run(opts: RunOptions = {}): Promise<ReapSummary> {
+    const started = performance.now();
+    const now = this.now();
+    const dryRun = opts.dryRun ?? this.dryRun;
+    const log = (opts.log ?? this.log).child({ namespace: this.namespace, dryRun });
+    const summary = new SummaryBuilder({ namespace: this.namespace, selector: this.selector, dryRun, now });
+    const triage = new Triage(this.options.policy, now.getTime());
+    const limiter = new Limiter(this.options.concurrency);
+    let fatal: unknown;
+
+    const act = async (d: Decision): Promise<void> => {
+      summary.decided(d);
+      opts.onDecision?.(d);
+      if (d.action !== 'delete' || dryRun || fatal) return;
+      await limiter.run(() =>
+        this.delete(d.job, summary, log).catch((err: unknown) => {
+          fatal ??= err;
+        }),
+      );
+    };
+    const stopping = () => fatal !== undefined || (opts.signal?.aborted ?? false);
+
+    try {
+      pages: for await (const page of this.pages(log)) {
+        for (const job of page) {
+          if (stopping()) break pages;
+          summary.examined();
+          for (const d of triage.offer(job)) await act(d);
+        }
+      }
+      if (!stopping()) for (const d of triage.finish()) await act(d);
+    } catch (err) {
+      fatal ??= err;
+    } finally {
+      await limiter.drain();
+    }
+    if (fatal) throw fatal;
+    if (opts.signal?.aborted) summary.interrupted();
+    return summary.build(performance.now() - started);
+  }
+
+  /** Pages of Jobs under the selector, `limit` at a time, following `continue`. */
+  private async *pages(log: Logger): AsyncGenerator<V1Job[]> {
+    let token: string | undefined;
+    do {
+      const request: BatchV1ApiListNamespacedJobRequest = {
+        namespace: this.namespace,
+        labelSelector: this.selector,
+        limit: this.options.pageSize,
+        ...(token ? { _continue: token } : {}),
+      };
+      let list: V1JobList;
+      try {
+        list = await withRetry(() => this.api.listNamespacedJob(request), this.options.retry ?? DEFAULT_RETRY);
+      } catch (err) {
+        const fresh = token ? continueAfterExpiry(err) : undefined;
+        if (!fresh) throw runFailure(err, this.namespace, LIST_JOBS);
+        // The snapshot the token pinned was compacted away (a very long run): the server offers a
+        // token that resumes after the last key on a newer snapshot. Nothing is seen twice.
+        log.info('list continuation expired; resuming on a newer snapshot');
+        token = fresh;
+        continue;
+      }
+      yield list.items;
+      token = list.metadata?._continue || undefined;
+    } while (token);
+  }
+
+  /** Deletes one expired Job; 404 and 409 mean someone got there first. Throws only for 403 (the run stops). */
+  private async delete(job: FinishedJob, summary: SummaryBuilder, log: Logger): Promise<void> {
+    try {
+      await withRetry(
+        () =>
+          this.api.deleteNamespacedJob({
+            name: job.name,
+            namespace: this.namespace,
+            // A plain delete of a batch/v1 Job orphans its pods; Background lets the garbage collector take them.
+            propagationPolicy: 'Background',
+            // Only the Job that was listed: one recreated under the same name has a new uid, and the server answers 409.
+            body: { preconditions: { uid: job.uid } },
+          }),
+        this.options.retry ?? DEFAULT_RETRY,
+      );
+      summary.deleted(job);
+      log.debug({ job: job.name, class: job.class }, 'deleted');
+    } catch (err) {
+      if (isNotFound(err) || isConflict(err)) {
+        summary.alreadyGone();
+        log.debug({ job: job.name, code: kubeFailure(err).code }, 'already gone');
+        return;
+      }
+      if (isForbidden(err)) throw runFailure(err, this.namespace, DELETE_JOBS);
+      const f = kubeFailure(err);
+      const reason = f.reason || (f.code ? `http-${f.code}` : 'unknown');
+      summary.failed({ job: job.name, code: f.code, reason, message: f.message });
+      log.warn({ job: job.name, code: f.code, reason }, `cannot delete Job: ${f.message}`);
+    }
+  }
+}
+
+/** The resume token a 410 Expired answer to a continued list carries, if any. */
+export function continueAfterExpiry(err: unknown): string | undefined {
+  if (!(err instanceof ApiException) || err.code !== 410) return undefined;
+  let body: unknown = err.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const token = (body as { metadata?: { continue?: unknown } } | undefined)?.metadata?.continue;
+  return typeof token === 'string' && token ? token : undefined;
+}
