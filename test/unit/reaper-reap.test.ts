@@ -1,76 +1,11 @@
 import { expect } from 'chai';
-import {
-  ApiException,
-  type BatchV1ApiDeleteNamespacedJobRequest,
-  type BatchV1ApiListNamespacedJobRequest,
-  type V1Job,
-  type V1JobList,
-  type V1Status,
-} from '@kubernetes/client-node';
 import { InternalError, Misconfigured, RetryLater } from '../../function/http/errors.ts';
 import { Reaper, continueAfterExpiry, type JobsApi, type ReaperOptions } from '../../function/reaper/reap.ts';
 import type { Policy } from '../../function/reaper/policy.ts';
+import { FakeJobs, NOW, apiError, finished, running } from '../helpers/fake-jobs.ts';
 
 const H = 3_600_000;
-const NOW = new Date('2026-06-01T12:00:00Z');
 const POLICY: Policy = { succeeded: { maxAgeMs: H, keep: 0 }, failed: { maxAgeMs: 24 * H, keep: 0 } };
-
-function apiError(code: number, reason: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): ApiException<string> {
-  return new ApiException(code, `HTTP ${code}`, JSON.stringify({ kind: 'Status', code, reason, message, ...extra }), headers);
-}
-
-function finished(name: string, ageMs: number, type: 'Complete' | 'Failed' = 'Complete'): V1Job {
-  return {
-    metadata: { name, uid: `uid-${name}` },
-    status: { conditions: [{ type, status: 'True', lastTransitionTime: new Date(NOW.getTime() - ageMs) }] },
-  };
-}
-const running = (name: string): V1Job => ({ metadata: { name, uid: `uid-${name}` }, status: {} });
-
-/** An in-memory Jobs API with the API server's paging, preconditions and 404s; hooks inject faults. */
-class FakeJobs implements JobsApi {
-  jobs: V1Job[];
-  lists: BatchV1ApiListNamespacedJobRequest[] = [];
-  deletes: BatchV1ApiDeleteNamespacedJobRequest[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
-  deleteDelayMs = 0;
-  onList?: (call: number, req: BatchV1ApiListNamespacedJobRequest) => void;
-  onDelete?: (name: string, attempt: number) => void;
-  private attempts = new Map<string, number>();
-
-  constructor(jobs: V1Job[]) {
-    this.jobs = jobs;
-  }
-
-  async listNamespacedJob(req: BatchV1ApiListNamespacedJobRequest): Promise<V1JobList> {
-    this.lists.push(req);
-    this.onList?.(this.lists.length, req);
-    const start = req._continue ? Number(req._continue) : 0;
-    const end = req.limit ? start + req.limit : this.jobs.length;
-    const items = this.jobs.slice(start, end);
-    return { items, metadata: end < this.jobs.length ? { _continue: String(end) } : {} };
-  }
-
-  async deleteNamespacedJob(req: BatchV1ApiDeleteNamespacedJobRequest): Promise<V1Status> {
-    this.deletes.push(req);
-    const attempt = (this.attempts.get(req.name) ?? 0) + 1;
-    this.attempts.set(req.name, attempt);
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    try {
-      if (this.deleteDelayMs) await new Promise((r) => setTimeout(r, this.deleteDelayMs));
-      this.onDelete?.(req.name, attempt);
-      const job = this.jobs.find((j) => j.metadata?.name === req.name);
-      if (!job) throw apiError(404, 'NotFound', `jobs.batch "${req.name}" not found`);
-      const uid = req.body?.preconditions?.uid;
-      if (uid && uid !== job.metadata?.uid) throw apiError(409, 'Conflict', 'the UID in the precondition does not match');
-      return { status: 'Success' };
-    } finally {
-      this.inFlight--;
-    }
-  }
-}
 
 function reaper(api: JobsApi, extra: Partial<ReaperOptions> = {}): Reaper {
   return new Reaper(api, {
@@ -97,7 +32,10 @@ describe('reaper run (fake API server)', function () {
   it('pages with limit and continue under the owner selector until the last page', async function () {
     const api = new FakeJobs(Array.from({ length: 1234 }, (_, i) => finished(`j${i}`, 2 * H)));
     const s = await reaper(api).run();
-    expect(api.lists.map((l) => [l.limit, l._continue])).to.deep.equal(Array.from({ length: 13 }, (_, i) => [100, i ? String(i * 100) : undefined]));
+    expect(api.lists).to.have.length(13);
+    expect(api.lists.map((l) => l.limit)).to.deep.equal(Array(13).fill(100));
+    expect(api.lists[0]!._continue).to.equal(undefined);
+    expect(new Set(api.lists.slice(1).map((l) => l._continue)).size).to.equal(12);
     expect(api.lists.every((l) => l.namespace === 'ns' && l.labelSelector === 'app.kubernetes.io/managed-by=job-robot,!app.kubernetes.io/instance')).to.equal(true);
     expect(s).to.deep.include({ examined: 1234, expired: 1234, deleted: 1234, errors: 0 });
   });
@@ -215,17 +153,20 @@ describe('reaper run (fake API server)', function () {
     expect(api.lists).to.have.length(3);
   });
 
-  it('an expired continue token resumes with the token the 410 answer offers', async function () {
-    const api = new FakeJobs(Array.from({ length: 250 }, (_, i) => finished(`j${i}`, 2 * H)));
-    let expiredOnce = false;
+  it('an expired continue token resumes with the token the 410 answer offers, not the stale one', async function () {
+    const api = new FakeJobs(Array.from({ length: 250 }, (_, i) => finished(`j${String(i).padStart(3, '0')}`, 2 * H)));
+    const stale = new Set<string>();
     api.onList = (_call, req) => {
-      if (req._continue === '100' && !expiredOnce) {
-        expiredOnce = true;
-        throw apiError(410, 'Expired', 'The provided continue parameter is too old', { metadata: { continue: '100' } });
+      const token = req._continue;
+      if (token && !token.endsWith('\u0000')) {
+        stale.add(token);
+        // "\u0000" sorts right after the key: the offered token resumes at the same place
+        throw apiError(410, 'Expired', 'The provided continue parameter is too old', { metadata: { continue: `${token}\u0000` } });
       }
     };
     const s = await reaper(api).run();
     expect(s).to.deep.include({ examined: 250, deleted: 250, errors: 0 });
+    expect(stale.size).to.equal(2);
   });
 
   it('a 410 without a resume token fails the run', async function () {
