@@ -1,0 +1,110 @@
+/** `job-robot reap [--dry-run] [--json]`: one reaper run from an operator's shell, with the function's configuration. */
+import { parseArgs } from 'node:util';
+import { BatchV1Api } from '@kubernetes/client-node';
+import { HttpError, Misconfigured, RetryLater } from '../http/errors.ts';
+import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
+import { createLogger } from '../log.ts';
+import { loadReaperConfig, policyFrom } from './config.ts';
+import type { Decision } from './policy.ts';
+import { Reaper } from './reap.ts';
+import type { ReapSummary } from './summary.ts';
+
+const USAGE = `usage: job-robot reap [--dry-run] [--json]
+
+Deletes the finished Jobs job-robot owns in NAMESPACE that are past their retention
+(REAPER_SUCCEEDED_MAX_AGE, REAPER_FAILED_MAX_AGE, REAPER_SUCCEEDED_KEEP, REAPER_FAILED_KEEP).
+
+  --dry-run   list what would be deleted, delete nothing
+  --json      print the run's summary as JSON (the function's answer) instead of text
+
+exit status: 0 done, 1 some Jobs could not be deleted, 2 usage, 75 API server unavailable,
+77 missing permissions (the fix is printed), 78 bad configuration
+`;
+
+/** EX_TEMPFAIL and EX_NOPERM from sysexits.h; cli.ts uses EX_CONFIG (78). */
+const EXIT = { ok: 0, partial: 1, usage: 2, unavailable: 75, permission: 77 } as const;
+
+export async function main(argv: string[]): Promise<void> {
+  let flags: { 'dry-run'?: boolean; json?: boolean; help?: boolean };
+  try {
+    flags = parseArgs({
+      args: argv,
+      options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`job-robot reap: ${(err as Error).message}\n\n${USAGE}`);
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+
+  const config = loadReaperConfig();
+  const kc = loadKubeConfig();
+  const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
+    namespace: resolveNamespace(config.NAMESPACE, kc),
+    ...(config.INSTANCE ? { instance: config.INSTANCE } : {}),
+    policy: policyFrom(config),
+    concurrency: config.REAPER_CONCURRENCY,
+    pageSize: config.REAPER_PAGE_SIZE,
+    dryRun: config.REAPER_DRY_RUN,
+    // stdout carries the result; per-Job failures are in the summary
+    log: createLogger('silent'),
+  });
+  const dryRun = flags['dry-run'] || reaper.dryRun;
+  const now = Date.now();
+  const print = (d: Decision) => {
+    if (d.action === 'delete') {
+      process.stdout.write(`would delete ${d.job.name} (${d.job.class}, finished ${new Date(d.job.finishedAt).toISOString()}, ${age(now - d.job.finishedAt)} ago)\n`);
+    }
+  };
+
+  let summary: ReapSummary;
+  try {
+    summary = await reaper.run({ dryRun, ...(dryRun && !flags.json ? { onDecision: print } : {}) });
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    process.stderr.write(`job-robot reap: ${err.message}\n`);
+    if (err instanceof Misconfigured) process.stderr.write(`fix: ${err.fix}\n`);
+    process.exitCode = err instanceof Misconfigured ? EXIT.permission : err instanceof RetryLater ? EXIT.unavailable : EXIT.partial;
+    return;
+  }
+  process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : describe(summary));
+  process.exitCode = summary.errors ? EXIT.partial : EXIT.ok;
+}
+
+/** The summary for a person. */
+export function describe(s: ReapSummary): string {
+  const kept = Object.entries(s.kept)
+    .filter(([, n]) => n > 0)
+    .map(([reason, n]) => `${n} ${reason}`)
+    .join(', ');
+  const lines = [
+    `namespace ${s.namespace} (${s.selector}): examined ${s.examined} Job(s) in ${s.durationMs} ms`,
+    s.dryRun
+      ? `dry run: would delete ${s.expired}, deleted nothing`
+      : `deleted ${s.deleted} (${s.deletedByClass.succeeded} succeeded, ${s.deletedByClass.failed} failed), already gone ${s.alreadyGone}, errors ${s.errors}`,
+    `kept ${Object.values(s.kept).reduce((a, b) => a + b, 0)}${kept ? `: ${kept}` : ''}`,
+    ...s.failures.map((f) => `error: ${f.job}: ${f.code} ${f.reason}: ${f.message}`),
+  ];
+  if (s.interrupted) lines.push('interrupted: the run stopped early');
+  return `${lines.join('\n')}\n`;
+}
+
+/** 93784000 → "1d2h3m"; units that are zero are left out ("1d3m"); under a minute in seconds. */
+export function age(ms: number): string {
+  if (ms < 60_000) return `${Math.max(0, Math.floor(ms / 1000))}s`;
+  const units: Array<[string, number]> = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]];
+  let rest = ms;
+  let out = '';
+  for (const [unit, size] of units) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n) out += `${n}${unit}`;
+  }
+  return out;
+}

@@ -1,0 +1,47 @@
+/** `job-robot reaper`: the reaper as a Knative function, wired from its configuration. */
+import { BatchV1Api } from '@kubernetes/client-node';
+import { Health } from '../http/health.ts';
+import { createRegistry } from '../http/metrics.ts';
+import { listen, onShutdown } from '../http/server.ts';
+import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
+import { createLogger } from '../log.ts';
+import { AccessWatch, PERMISSIONS_CHECK } from './access.ts';
+import { reaperApp } from './app.ts';
+import { loadReaperConfig, policyFrom } from './config.ts';
+import { ReaperMetrics } from './metrics.ts';
+import { Reaper } from './reap.ts';
+import { Runs } from './runs.ts';
+
+export async function main(_argv: string[]): Promise<void> {
+  const config = loadReaperConfig();
+  const log = createLogger(config.LOG_LEVEL, 'reaper');
+  const kc = loadKubeConfig();
+  const namespace = resolveNamespace(config.NAMESPACE, kc);
+  const policy = policyFrom(config);
+
+  const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
+    namespace,
+    ...(config.INSTANCE ? { instance: config.INSTANCE } : {}),
+    policy,
+    concurrency: config.REAPER_CONCURRENCY,
+    pageSize: config.REAPER_PAGE_SIZE,
+    dryRun: config.REAPER_DRY_RUN,
+    log,
+  });
+  const health = new Health([PERMISSIONS_CHECK]);
+  const registry = createRegistry('reaper');
+  const access = new AccessWatch(kc, namespace, health, log);
+  // Aborted first on SIGTERM/SIGINT, so a run in flight stops scheduling deletions and answers
+  // before onShutdown's grace period runs out.
+  const shutdown = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
+  const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: (fix) => access.lost(fix), signal: shutdown.signal });
+
+  const running = await listen(reaperApp({ runs, health, registry, log }), config.PORT);
+  log.info(
+    { port: running.port, namespace, selector: reaper.selector, policy, dryRun: reaper.dryRun, concurrency: config.REAPER_CONCURRENCY },
+    'reaper listening',
+  );
+  access.start();
+  onShutdown(log, health, running, async () => access.stop());
+}
