@@ -6,12 +6,20 @@ export interface KubeFailure {
   reason: string;
   message: string;
   retryAfterSeconds?: number;
+  /** The Status' causes (for 422 Invalid: one per rejected field, `field` being its path). */
+  causes?: KubeCause[];
+}
+
+export interface KubeCause {
+  reason?: string;
+  message?: string;
+  field?: string;
 }
 
 interface StatusBody {
   reason?: string;
   message?: string;
-  details?: { retryAfterSeconds?: number };
+  details?: { retryAfterSeconds?: number; causes?: KubeCause[] };
 }
 
 /** Reads an ApiException (or a network error, code 0) into a KubeFailure. Never throws. */
@@ -25,6 +33,7 @@ export function kubeFailure(err: unknown): KubeFailure {
       reason: body.reason ?? '',
       message: body.message ?? err.message,
       ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+      ...(Array.isArray(body.details?.causes) ? { causes: body.details.causes } : {}),
     };
   }
   const message = err instanceof Error ? err.message : String(err);
