@@ -148,11 +148,12 @@ export function eventsFromRequest(headers: Record<string, string | string[] | un
       `not a CloudEvent: expected binary mode (ce-* headers) or ${STRUCTURED}, got content-type ${type || '(none)'}`,
     );
   }
-  requireSpec1(headers['ce-specversion']);
-  requireAttributes((name) => headers[`ce-${name}`], (name) => `ce-${name}`);
+  const decoded = decodeCeHeaders(stringHeaders(headers));
+  requireSpec1(decoded['ce-specversion']);
+  requireAttributes((name) => decoded[`ce-${name}`], (name) => `ce-${name}`);
   let event: CloudEvent<unknown>;
   try {
-    const parsed = HTTP.toEvent({ headers: stringHeaders(headers), body: undefined });
+    const parsed = HTTP.toEvent({ headers: decoded, body: undefined });
     event = (Array.isArray(parsed) ? parsed[0] : parsed) as CloudEvent<unknown>;
   } catch (err) {
     throw invalid(err);
@@ -160,6 +161,30 @@ export function eventsFromRequest(headers: Record<string, string | string[] | un
   const data = decodeData(raw, contentType);
   const withData = data === undefined ? event : event.cloneWith({ data }, false);
   return [validated(withData)];
+}
+
+/**
+ * A `ce-` header value as the CloudEvents HTTP binding (1.0.2, 3.1.3.2) decodes it: a quoted-string
+ * is unquoted, then one round of percent-decoding (UTF-8) is applied; an invalid escape or invalid
+ * UTF-8 is rejected. Raw UTF-8 bytes (which Node hands over as latin1 characters) are read as UTF-8.
+ */
+export function decodeHeaderValue(raw: string, name = 'header'): string {
+  let value = raw;
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).replace(/\\(.)/g, '$1');
+  // Node reads header bytes as latin1; characters beyond it mean the caller already has text.
+  if (/[\u0080-\u00ff]/.test(value) && !/[^\u0000-\u00ff]/.test(value)) value = decodeUtf8(Buffer.from(value, 'latin1'), name);
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new InvalidEvent(`${name} is not valid percent-encoded UTF-8`, 'invalid-attribute', { attribute: name });
+  }
+}
+
+function decodeCeHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = k.startsWith('ce-') ? decodeHeaderValue(v, k) : v;
+  return out;
 }
 
 function stringHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

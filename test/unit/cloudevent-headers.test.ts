@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import { decodeHeaderValue, eventsFromRequest } from '../../function/http/cloudevent.ts';
+import { InvalidEvent } from '../../function/http/errors.ts';
+
+/** The CloudEvents HTTP binding's encoder (1.0.2, 3.1.3.2), as a conforming sender applies it. */
+function encode(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    if (code > 0x20 && code < 0x7f && ch !== '"' && ch !== '%') out += ch;
+    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+const headers = (extra: Record<string, string>) => ({
+  'ce-specversion': '1.0',
+  'ce-id': 'id-1',
+  'ce-source': '/s',
+  'ce-type': 't',
+  'content-type': 'text/plain',
+  ...extra,
+});
+
+describe('http cloudevent: ce- header values are decoded as the HTTP binding says', function () {
+  it('percent-encoded UTF-8 decodes: the spec example "Euro € 😀"', function () {
+    expect(decodeHeaderValue('Euro%20%E2%82%AC%20%F0%9F%98%80')).to.equal('Euro € 😀');
+  });
+
+  it('lower-case hex and unnecessarily encoded characters are accepted', function () {
+    expect(decodeHeaderValue('%e2%82%ac%41')).to.equal('€A');
+  });
+
+  it('an overlong encoding (%C0%A0) and a broken escape are rejected as 400', function () {
+    for (const bad of ['%C0%A0', '100%', '%zz', '%E2%82']) {
+      expect(() => decodeHeaderValue(bad, 'ce-id'), bad).to.throw(InvalidEvent, /ce-id is not valid percent-encoded UTF-8/);
+    }
+  });
+
+  it('a double-quoted value is unquoted before decoding (older senders)', function () {
+    expect(decodeHeaderValue('"a \\"quoted\\" value"')).to.equal('a "quoted" value');
+  });
+
+  it('raw UTF-8 bytes (read by Node as latin1) become the characters they encode', function () {
+    expect(decodeHeaderValue(Buffer.from('grüße', 'utf8').toString('latin1'))).to.equal('grüße');
+  });
+
+  it('round trip: any attribute a conforming sender encodes arrives unchanged, % and spaces included', function () {
+    const values = ['50% off', 'redis://h:6379/0/queue name', 'ид-🆔', '"quoted"', 'a%20b literally', '\u00e9\u0301'];
+    for (const v of values) {
+      const [e] = eventsFromRequest(headers({ 'ce-id': encode(v), 'ce-subject': encode(v), 'ce-tenant': encode(v) }), Buffer.from('x'));
+      expect([e!.id, e!.subject, e!['tenant']], v).to.deep.equal([v, v, v]);
+    }
+  });
+
+  it('fuzz: 500 random strings survive encode → decode', function () {
+    for (let i = 0; i < 500; i++) {
+      const chars = Array.from({ length: 1 + (i % 40) }, () => {
+        const pick = Math.random();
+        if (pick < 0.5) return String.fromCharCode(0x20 + Math.floor(Math.random() * 95));
+        if (pick < 0.8) return String.fromCodePoint(0xa0 + Math.floor(Math.random() * 0xd000));
+        return String.fromCodePoint(0x10000 + Math.floor(Math.random() * 0x1000));
+      });
+      const v = chars.join('');
+      expect(decodeHeaderValue(encode(v))).to.equal(v);
+    }
+  });
+});
