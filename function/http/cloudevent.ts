@@ -159,8 +159,11 @@ export function eventsFromRequest(headers: Record<string, string | string[] | un
     throw invalid(err);
   }
   const data = decodeData(raw, contentType);
-  const withData = data === undefined ? event : event.cloneWith({ data }, false);
-  return [validated(withData)];
+  // The SDK rewrites ce-time into UTC; the event keeps the time string it was sent with.
+  const time = decoded['ce-time'];
+  const overrides = { ...(data !== undefined ? { data } : {}), ...(time !== undefined ? { time } : {}) };
+  const complete = Object.keys(overrides).length ? event.cloneWith(overrides, false) : event;
+  return [validated(complete)];
 }
 
 /**

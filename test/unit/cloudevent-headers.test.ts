@@ -66,3 +66,14 @@ describe('http cloudevent: ce- header values are decoded as the HTTP binding say
     }
   });
 });
+
+describe('http cloudevent: binary mode keeps ce-time as sent', function () {
+  it('an offset time is not rewritten into UTC', function () {
+    const [e] = eventsFromRequest(headers({ 'ce-time': '2026-01-02T03:04:05.678+02:00' }), Buffer.from('x'));
+    expect(e!.time).to.equal('2026-01-02T03:04:05.678+02:00');
+  });
+
+  it('an invalid time is still a 400', function () {
+    expect(() => eventsFromRequest(headers({ 'ce-time': 'yesterday' }), Buffer.from('x'))).to.throw(InvalidEvent);
+  });
+});
