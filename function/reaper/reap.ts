@@ -155,10 +155,13 @@ export class Reaper {
           this.api.deleteNamespacedJob({
             name: job.name,
             namespace: this.namespace,
-            // A plain delete of a batch/v1 Job orphans its pods; Background lets the garbage collector take them.
-            propagationPolicy: 'Background',
-            // Only the Job that was listed: one recreated under the same name has a new uid, and the server answers 409.
-            body: { preconditions: { uid: job.uid } },
+            // Both in the body: the API server ignores the query parameters once a body is sent.
+            body: {
+              // A plain delete of a batch/v1 Job orphans its pods; Background lets the garbage collector take them.
+              propagationPolicy: 'Background',
+              // Only the Job that was listed: one recreated under the same name has a new uid, and the server answers 409.
+              preconditions: { uid: job.uid },
+            },
           }),
         this.options.retry ?? DEFAULT_RETRY,
       );
