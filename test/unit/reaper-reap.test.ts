@@ -49,7 +49,9 @@ describe('reaper run (fake API server)', function () {
   it('streams: the next page is listed only once the expired Jobs of the pages before are being deleted', async function () {
     const api = new FakeJobs(Array.from({ length: 500 }, (_, i) => finished(`j${i}`, 2 * H)));
     const startedAtList: number[] = [];
-    api.onList = () => startedAtList.push(api.deletes.length);
+    api.onList = () => {
+      startedAtList.push(api.deletes.length);
+    };
     await reaper(api, { pageSize: 100 }).run();
     // every delete of page k has started (at most `concurrency` still in flight) before page k+1 is asked for
     expect(startedAtList).to.deep.equal([0, 100, 200, 300, 400]);
