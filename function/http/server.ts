@@ -25,8 +25,12 @@ export function listen(app: Express, port: number, host = '0.0.0.0'): Promise<Ru
         close: (graceMs = 30_000) =>
           new Promise<void>((done) => {
             const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+            // server.close() closes the connections idle at that moment only; a keep-alive
+            // connection whose request finishes later would hold the process until graceMs.
+            const sweep = setInterval(() => server.closeIdleConnections(), 50);
             server.close(() => {
               clearTimeout(timer);
+              clearInterval(sweep);
               done();
             });
             server.closeIdleConnections();
