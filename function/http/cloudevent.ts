@@ -99,12 +99,29 @@ function requireSpec1(specversion: unknown): void {
   }
 }
 
+const INT32 = (n: number) => Number.isInteger(n) && n >= -2147483648 && n <= 2147483647;
+
+/**
+ * Attribute values of the JSON format: strings, booleans or 32-bit integers (null means absent).
+ * An object, array or fraction can never be an attribute, extensions included.
+ */
+function attributeValues(given: Record<string, unknown>): Record<string, string | boolean | number> {
+  const out: Record<string, string | boolean | number> = {};
+  for (const [name, value] of Object.entries(given)) {
+    if (value === null) continue;
+    if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && INT32(value))) out[name] = value;
+    else throw new InvalidEvent(`attribute ${name} must be a string, a boolean or an integer`, 'invalid-attribute', { attribute: name });
+  }
+  return out;
+}
+
 /** One structured-mode event object (also each element of a batch). */
 export function fromStructured(obj: unknown): Incoming {
   if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
     throw new InvalidEvent('a structured CloudEvent must be a JSON object', 'invalid-event');
   }
-  const { data_base64, data, ...attrs } = obj as Record<string, unknown>;
+  const { data_base64, data, ...given } = obj as Record<string, unknown>;
+  const attrs = attributeValues(given);
   requireSpec1(attrs['specversion']);
   requireAttributes((name) => attrs[name], (name) => name);
   let payload: unknown = data;

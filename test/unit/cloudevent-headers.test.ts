@@ -77,3 +77,23 @@ describe('http cloudevent: binary mode keeps ce-time as sent', function () {
     expect(() => eventsFromRequest(headers({ 'ce-time': 'yesterday' }), Buffer.from('x'))).to.throw(InvalidEvent);
   });
 });
+
+describe('http cloudevent: structured-mode attribute values are CloudEvents types', function () {
+  const post = (extra: Record<string, unknown>) =>
+    eventsFromRequest({ 'content-type': 'application/cloudevents+json' }, Buffer.from(JSON.stringify({ specversion: '1.0', id: 'x', source: '/s', type: 't', ...extra })));
+
+  it('an object, array or fraction as an extension is a 400 naming it', function () {
+    for (const [name, value] of [['spec', { template: {} }], ['list', [1]], ['ratio', 0.5], ['big', 2 ** 40]] as const) {
+      expect(() => post({ [name]: value }), name).to.throw(InvalidEvent, new RegExp(`attribute ${name} must be`));
+    }
+  });
+
+  it('an object as a core attribute (subject) is a 400', function () {
+    expect(() => post({ subject: { a: 1 } })).to.throw(InvalidEvent, /attribute subject must be/);
+  });
+
+  it('strings, booleans and integers are kept; null means absent', function () {
+    const [e] = post({ tenant: 'blue', flag: true, count: 42, gone: null });
+    expect([e!['tenant'], e!['flag'], e!['count'], 'gone' in e!]).to.deep.equal(['blue', true, 42, false]);
+  });
+});
