@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { BatchV1Api } from '@kubernetes/client-node';
 import { HttpError, Misconfigured, RetryLater } from '../http/errors.ts';
+import { CallOptions } from '../kube/call-options.ts';
 import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { loadReaperConfig, policyFrom } from './config.ts';
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const config = loadReaperConfig();
   const kc = loadKubeConfig();
+  const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace: resolveNamespace(config.NAMESPACE, kc),
     ...(config.INSTANCE ? { instance: config.INSTANCE } : {}),
@@ -52,6 +54,7 @@ export async function main(argv: string[]): Promise<void> {
     concurrency: config.REAPER_CONCURRENCY,
     pageSize: config.REAPER_PAGE_SIZE,
     dryRun: config.REAPER_DRY_RUN,
+    calls,
     // stdout carries the result; per-Job failures are in the summary
     log: createLogger('silent'),
   });
@@ -67,12 +70,14 @@ export async function main(argv: string[]): Promise<void> {
   try {
     summary = await reaper.run({ dryRun, ...(dryRun && !flags.json ? { onDecision: print } : {}) });
   } catch (err) {
+    await calls.close();
     if (!(err instanceof HttpError)) throw err;
     process.stderr.write(`job-robot reap: ${err.message}\n`);
     if (err instanceof Misconfigured) process.stderr.write(`fix: ${err.fix}\n`);
     process.exitCode = err instanceof Misconfigured ? EXIT.permission : err instanceof RetryLater ? EXIT.unavailable : EXIT.partial;
     return;
   }
+  await calls.close();
   process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : describe(summary));
   process.exitCode = summary.errors ? EXIT.partial : EXIT.ok;
 }

@@ -47,6 +47,8 @@ export const reaperSchema = baseSchema.extend({
   REAPER_PAGE_SIZE: envInt(1, 5000).default(500),
   /** Report what would be deleted, delete nothing. */
   REAPER_DRY_RUN: envBoolean.default(false),
+  /** Deadline of each Kubernetes API call (the launcher's variable, same default). */
+  KUBE_TIMEOUT_SECONDS: envInt(1, 300).default(10),
 });
 
 export type ReaperConfig = z.infer<typeof reaperSchema>;

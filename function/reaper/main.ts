@@ -3,6 +3,7 @@ import { BatchV1Api } from '@kubernetes/client-node';
 import { Health } from '../http/health.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
+import { CallOptions } from '../kube/call-options.ts';
 import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { AccessWatch, PERMISSIONS_CHECK } from './access.ts';
@@ -18,6 +19,7 @@ export async function main(_argv: string[]): Promise<void> {
   const kc = loadKubeConfig();
   const namespace = resolveNamespace(config.NAMESPACE, kc);
   const policy = policyFrom(config);
+  const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
 
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,
@@ -26,6 +28,7 @@ export async function main(_argv: string[]): Promise<void> {
     concurrency: config.REAPER_CONCURRENCY,
     pageSize: config.REAPER_PAGE_SIZE,
     dryRun: config.REAPER_DRY_RUN,
+    calls,
     log,
   });
   const health = new Health([PERMISSIONS_CHECK]);
@@ -43,5 +46,8 @@ export async function main(_argv: string[]): Promise<void> {
     'reaper listening',
   );
   access.start();
-  onShutdown(log, health, running, async () => access.stop());
+  onShutdown(log, health, running, async () => {
+    access.stop();
+    await calls.close();
+  });
 }

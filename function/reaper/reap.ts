@@ -7,11 +7,13 @@ import {
   ApiException,
   type BatchV1ApiDeleteNamespacedJobRequest,
   type BatchV1ApiListNamespacedJobRequest,
+  type ConfigurationOptions,
   type V1Job,
   type V1JobList,
   type V1Status,
 } from '@kubernetes/client-node';
 import { kubeFailure, isConflict, isForbidden, isNotFound } from '../kube/api-error.ts';
+import type { CallOptions } from '../kube/call-options.ts';
 import { ownerSelector } from '../kube/labels.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { DELETE_JOBS, LIST_JOBS } from './access.ts';
@@ -23,8 +25,8 @@ import { SummaryBuilder, type ReapSummary } from './summary.ts';
 
 /** The two calls the reaper makes; BatchV1Api satisfies it, and tests may wrap it. */
 export interface JobsApi {
-  listNamespacedJob(param: BatchV1ApiListNamespacedJobRequest): Promise<V1JobList>;
-  deleteNamespacedJob(param: BatchV1ApiDeleteNamespacedJobRequest): Promise<V1Status>;
+  listNamespacedJob(param: BatchV1ApiListNamespacedJobRequest, options?: ConfigurationOptions): Promise<V1JobList>;
+  deleteNamespacedJob(param: BatchV1ApiDeleteNamespacedJobRequest, options?: ConfigurationOptions): Promise<V1Status>;
 }
 
 export interface ReaperOptions {
@@ -38,6 +40,8 @@ export interface ReaperOptions {
   /** The clock; read once per run. */
   now?: () => Date;
   retry?: RetryOptions;
+  /** Per-call deadline and one reused connection pool (recommended; without it each call opens a connection and may wait forever). */
+  calls?: CallOptions;
   log?: Logger;
 }
 
@@ -132,7 +136,7 @@ export class Reaper {
       };
       let list: V1JobList;
       try {
-        list = await withRetry(() => this.api.listNamespacedJob(request), this.options.retry ?? DEFAULT_RETRY);
+        list = await withRetry(() => this.api.listNamespacedJob(request, this.options.calls?.call()), this.options.retry ?? DEFAULT_RETRY);
       } catch (err) {
         const fresh = token ? continueAfterExpiry(err) : undefined;
         if (!fresh) throw runFailure(err, this.namespace, LIST_JOBS);
@@ -152,17 +156,20 @@ export class Reaper {
     try {
       await withRetry(
         () =>
-          this.api.deleteNamespacedJob({
-            name: job.name,
-            namespace: this.namespace,
-            // Both in the body: the API server ignores the query parameters once a body is sent.
-            body: {
-              // A plain delete of a batch/v1 Job orphans its pods; Background lets the garbage collector take them.
-              propagationPolicy: 'Background',
-              // Only the Job that was listed: one recreated under the same name has a new uid, and the server answers 409.
-              preconditions: { uid: job.uid },
+          this.api.deleteNamespacedJob(
+            {
+              name: job.name,
+              namespace: this.namespace,
+              // Both in the body: the API server ignores the query parameters once a body is sent.
+              body: {
+                // A plain delete of a batch/v1 Job orphans its pods; Background lets the garbage collector take them.
+                propagationPolicy: 'Background',
+                // Only the Job that was listed: one recreated under the same name has a new uid, and the server answers 409.
+                preconditions: { uid: job.uid },
+              },
             },
-          }),
+            this.options.calls?.call(),
+          ),
         this.options.retry ?? DEFAULT_RETRY,
       );
       summary.deleted(job);

@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { CallOptions } from '../../function/kube/call-options.ts';
 import { ownerLabels } from '../../function/kube/labels.ts';
 import { Reaper, type JobsApi } from '../../function/reaper/reap.ts';
 import { loadReaperConfig, policyFrom } from '../../function/reaper/config.ts';
@@ -57,10 +58,10 @@ function recording(kc: KubeConfig): { api: JobsApi; deleted: string[] } {
   return {
     deleted,
     api: {
-      listNamespacedJob: (p) => batch.listNamespacedJob(p),
-      deleteNamespacedJob: (p) => {
+      listNamespacedJob: (p, o) => batch.listNamespacedJob(p, o),
+      deleteNamespacedJob: (p, o) => {
         deleted.push(p.name);
-        return batch.deleteNamespacedJob(p);
+        return batch.deleteNamespacedJob(p, o);
       },
     },
   };
@@ -75,11 +76,13 @@ describe('reaper on the real control plane: a mixed population, as job-robot', f
   let robot: KubeConfig;
   let now: Date;
   const uids: Record<string, string> = {};
+  // as in production: a deadline on every call and one reused connection pool
+  const calls = new CallOptions(10_000);
 
   const jobNames = async () =>
     (await ns.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns.name })).items.map((j) => j.metadata!.name!).sort();
   const reaperAs = (api: JobsApi, extra: { instance?: string; policy?: Policy; now?: () => Date } = {}) =>
-    new Reaper(api, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 3, now: () => now, ...extra });
+    new Reaper(api, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 3, now: () => now, calls, ...extra });
 
   before(async function () {
     await applyManifests(ns.kc, readRepoFile('config/rbac.yaml'), ns.name);
@@ -112,6 +115,7 @@ describe('reaper on the real control plane: a mixed population, as job-robot', f
   });
 
   after(async function () {
+    await calls.close();
     await ns.kc
       .makeApiClient(BatchV1Api)
       .patchNamespacedJob({ name: 'being-deleted', namespace: ns.name, body: [{ op: 'remove', path: '/metadata/finalizers' }] })

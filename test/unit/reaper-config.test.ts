@@ -5,7 +5,7 @@ import { loadReaperConfig, parseDuration, policyFrom } from '../../function/reap
 const H = 3_600_000;
 
 describe('reaper config', function () {
-  it('defaults: succeeded 1 h keep 0, failed 24 h keep 5, concurrency 10, page 500, dry run off, port 8080', function () {
+  it('defaults: succeeded 1 h keep 0, failed 24 h keep 5, concurrency 10, page 500, dry run off, port 8080, API deadline 10 s', function () {
     const c = loadReaperConfig({});
     expect(c).to.deep.include({
       PORT: 8080,
@@ -16,6 +16,7 @@ describe('reaper config', function () {
       REAPER_CONCURRENCY: 10,
       REAPER_PAGE_SIZE: 500,
       REAPER_DRY_RUN: false,
+      KUBE_TIMEOUT_SECONDS: 10,
     });
     expect(policyFrom(c)).to.deep.equal({ succeeded: { maxAgeMs: H, keep: 0 }, failed: { maxAgeMs: 24 * H, keep: 5 } });
   });
