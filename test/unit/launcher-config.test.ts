@@ -1,0 +1,116 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../../function/config/base.ts';
+import { QUEUE_ITEM_TYPE } from '../../function/events.ts';
+import { loadLauncherConfig } from '../../function/launcher/config.ts';
+import { DEFAULT_TEMPLATE, loadTemplate, parseTemplate } from '../../function/launcher/template.ts';
+
+function configError(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadLauncherConfig(env);
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('launcher config', function () {
+  it('defaults', function () {
+    const c = loadLauncherConfig({});
+    expect(c).to.deep.include({
+      PORT: 8080,
+      JOB_NAME_PREFIX: 'job-robot-',
+      ACCEPTED_TYPES: [QUEUE_ITEM_TYPE],
+      MAX_EVENT_BYTES: 65536,
+      MAX_REQUEST_BYTES: 1048576,
+      MAX_BATCH_EVENTS: 100,
+      MAX_ACTIVE_JOBS: 100,
+      JOB_TTL_SECONDS: 604800,
+      JOB_SERVICE_ACCOUNT: 'job-robot-job',
+      RETRY_AFTER_SECONDS: 10,
+      KUBE_TIMEOUT_SECONDS: 10,
+    });
+    expect(c.ACTIVE_DEADLINE_SECONDS).to.equal(undefined);
+    expect(c.ARGS_FIELD).to.equal(undefined);
+    expect(c.JOB_TEMPLATE_PATH).to.equal(undefined);
+  });
+
+  it('ACCEPTED_TYPES is a comma list; ACTIVE_DEADLINE_SECONDS empty means unset', function () {
+    const c = loadLauncherConfig({ ACCEPTED_TYPES: ' a.b , c.d ,', ACTIVE_DEADLINE_SECONDS: '' });
+    expect(c.ACCEPTED_TYPES).to.deep.equal(['a.b', 'c.d']);
+    expect(c.ACTIVE_DEADLINE_SECONDS).to.equal(undefined);
+  });
+
+  it('every bad value names its variable', function () {
+    const rows: Array<[NodeJS.ProcessEnv, string]> = [
+      [{ JOB_NAME_PREFIX: 'Upper-' }, 'JOB_NAME_PREFIX'],
+      [{ JOB_NAME_PREFIX: 'p'.repeat(40) }, 'JOB_NAME_PREFIX'],
+      [{ PORT: '70000' }, 'PORT'],
+      [{ MAX_EVENT_BYTES: '10' }, 'MAX_EVENT_BYTES'],
+      [{ MAX_ACTIVE_JOBS: '-1' }, 'MAX_ACTIVE_JOBS'],
+      [{ JOB_SERVICE_ACCOUNT: 'job-robot' }, 'JOB_SERVICE_ACCOUNT'],
+      [{ JOB_SERVICE_ACCOUNT: 'Not_Valid' }, 'JOB_SERVICE_ACCOUNT'],
+      [{ ARGS_FIELD: 'a.b' }, 'ARGS_FIELD'],
+      [{ ACCEPTED_TYPES: ' , ' }, 'ACCEPTED_TYPES'],
+      [{ RETRY_AFTER_SECONDS: '0' }, 'RETRY_AFTER_SECONDS'],
+      [{ ACTIVE_DEADLINE_SECONDS: 'soon' }, 'ACTIVE_DEADLINE_SECONDS'],
+    ];
+    for (const [env, variable] of rows) {
+      const err = configError(env);
+      expect(err.variables, JSON.stringify(env)).to.deep.equal([variable]);
+      expect(err.message).to.contain(variable);
+    }
+  });
+});
+
+describe('launcher template', function () {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'jr-template-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (text: string) => {
+    const path = join(dir, `t-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('unset: the built-in pi Job (perl, bpi(2000), restartPolicy Never, backoffLimit 4), frozen', function () {
+    const t = loadTemplate(undefined);
+    expect(t).to.deep.equal(DEFAULT_TEMPLATE);
+    expect(t.spec!.backoffLimit).to.equal(4);
+    expect(t.spec!.template.spec!.restartPolicy).to.equal('Never');
+    expect(t.spec!.template.spec!.containers[0]).to.deep.include({ image: 'perl', command: ['perl', '-Mbignum=bpi', '-wle', 'print bpi(2000)'] });
+    expect(Object.isFrozen(t.spec!.template.spec!.containers[0])).to.equal(true);
+  });
+
+  it('reads YAML and JSON; the file\'s fields are kept as written', function () {
+    const yaml = loadTemplate(file('apiVersion: batch/v1\nkind: Job\nspec:\n  parallelism: 1\n  template:\n    spec:\n      restartPolicy: OnFailure\n      containers:\n        - name: c\n          image: busybox\n          futureField: kept\n'));
+    expect((yaml.spec!.template.spec!.containers[0] as unknown as Record<string, unknown>)['futureField']).to.equal('kept');
+    const json = loadTemplate(file(JSON.stringify(DEFAULT_TEMPLATE)));
+    expect(json).to.deep.equal(DEFAULT_TEMPLATE);
+  });
+
+  it('refuses what is not one batch/v1 Job, naming JOB_TEMPLATE_PATH and the field', function () {
+    const rows: Array<[string, RegExp]> = [
+      ['kind: Pod\napiVersion: v1\n', /kind/],
+      ['apiVersion: batch/v1\nkind: Job\nspec: {template: {spec: {containers: []}}}\n', /spec\.template\.spec\.containers/],
+      ['apiVersion: batch/v1\nkind: Job\nspec: {template: {spec: {containers: [{name: c}]}}}\n', /image/],
+      ['apiVersion: batch/v1\nkind: Job\nspec: {template: {spec: {serviceAccountName: job-robot, containers: [{name: c, image: x}]}}}\n', /must not be job-robot/],
+      ['a: [\n', /not valid YAML/],
+      ['---\nkind: Job\n---\nkind: Job\n', /exactly one document, found 2/],
+      ['', /exactly one document, found 0/],
+    ];
+    for (const [text, pattern] of rows) {
+      try {
+        parseTemplate(text, 't.yaml');
+        throw new Error(`accepted: ${text}`);
+      } catch (err) {
+        expect(err, text).to.be.instanceOf(ConfigError);
+        expect((err as ConfigError).variables).to.deep.equal(['JOB_TEMPLATE_PATH']);
+        expect((err as Error).message, text).to.match(pattern).and.to.contain('JOB_TEMPLATE_PATH');
+      }
+    }
+  });
+});
