@@ -1,0 +1,278 @@
+/**
+ * Back-pressure: the number of active Jobs this launcher owns, against MAX_ACTIVE_JOBS. Counted from
+ * one list + watch of the owned Jobs (names and an active flag only, never whole objects), plus the
+ * creates in flight or not yet seen by the watch, so concurrent requests cannot overshoot the cap.
+ * Several launcher replicas each watch the same Jobs; between them the cap can be exceeded by at
+ * most the creates in flight at one moment.
+ */
+import { type BatchV1Api, type KubeConfig, type V1Job, Watch } from '@kubernetes/client-node';
+import { Misconfigured, RetryLater } from '../http/errors.ts';
+import type { CallOptions } from '../kube/call-options.ts';
+import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
+import type { Logger } from '../log.ts';
+import { isActive } from './state.ts';
+
+/** A reserved slot; release it with how the create ended. */
+export interface Slot {
+  release(outcome: 'created' | 'exists' | 'failed'): void;
+}
+
+export interface Capacity {
+  /** Reserves a slot for Job `name`, or throws RetryLater(429) at the cap, RetryLater(503) before the first sync. */
+  reserve(name: string): Promise<Slot>;
+  /** Active owned Jobs as counted against the cap (undefined: no cap). */
+  readonly active: number | undefined;
+  start(): void;
+  stop(): void;
+}
+
+const NO_SLOT: Slot = { release: () => undefined };
+
+/** MAX_ACTIVE_JOBS=0: no cap, no watch. */
+export class Unlimited implements Capacity {
+  readonly active = undefined;
+  async reserve(): Promise<Slot> {
+    return NO_SLOT;
+  }
+  start(): void {}
+  stop(): void {}
+}
+
+export interface ActiveCapOptions {
+  kc: KubeConfig;
+  batch: BatchV1Api;
+  calls: CallOptions;
+  namespace: string;
+  selector: string;
+  max: number;
+  retryAfterSeconds: number;
+  log: Logger;
+  /** How long a created Job may stay unseen by the watch before its slot is given up. */
+  unseenMs?: number;
+  /** How long a request waits for the first sync before answering 503. */
+  syncWaitMs?: number;
+  pageSize?: number;
+}
+
+export class ActiveCap implements Capacity {
+  private readonly o: Required<ActiveCapOptions>;
+  /** Owned Jobs by name: true while active. */
+  private readonly jobs = new Map<string, boolean>();
+  private activeCount = 0;
+  /** Slots of Jobs being created, or created and not yet seen: name → expiry (Infinity while in flight). */
+  private readonly pending = new Map<string, number>();
+  private resourceVersion = '';
+  private isSyncedFlag = false;
+  private syncWaiters: Array<() => void> = [];
+  private stopped = true;
+  private abort: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private failure: KubeFailure | undefined;
+  private resolveSynced!: () => void;
+  /** Settles once the first list has been counted. */
+  readonly synced: Promise<void> = new Promise((resolve) => (this.resolveSynced = resolve));
+
+  constructor(options: ActiveCapOptions) {
+    this.o = { unseenMs: 60_000, syncWaitMs: 5_000, pageSize: 100, ...options };
+  }
+
+  get active(): number {
+    this.expire();
+    let unseen = 0;
+    for (const name of this.pending.keys()) if (!this.jobs.has(name)) unseen++;
+    return this.activeCount + unseen;
+  }
+
+  get isSynced(): boolean {
+    return this.isSyncedFlag;
+  }
+
+  async reserve(name: string): Promise<Slot> {
+    if (!this.isSyncedFlag) {
+      if (this.failure?.code === 403) {
+        throw new Misconfigured(
+          `cannot count active Jobs: ${this.failure.message}`,
+          `grant list and watch on jobs.batch in namespace ${this.o.namespace}, or set MAX_ACTIVE_JOBS=0: kubectl apply -n ${this.o.namespace} -f config/rbac.yaml`,
+          'forbidden',
+        );
+      }
+      await this.waitForSync();
+    }
+    // A Job that exists (or is being created) needs no second slot: its create will answer 409.
+    if (this.jobs.has(name) || this.pending.has(name)) return NO_SLOT;
+    const active = this.active;
+    if (active >= this.o.max) {
+      throw new RetryLater(
+        `${active} active Jobs reach the cap MAX_ACTIVE_JOBS=${this.o.max}; retry later`,
+        429,
+        this.o.retryAfterSeconds,
+        'at-capacity',
+      );
+    }
+    this.pending.set(name, Infinity);
+    return {
+      release: (outcome) => {
+        if (outcome === 'failed') this.pending.delete(name);
+        else if (!this.jobs.has(name)) this.pending.set(name, Date.now() + this.o.unseenMs);
+        else this.pending.delete(name);
+      },
+    };
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.loop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+    this.wake?.();
+  }
+
+  private waitForSync(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.syncWaiters = this.syncWaiters.filter((w) => w !== done);
+        reject(new RetryLater('the active-Job count is not known yet (no list of Jobs so far)', 503, this.o.retryAfterSeconds, 'capacity-unknown'));
+      }, this.o.syncWaitMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.syncWaiters.push(done);
+    });
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const [name, until] of this.pending) if (until < now) this.pending.delete(name);
+  }
+
+  private set(job: V1Job): void {
+    const name = job.metadata?.name;
+    if (!name) return;
+    const was = this.jobs.get(name);
+    const now = isActive(job);
+    this.jobs.set(name, now);
+    this.activeCount += Number(now) - Number(was ?? false);
+    this.pending.delete(name);
+  }
+
+  private remove(name: string | undefined): void {
+    if (!name) return;
+    if (this.jobs.get(name)) this.activeCount--;
+    this.jobs.delete(name);
+  }
+
+  /** Lists the owned Jobs page by page and replaces the state; returns the list's resourceVersion. */
+  private async relist(): Promise<void> {
+    const fresh = new Map<string, boolean>();
+    let cont: string | undefined;
+    let rv = '';
+    do {
+      const page = await this.o.batch.listNamespacedJob(
+        { namespace: this.o.namespace, labelSelector: this.o.selector, limit: this.o.pageSize, ...(cont ? { _continue: cont } : {}) },
+        this.o.calls.call(),
+      );
+      for (const job of page.items) if (job.metadata?.name) fresh.set(job.metadata.name, isActive(job));
+      rv = page.metadata?.resourceVersion ?? rv;
+      cont = page.metadata?._continue || undefined;
+    } while (cont);
+    this.jobs.clear();
+    this.activeCount = 0;
+    for (const [name, active] of fresh) {
+      this.jobs.set(name, active);
+      if (active) this.activeCount++;
+      this.pending.delete(name);
+    }
+    this.resourceVersion = rv;
+    if (!this.isSyncedFlag) {
+      this.isSyncedFlag = true;
+      this.resolveSynced();
+      this.o.log.debug({ active: this.activeCount, owned: this.jobs.size }, 'active Jobs counted');
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  /** One watch from the current resourceVersion; resolves when it ends. */
+  private watchOnce(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const path = `/apis/batch/v1/namespaces/${encodeURIComponent(this.o.namespace)}/jobs`;
+      const query = {
+        resourceVersion: this.resourceVersion,
+        labelSelector: this.o.selector,
+        allowWatchBookmarks: true,
+        timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+      };
+      new Watch(this.o.kc)
+        .watch(
+          path,
+          query,
+          (type: string, obj: V1Job & { code?: number }) => {
+            if (type === 'ERROR') {
+              if (obj.code === 410) this.resourceVersion = '';
+              return;
+            }
+            if (type === 'ADDED' || type === 'MODIFIED') this.set(obj);
+            else if (type === 'DELETED') this.remove(obj.metadata?.name);
+            if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+          },
+          (err: unknown) => {
+            this.abort = undefined;
+            const e = err as { name?: string; statusCode?: number } | null;
+            if (!err || e?.name === 'TimeoutError' || e?.name === 'AbortError') resolve();
+            else if (e?.statusCode === 410) {
+              this.resourceVersion = '';
+              resolve();
+            } else reject(err);
+          },
+        )
+        .then((controller) => {
+          this.abort = controller;
+          if (this.stopped) controller.abort();
+        }, reject);
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let backoffMs = 500;
+    let failing = false;
+    while (!this.stopped) {
+      try {
+        if (!this.resourceVersion) await this.relist();
+        const started = Date.now();
+        await this.watchOnce();
+        if (failing) this.o.log.info('watching Jobs again');
+        failing = false;
+        this.failure = undefined;
+        backoffMs = 500;
+        // A watch the server ends at once must not become a busy loop.
+        if (Date.now() - started < 1000) await this.pause(1000);
+      } catch (err) {
+        if (this.stopped) break;
+        const status = (err as { statusCode?: unknown })?.statusCode;
+        const f: KubeFailure =
+          typeof status === 'number' ? { code: status, reason: '', message: `watch answered ${status} ${(err as Error).message}` } : kubeFailure(err);
+        this.failure = f;
+        if (!failing) this.o.log.warn({ code: f.code, reason: f.reason }, `cannot list or watch Jobs for the active-Job cap: ${f.message}`);
+        failing = true;
+        // A failed list keeps the last known state; relist from scratch after the pause.
+        this.resourceVersion = '';
+        await this.pause(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The launcher's decision, whole: an accepted event becomes exactly one Job. The Job's name is the
+ * event's identity, so a redelivery's create answers 409 AlreadyExists, which is success. Every
+ * other API answer maps to one HTTP class here.
+ */
+import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
+import type { Incoming } from '../http/cloudevent.ts';
+import { HttpError, InternalError, InvalidEvent, Misconfigured, PayloadTooLarge, RetryLater } from '../http/errors.ts';
+import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
+import type { CallOptions } from '../kube/call-options.ts';
+import type { Logger } from '../log.ts';
+import { argsFromData } from './args.ts';
+import type { Capacity } from './capacity.ts';
+import { eventEnv } from './event-env.ts';
+import { buildJob, type JobSettings } from './job.ts';
+import type { LauncherMetrics } from './metrics.ts';
+
+export interface LaunchSettings extends JobSettings {
+  /** Accepted CloudEvent types; `*` accepts any. */
+  acceptedTypes: readonly string[];
+  maxEventBytes: number;
+  argsField?: string | undefined;
+  retryAfterSeconds: number;
+}
+
+export interface LauncherDeps {
+  template: V1Job;
+  settings: LaunchSettings;
+  batch: BatchV1Api;
+  calls: CallOptions;
+  namespace: string;
+  capacity: Capacity;
+  metrics: LauncherMetrics;
+}
+
+/** An event turned into its Job, not yet created. */
+export interface Planned {
+  name: string;
+  job: V1Job;
+  event: Incoming;
+}
+
+export interface Launched {
+  name: string;
+  created: boolean;
+}
+
+export class Launcher {
+  private readonly d: LauncherDeps;
+  private readonly anyType: boolean;
+
+  constructor(deps: LauncherDeps) {
+    this.d = deps;
+    this.anyType = deps.settings.acceptedTypes.includes('*');
+  }
+
+  get namespace(): string {
+    return this.d.namespace;
+  }
+
+  /** The Job for `event`; throws 400 for a type not accepted or invalid data, 413 beyond MAX_EVENT_BYTES. */
+  plan(event: Incoming): Planned {
+    const s = this.d.settings;
+    if (!this.anyType && !s.acceptedTypes.includes(event.type)) {
+      throw new InvalidEvent(`event type ${JSON.stringify(event.type)} is not accepted (ACCEPTED_TYPES: ${s.acceptedTypes.join(', ')})`, 'unaccepted-type');
+    }
+    const env = eventEnv(event, s.maxEventBytes);
+    const args = s.argsField ? argsFromData(event.data, s.argsField) : undefined;
+    const job = buildJob(this.d.template, s, { source: event.source, id: event.id, type: event.type, env, args });
+    return { name: job.metadata!.name!, job, event };
+  }
+
+  /** Creates the planned Job. Created or already there: success. Anything else throws an HttpError. */
+  async launch(p: Planned, log: Logger): Promise<Launched> {
+    const slot = await this.d.capacity.reserve(p.name);
+    const end = this.d.metrics.createSeconds.startTimer();
+    try {
+      // Strict, like the start-up dry run: a field the API server does not know fails instead of vanishing.
+      await this.d.batch.createNamespacedJob(
+        { namespace: this.d.namespace, body: p.job, fieldValidation: 'Strict' },
+        this.d.calls.call({ body: p.job }),
+      );
+      end({ outcome: 'created' });
+      slot.release('created');
+      this.d.metrics.jobsCreated.inc();
+      log.debug({ job: p.name }, 'Job created');
+      return { name: p.name, created: true };
+    } catch (err) {
+      const f = kubeFailure(err);
+      if (f.code === 409 && f.reason === 'AlreadyExists') {
+        end({ outcome: 'exists' });
+        slot.release('exists');
+        this.d.metrics.duplicates.inc();
+        log.debug({ job: p.name }, 'Job already exists: a redelivery');
+        return { name: p.name, created: false };
+      }
+      end({ outcome: 'error' });
+      slot.release('failed');
+      throw createFailure(f, this.d.namespace, this.d.settings.retryAfterSeconds);
+    }
+  }
+}
+
+/** Fields of a Job that event data fills: a 422 on these is the event's fault, not the template's. */
+const EVENT_FIELDS = [/^metadata\.annotations/, /^metadata\.name$/, /\.env\[\d+\]\.value$/, /\.containers\[0\]\.args/];
+
+const isEventField = (field: string | undefined): boolean => !!field && EVENT_FIELDS.some((re) => re.test(field));
+
+/** Maps a failed create onto the HTTP answer. Pure. */
+export function createFailure(f: KubeFailure, namespace: string, retryAfterSeconds: number): HttpError {
+  const rbacFix = `grant create on jobs.batch to the launcher's ServiceAccount in namespace ${namespace}: kubectl apply -n ${namespace} -f config/rbac.yaml`;
+  switch (true) {
+    case f.code === 401:
+      return new Misconfigured(`the API server rejected the launcher's credentials: ${f.message}`, 'check the ServiceAccount token (or KUBECONFIG) the launcher runs with', 'unauthorized');
+    case f.code === 403:
+      return new Misconfigured(`the API server refused to create the Job: ${f.message}`, rbacFix, 'forbidden');
+    case f.code === 404:
+      return new Misconfigured(`namespace ${namespace} does not exist: ${f.message}`, 'set NAMESPACE to an existing namespace, or create it', 'namespace-missing');
+    case f.code === 409:
+      return new RetryLater(`conflict creating the Job: ${f.message}`, 503, f.retryAfterSeconds ?? retryAfterSeconds, 'api-conflict');
+    case f.code === 413:
+      return new PayloadTooLarge(`the API server refused the Job as too large: ${f.message}`);
+    case f.code === 422 && (f.causes ?? []).length > 0 && f.causes!.every((c) => isEventField(c.field)): {
+      const causes = f.causes!.map((c) => ({ field: c.field, message: c.message }));
+      return new InvalidEvent(`the Job built from this event is invalid: ${f.message}`, 'invalid-job', { causes });
+    }
+    case f.code === 400 || f.code === 422:
+      return new Misconfigured(
+        `the API server rejected the Job built from the template: ${f.message}`,
+        'fix the Job template (JOB_TEMPLATE_PATH); the readiness check shows the dry-run result',
+        'template-rejected',
+      );
+    case f.code === 429:
+      return new RetryLater(`the API server is throttling: ${f.message}`, 429, f.retryAfterSeconds ?? retryAfterSeconds, 'api-throttled');
+    case f.code >= 500:
+      return new RetryLater(`the API server failed (${f.code}): ${f.message}`, 503, f.retryAfterSeconds ?? retryAfterSeconds, 'api-unavailable');
+    case f.code === 0:
+      return new RetryLater(`the API server is unreachable: ${f.message}`, 503, retryAfterSeconds, 'api-unreachable');
+    default:
+      return new InternalError(`unexpected answer ${f.code} from the API server: ${f.message}`);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The launcher's wiring: configuration, template, Kubernetes clients, capacity, start-up checks,
+ * HTTP app. `createLauncher` builds it all from clients the caller passes (tests pass the real
+ * ones pointed at the test control plane); `main` runs it on PORT until SIGTERM.
+ */
+import { BatchV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import { Health } from '../http/health.ts';
+import { createRegistry } from '../http/metrics.ts';
+import { listen, onShutdown } from '../http/server.ts';
+import { CallOptions } from '../kube/call-options.ts';
+import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
+import { ownerLabels, ownerSelector } from '../kube/labels.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { launcherApp } from './app.ts';
+import { ActiveCap, Unlimited, type Capacity } from './capacity.ts';
+import { loadLauncherConfig, type LauncherConfig } from './config.ts';
+import { Launcher, type LaunchSettings } from './create.ts';
+import { LauncherMetrics } from './metrics.ts';
+import { launcherPermissions, PERMISSIONS_CHECK, Startup, TEMPLATE_CHECK } from './startup.ts';
+import { JobStatus } from './status.ts';
+import { loadTemplate } from './template.ts';
+import { CloudEvent } from 'cloudevents';
+import { QUEUE_ITEM_TYPE } from '../events.ts';
+
+export const CAPACITY_CHECK = 'capacity';
+
+export interface LauncherParts {
+  app: Express;
+  health: Health;
+  launcher: Launcher;
+  capacity: Capacity;
+  startup: Startup;
+  namespace: string;
+  /** Starts the start-up checks and the active-Job count; resolves after the first round of checks. */
+  start(): Promise<boolean>;
+  /** Stops background work and closes API connections. */
+  stop(): Promise<void>;
+}
+
+export interface LauncherClients {
+  kc: KubeConfig;
+  log: Logger;
+  registry: Registry;
+  /** The template (default: the one JOB_TEMPLATE_PATH names, or the built-in pi Job). */
+  template?: V1Job;
+}
+
+/** Builds a launcher from configuration and clients; nothing runs until `start()`. */
+export function createLauncher(config: LauncherConfig, clients: LauncherClients): LauncherParts {
+  const { kc, log, registry } = clients;
+  const template = clients.template ?? loadTemplate(config.JOB_TEMPLATE_PATH);
+  const namespace = resolveNamespace(config.NAMESPACE, kc);
+  const batch = kc.makeApiClient(BatchV1Api);
+  const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
+  const capped = config.MAX_ACTIVE_JOBS > 0;
+  const health = new Health([PERMISSIONS_CHECK, TEMPLATE_CHECK, ...(capped ? [CAPACITY_CHECK] : [])]);
+
+  const capacity: Capacity = capped
+    ? new ActiveCap({
+        kc,
+        batch,
+        calls,
+        namespace,
+        selector: ownerSelector(config.INSTANCE),
+        max: config.MAX_ACTIVE_JOBS,
+        retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+        log,
+      })
+    : new Unlimited();
+  const metrics = new LauncherMetrics(registry, () => capacity.active);
+  const settings: LaunchSettings = {
+    prefix: config.JOB_NAME_PREFIX,
+    instance: config.INSTANCE,
+    ttlSeconds: config.JOB_TTL_SECONDS,
+    activeDeadlineSeconds: config.ACTIVE_DEADLINE_SECONDS,
+    serviceAccount: config.JOB_SERVICE_ACCOUNT,
+    acceptedTypes: config.ACCEPTED_TYPES,
+    maxEventBytes: config.MAX_EVENT_BYTES,
+    argsField: config.ARGS_FIELD,
+    retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+  };
+  const launcher = new Launcher({ template, settings, batch, calls, namespace, capacity, metrics });
+  const status = new JobStatus({ batch, calls, namespace, owner: ownerLabels(config.INSTANCE), retryAfterSeconds: config.RETRY_AFTER_SECONDS });
+  const sample = new CloudEvent<unknown>({ id: 'dry-run', source: 'job-robot/launcher/start-up', type: config.ACCEPTED_TYPES.find((t) => t !== '*') ?? QUEUE_ITEM_TYPE, data: { sample: true } });
+  const startup = new Startup({
+    kc,
+    batch,
+    calls,
+    namespace,
+    health,
+    log,
+    permissions: launcherPermissions(capped),
+    sampleJob: launcher.plan(sample).job,
+  });
+  const app = launcherApp({
+    launcher,
+    status,
+    health,
+    registry,
+    metrics,
+    log,
+    maxRequestBytes: config.MAX_REQUEST_BYTES,
+    maxBatchEvents: config.MAX_BATCH_EVENTS,
+  });
+
+  return {
+    app,
+    health,
+    launcher,
+    capacity,
+    startup,
+    namespace,
+    async start() {
+      if (capacity instanceof ActiveCap) {
+        health.fail(CAPACITY_CHECK, 'counting active Jobs');
+        capacity.start();
+        void capacity.synced.then(() => health.pass(CAPACITY_CHECK));
+      }
+      return startup.run();
+    },
+    async stop() {
+      startup.stop();
+      capacity.stop();
+      await calls.close();
+    },
+  };
+}
+
+/** `job-robot launcher`: serves on PORT until SIGTERM, then drains and exits. */
+export async function main(_argv: string[]): Promise<void> {
+  const config = loadLauncherConfig();
+  const log = createLogger(config.LOG_LEVEL, 'launcher');
+  const parts = createLauncher(config, { kc: loadKubeConfig(), log, registry: createRegistry('launcher') });
+  const running = await listen(parts.app, config.PORT);
+  log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
+  onShutdown(log, parts.health, running, () => parts.stop());
+  void parts.start();
+}

@@ -1,0 +1,132 @@
+/**
+ * Checks at start, each a readiness check: the launcher's own permissions (SelfSubjectAccessReview)
+ * and the Job template (a server-side dry-run create with strict field validation of the Job an
+ * event would get). A failing check keeps readiness false, logs what is wrong and how to fix it
+ * (once per distinct reason), and is retried with backoff, so a fix applied later (kubectl apply)
+ * turns the launcher ready without a restart.
+ */
+import type { BatchV1Api, KubeConfig, V1Job } from '@kubernetes/client-node';
+import { checkAccess, describePermission, type Permission } from '../kube/access.ts';
+import { kubeFailure } from '../kube/api-error.ts';
+import type { CallOptions } from '../kube/call-options.ts';
+import type { Health } from '../http/health.ts';
+import type { Logger } from '../log.ts';
+
+export const PERMISSIONS_CHECK = 'permissions';
+export const TEMPLATE_CHECK = 'template';
+
+/** What the launcher calls: create and get Jobs; list and watch them too when it counts active Jobs. */
+export function launcherPermissions(countsActiveJobs: boolean): Permission[] {
+  const verbs = countsActiveJobs ? ['create', 'get', 'list', 'watch'] : ['create', 'get'];
+  return verbs.map((verb) => ({ verb, group: 'batch', resource: 'jobs' }));
+}
+
+export interface StartupDeps {
+  kc: KubeConfig;
+  batch: BatchV1Api;
+  calls: CallOptions;
+  namespace: string;
+  health: Health;
+  log: Logger;
+  permissions: Permission[];
+  /** The Job a sample event gets: what the dry run submits. */
+  sampleJob: V1Job;
+  maxBackoffMs?: number;
+}
+
+interface Outcome {
+  ok: boolean;
+  reason?: string;
+  fix?: string;
+}
+
+export class Startup {
+  private readonly d: StartupDeps;
+  private readonly reported = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(deps: StartupDeps) {
+    this.d = deps;
+  }
+
+  /** Runs every check until all pass (retrying failures in the background); resolves after the first round. */
+  async run(): Promise<boolean> {
+    return this.round(1000);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async round(backoffMs: number): Promise<boolean> {
+    const [permissions, template] = await Promise.all([this.checkPermissions(), this.checkTemplate()]);
+    this.record(PERMISSIONS_CHECK, permissions);
+    this.record(TEMPLATE_CHECK, template);
+    const ok = permissions.ok && template.ok;
+    if (!ok && !this.stopped) {
+      const next = Math.min(backoffMs * 2, this.d.maxBackoffMs ?? 60_000);
+      this.timer = setTimeout(() => void this.round(next), backoffMs);
+      this.timer.unref();
+    }
+    return ok;
+  }
+
+  private record(check: string, outcome: Outcome): void {
+    const { health, log } = this.d;
+    if (outcome.ok) {
+      health.pass(check);
+      if (this.reported.has(check)) log.info({ check }, `start-up check ${check} passes now`);
+      else log.debug({ check }, `start-up check ${check} passed`);
+      this.reported.delete(check);
+      return;
+    }
+    const reason = outcome.reason ?? 'failed';
+    health.fail(check, outcome.fix ? `${reason}; fix: ${outcome.fix}` : reason);
+    if (this.reported.get(check) !== reason) {
+      log.error({ check, fix: outcome.fix }, `start-up check ${check} failed, not ready: ${reason}`);
+      this.reported.set(check, reason);
+    }
+  }
+
+  private async checkPermissions(): Promise<Outcome> {
+    try {
+      const report = await checkAccess(this.d.kc, this.d.namespace, this.d.permissions);
+      if (!report.missing.length) return { ok: true };
+      return { ok: false, reason: `the launcher lacks ${report.missing.map(describePermission).join(', ')}`, fix: report.fix };
+    } catch (err) {
+      const f = kubeFailure(err);
+      return { ok: false, reason: `cannot check permissions (${f.code || 'network'}): ${f.message}` };
+    }
+  }
+
+  private async checkTemplate(): Promise<Outcome> {
+    const job = this.d.sampleJob;
+    try {
+      await this.d.batch.createNamespacedJob(
+        { namespace: this.d.namespace, body: job, dryRun: 'All', fieldValidation: 'Strict' },
+        this.d.calls.call({ body: job }),
+      );
+      return { ok: true };
+    } catch (err) {
+      const f = kubeFailure(err);
+      if (f.code === 400 || f.code === 422) {
+        const fields = (f.causes ?? []).map((c) => c.field).filter(Boolean);
+        return {
+          ok: false,
+          reason: `the API server rejects the Job template: ${f.message}${fields.length ? ` (fields: ${fields.join(', ')})` : ''}`,
+          fix: 'correct the Job template (JOB_TEMPLATE_PATH, the job-robot-job-template ConfigMap) and restart the launcher',
+        };
+      }
+      if (f.code === 403) {
+        return {
+          ok: false,
+          reason: `cannot dry-run the Job template: ${f.message}`,
+          fix: `kubectl apply -n ${this.d.namespace} -f config/rbac.yaml`,
+        };
+      }
+      return { ok: false, reason: `cannot dry-run the Job template (${f.code || 'network'}): ${f.message}` };
+    }
+  }
+}
