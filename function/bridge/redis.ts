@@ -51,6 +51,8 @@ export function redisOptions(target: RedisTarget, connectionName: string, blocki
       ? { servername: target.host, ca: target.ca ? [...rootCertificates, target.ca] : undefined }
       : undefined,
     connectionName,
+    // RESP2 everywhere: reply shapes (XREADGROUP, XINFO) do not depend on the server's protocol.
+    protocol: 2,
     // A lost connection is retried forever with backoff; commands queue until it is back, so a
     // Redis outage pauses the bridge instead of crashing it (and never loses a claim).
     maxRetriesPerRequest: null,

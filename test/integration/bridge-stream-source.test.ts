@@ -1,0 +1,183 @@
+/** Stream mode against a real redis-server: the consumer group, pending entries and hand-over. */
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
+import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
+import type { Claim } from '../../function/bridge/source.ts';
+import { StreamSource } from '../../function/bridge/stream-source.ts';
+import { connect, type RedisTarget } from '../../function/bridge/redis.ts';
+import { pause } from '../helpers/bridge.ts';
+import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
+
+const GROUP = 'job-robot';
+
+describe('bridge stream mode: consumer group, pending entries, hand-over (real Redis)', function () {
+  this.timeout(30_000);
+  let server: RedisServer;
+  let redis: Redis;
+  let keys: QueueKeys;
+  const clients: Redis[] = [];
+
+  before(async function () {
+    server = await startRedis();
+    redis = new Redis(server.url);
+  });
+  after(async function () {
+    redis.disconnect();
+    await server.stop();
+  });
+  beforeEach(function () {
+    keys = queueKeys(`${uniquePrefix('stream')}queue`);
+  });
+  afterEach(function () {
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+
+  const target = (): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port: server.port, db: 0, tls: false });
+
+  function source(consumer: string, leaseMs = 30_000, deleteAcked = true): StreamSource {
+    const client = connect(target(), 'test');
+    const blocking = connect(target(), 'test-blocking', true);
+    clients.push(client, blocking);
+    return new StreamSource({ client, blocking, keys, consumer, group: GROUP, field: 'data', deleteAcked, leaseMs, blockMs: 500 });
+  }
+
+  const bodies = (claims: Claim[]) => claims.map((c) => c.item.toString());
+
+  it('entries queued before the first start are delivered (the group starts at 0)', async function () {
+    const ids = [await redis.xadd(keys.queue, '*', 'data', 'early-1'), await redis.xadd(keys.queue, '*', 'data', 'early-2')];
+    const a = source('a');
+    expect(await a.start()).to.deep.equal([]);
+    const claims = await a.claim(10);
+    expect(bodies(claims)).to.deep.equal(['early-1', 'early-2']);
+    expect(claims.map((c) => c.id)).to.deep.equal(ids);
+    expect(claims[0]!.time.getTime()).to.equal(Number(ids[0]!.split('-')[0]));
+  });
+
+  it('start creates the stream and group when neither exists, and a second start keeps the group', async function () {
+    await source('a').start();
+    await source('b').start();
+    const groups = (await redis.xinfo('GROUPS', keys.queue)) as unknown[][];
+    expect(groups).to.have.length(1);
+  });
+
+  it('crash before ack: the same consumer re-reads its pending entries on restart, with their attempts', async function () {
+    await redis.xadd(keys.queue, '*', 'data', 'p1');
+    await redis.xadd(keys.queue, '*', 'data', 'p2');
+    const first = source('a');
+    await first.start();
+    const claims = await first.claim(10);
+    await first.recordAttempts(claims[1]!, 4);
+    const restarted = source('a');
+    const own = await restarted.start();
+    expect(own.map((c) => [c.id, c.item.toString(), c.attempts])).to.deep.equal([
+      [claims[0]!.id, 'p1', 0],
+      [claims[1]!.id, 'p2', 4],
+    ]);
+  });
+
+  it('a dead consumer\'s entries are taken over once idle past the lease, keeping the entry id', async function () {
+    const id = await redis.xadd(keys.queue, '*', 'data', 'orphan');
+    const dead = source('dead', 500);
+    await dead.start();
+    await dead.claim(10);
+    const live = source('live', 500);
+    await live.start();
+    expect(await live.sweep([], 10)).to.deep.equal([]);
+    await pause(600); // the lease is the idle time Redis measures; nothing else to wait on
+    const adopted = await live.sweep([], 10);
+    expect(adopted.map((c) => [c.id, c.item.toString()])).to.deep.equal([[id, 'orphan']]);
+  });
+
+  it('a live consumer touching its entries keeps them from being taken over', async function () {
+    await redis.xadd(keys.queue, '*', 'data', 'busy');
+    const busy = source('busy', 500);
+    await busy.start();
+    const held = await busy.claim(10);
+    const other = source('other', 500);
+    await other.start();
+    for (let i = 0; i < 8; i++) {
+      await pause(150);
+      await busy.sweep(held.map((c) => c.id), 0);
+      expect(await other.sweep([], 10)).to.deep.equal([]);
+    }
+  });
+
+  it('ack removes the entry from the stream and the pending list; the group stays', async function () {
+    await redis.xadd(keys.queue, '*', 'data', 'done');
+    const a = source('a');
+    await a.start();
+    const [claim] = await a.claim(1);
+    await a.ack(claim!);
+    expect(await redis.xlen(keys.queue)).to.equal(0);
+    expect(((await redis.xpending(keys.queue, GROUP)) as unknown[])[0]).to.equal(0);
+    expect(await redis.xinfo('GROUPS', keys.queue)).to.have.length(1);
+  });
+
+  it('STREAM_DELETE_ACKED=false acknowledges but leaves the entry in the stream', async function () {
+    await redis.xadd(keys.queue, '*', 'data', 'kept');
+    const a = source('a', 30_000, false);
+    await a.start();
+    const [claim] = await a.claim(1);
+    await a.ack(claim!);
+    expect(await redis.xlen(keys.queue)).to.equal(1);
+    expect(((await redis.xpending(keys.queue, GROUP)) as unknown[])[0]).to.equal(0);
+  });
+
+  it('dead-letter moves the entry with its id and note, once, even if asked twice', async function () {
+    const item = Buffer.from([0x80, 0x81]);
+    const id = await redis.xadd(keys.queue, '*', 'data', item);
+    const a = source('a');
+    await a.start();
+    const [claim] = await a.claim(1);
+    const note = { reason: 'sink answered 413', status: 413, attempts: 1, time: new Date(), source: 's' };
+    await a.deadLetter(claim!, note);
+    await a.deadLetter(claim!, note);
+    const letters = await readDeadLetters(redis, keys.deadLetter);
+    expect(letters).to.have.length(1);
+    expect(letters[0]).to.deep.include({ id, status: 413, reason: 'sink answered 413' });
+    expect(letters[0]!.item.equals(item)).to.equal(true);
+    expect(await redis.xlen(keys.queue)).to.equal(0);
+  });
+
+  it('hand-back on shutdown makes pending entries adoptable at once, without waiting for the lease', async function () {
+    const id = await redis.xadd(keys.queue, '*', 'data', 'handed');
+    const leaving = source('leaving', 60_000);
+    await leaving.start();
+    await leaving.claim(1);
+    await leaving.handBack();
+    const next = source('next', 60_000);
+    await next.start();
+    expect((await next.sweep([], 10)).map((c) => c.id)).to.deep.equal([id]);
+  });
+
+  it('a consumer holding nothing is removed from the group on hand-back', async function () {
+    await redis.xadd(keys.queue, '*', 'data', 'x');
+    const a = source('a');
+    await a.start();
+    const [claim] = await a.claim(1);
+    await a.ack(claim!);
+    await a.handBack();
+    expect(await redis.xinfo('CONSUMERS', keys.queue, GROUP)).to.deep.equal([]);
+  });
+
+  it('someone deleting the stream under the bridge: the group is recreated and later entries flow', async function () {
+    const a = source('a');
+    await a.start();
+    await redis.del(keys.queue);
+    expect(await a.claim(1)).to.deep.equal([]);
+    await redis.xadd(keys.queue, '*', 'data', 'after');
+    expect(bodies(await a.claim(1))).to.deep.equal(['after']);
+  });
+
+  it('an entry deleted while pending is recovered as unsendable, not silently skipped', async function () {
+    const id = await redis.xadd(keys.queue, '*', 'data', 'vanishing');
+    const a = source('a');
+    await a.start();
+    await a.claim(1);
+    await redis.xdel(keys.queue, id);
+    const own = await source('a').start();
+    expect(own).to.have.length(1);
+    expect(own[0]).to.deep.include({ id, problem: 'the stream entry was deleted before delivery' });
+  });
+});
