@@ -110,7 +110,14 @@ export async function startControlPlane(opts: { binaries?: Pick<Binaries, 'etcd'
   writeFileSync(join(dir, 'tokens.csv'), `${token},admin,admin,system:masters\n`, { mode: 0o600 });
 
   const procs: Proc[] = [];
+  // Last resort when the owning process exits without stop() (an uncaught error, process.exit):
+  // kill what it started, by PID, so no etcd or API server outlives it.
+  const killOnExit = () => {
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
   const stopAll = async () => {
+    process.removeListener('exit', killOnExit);
     for (const p of [...procs].reverse()) await stopProc(p);
   };
   try {

@@ -39,6 +39,8 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
     { stdio: 'ignore' },
   );
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   let spawnError: Error | undefined;
   child.on('error', (err) => (spawnError = err));
   const deadline = Date.now() + 10_000;
@@ -55,6 +57,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
     port,
     child,
     async stop() {
+      process.removeListener('exit', killOnExit);
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await exited;

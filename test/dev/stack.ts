@@ -1,0 +1,240 @@
+/**
+ * `npm run dev`: the whole job-robot pipeline on this machine, wired as Knative would wire it.
+ * The test control plane (built on first use), a private redis-server (or REDIS_URL),
+ * config/rbac.yaml applied, and the bridge, launcher and reaper as separate processes: the bridge's
+ * K_SINK is the launcher, a timer stands in for the PingSource, and a kubelet stand-in finishes the
+ * Jobs' pods so the whole lifecycle shows. Ctrl-C stops everything it started, and nothing else.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { locateBinaries } from '../cluster/build.ts';
+import { freePort } from '../cluster/ports.ts';
+import { applyManifests, serviceAccountConfig } from '../helpers/kube.ts';
+import { startKubeletStandIn } from '../helpers/kubelet.ts';
+import { readRepoFile, ROOT } from '../helpers/paths.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+const NAMESPACE = 'job-robot';
+const QUEUE = 'job-robot:queue';
+const PING_EVERY_MS = Number(process.env['DEV_PING_SECONDS'] ?? 15) * 1000;
+const POD_RUN_MS = Number(process.env['DEV_POD_RUN_SECONDS'] ?? 3) * 1000;
+
+const COLORS: Record<string, string> = { bridge: '36', launcher: '35', reaper: '33', kubelet: '32', jobs: '34', stack: '1' };
+const tty = process.stdout.isTTY;
+function say(who: string, msg: string): void {
+  const tag = `[${who}]`.padEnd(11);
+  process.stdout.write(`${tty ? `\x1b[${COLORS[who] ?? '0'}m${tag}\x1b[0m` : tag} ${msg}\n`);
+}
+
+/** Shows a component's JSON log lines as `level message {fields}`. */
+function relay(name: string, child: ChildProcess): void {
+  let buf = '';
+  const onData = (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line.trim()) continue;
+      try {
+        const { level, message, time: _t, component: _c, pid: _p, hostname: _h, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+        say(name, `${String(level).padEnd(5)} ${String(message)}${extra}`);
+      } catch {
+        say(name, line);
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+}
+
+function startComponent(name: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'function/cli.ts'), name], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  relay(name, child);
+  child.on('exit', (code, signal) => {
+    if (!stopping) say('stack', `${name} exited (${signal ?? code}); stop with Ctrl-C and look at its last lines above`);
+  });
+  return child;
+}
+
+async function waitReady(name: string, url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} not ready at ${url} after ${timeoutMs} ms`);
+}
+
+/** Prints each Job's lifecycle: created, finished, reaped. */
+function watchJobs(kc: KubeConfig): () => void {
+  const batch = kc.makeApiClient(BatchV1Api);
+  const seen = new Map<string, string>();
+  const stateOf = (j: V1Job) =>
+    j.status?.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.type ?? 'running';
+  const timer = setInterval(async () => {
+    try {
+      const list = await batch.listNamespacedJob({ namespace: NAMESPACE });
+      const now = new Set<string>();
+      for (const j of list.items) {
+        const name = j.metadata!.name!;
+        now.add(name);
+        const state = stateOf(j);
+        if (!seen.has(name)) say('jobs', `${name} created (event ${j.metadata?.annotations?.['job-robot.dev/event-id'] ?? '?'})`);
+        else if (seen.get(name) !== state) say('jobs', `${name} ${state === 'Complete' ? 'complete' : state.toLowerCase()}`);
+        seen.set(name, state);
+      }
+      for (const name of [...seen.keys()]) {
+        if (!now.has(name)) {
+          say('jobs', `${name} reaped`);
+          seen.delete(name);
+        }
+      }
+    } catch {
+      // API server busy: next tick
+    }
+  }, 1000);
+  return () => clearInterval(timer);
+}
+
+let stopping = false;
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  if (locateBinaries(['etcd', 'kube-apiserver', 'kube-controller-manager']).missing.length) {
+    say('stack', 'first run: building the local Kubernetes control plane from source (progress below)');
+  }
+  const cp: ControlPlane = await startControlPlane();
+  const redis: RedisServer = process.env['REDIS_URL']
+    ? { url: process.env['REDIS_URL'], port: 0, stop: async () => undefined }
+    : await startRedis();
+  const dir = mkdtempSync(join(tmpdir(), 'job-robot-dev-'));
+  const children: ChildProcess[] = [];
+  const cleanups: Array<() => void | Promise<void>> = [];
+
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stack', 'stopping: bridge, launcher, reaper, Redis, control plane');
+    for (const c of cleanups.reverse()) await c();
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+            setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
+          }),
+      ),
+    );
+    await redis.stop();
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  try {
+    const admin = new KubeConfig();
+    admin.loadFromFile(cp.kubeconfig);
+    await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
+    await applyManifests(admin, readRepoFile('config/rbac.yaml'), NAMESPACE);
+    const robot = await serviceAccountConfig(admin, NAMESPACE, 'job-robot', 24 * 3600);
+    const robotKubeconfig = join(dir, 'job-robot.kubeconfig');
+    writeFileSync(robotKubeconfig, robot.exportConfig(), { mode: 0o600 });
+
+    const [launcherPort, reaperPort, bridgePort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const asRobot = { KUBECONFIG: robotKubeconfig, NAMESPACE };
+    children.push(startComponent('launcher', { ...asRobot, PORT: String(launcherPort), MAX_ACTIVE_JOBS: '50' }));
+    children.push(
+      startComponent('reaper', {
+        ...asRobot,
+        PORT: String(reaperPort),
+        REAPER_SUCCEEDED_MAX_AGE: '20s',
+        REAPER_FAILED_MAX_AGE: '10m',
+      }),
+    );
+    const launcherUrl = `http://127.0.0.1:${launcherPort}`;
+    const reaperUrl = `http://127.0.0.1:${reaperPort}`;
+    await waitReady('launcher', `${launcherUrl}/health/readiness`);
+    await waitReady('reaper', `${reaperUrl}/health/readiness`);
+    children.push(
+      startComponent('bridge', { REDIS_URL: redis.url, QUEUE_KEY: QUEUE, K_SINK: launcherUrl, PORT: String(bridgePort), CONSUMER: 'dev-bridge' }),
+    );
+    await waitReady('bridge', `http://127.0.0.1:${bridgePort}/health/readiness`);
+
+    const kubelet = startKubeletStandIn(admin, NAMESPACE, {
+      runMs: POD_RUN_MS,
+      onFinish: (pod, phase) => say('kubelet', `pod ${pod.metadata?.name} reported ${phase} (local stand-in for a kubelet)`),
+    });
+    cleanups.push(() => kubelet.stop());
+    cleanups.push(watchJobs(admin));
+
+    let pings = 0;
+    const ping = setInterval(() => {
+      fetch(reaperUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'ce-specversion': '1.0',
+          'ce-id': `dev-ping-${++pings}`,
+          'ce-source': `/apis/v1/namespaces/${NAMESPACE}/pingsources/job-robot-reaper`,
+          'ce-type': 'dev.knative.sources.ping',
+        },
+        body: '{"trigger":"schedule"}',
+      })
+        .then(async (res) => {
+          const summary = (await res.json().catch(() => ({}))) as { deleted?: number };
+          if (summary.deleted) say('reaper', `ping: deleted ${summary.deleted} finished Job(s)`);
+        })
+        .catch(() => undefined);
+    }, PING_EVERY_MS);
+    cleanups.push(() => clearInterval(ping));
+
+    const redisCli = redis.port ? `redis-cli -p ${redis.port}` : `redis-cli -u ${redis.url}`;
+    const kubectlBin = locateBinaries(['kubectl']).found.kubectl ?? 'kubectl';
+    const lines = [
+      '',
+      `job-robot is running locally (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s). Ctrl-C stops everything.`,
+      '',
+      `  admin kubeconfig  ${cp.kubeconfig}`,
+      `  job-robot's       ${robotKubeconfig}  (the ServiceAccount's token, as in a pod)`,
+      `  Redis             ${redis.url}   queue key ${QUEUE}`,
+      `  launcher          ${launcherUrl}   (metrics ${launcherUrl}/metrics)`,
+      `  reaper            ${reaperUrl}   (pinged every ${PING_EVERY_MS / 1000} s; reaps succeeded Jobs after 20 s)`,
+      `  bridge            K_SINK=${launcherUrl}   (metrics http://127.0.0.1:${bridgePort}/metrics)`,
+      '',
+      'Push an item:',
+      `  ${redisCli} LPUSH ${QUEUE} '{"report":"monthly"}'`,
+      'Watch the Jobs:',
+      `  ${kubectlBin} --kubeconfig ${cp.kubeconfig} -n ${NAMESPACE} get jobs -w`,
+      'Send a CloudEvent straight to the launcher:',
+      `  curl -i ${launcherUrl} -H 'ce-specversion: 1.0' -H 'ce-id: hello-1' -H 'ce-source: /curl' \\`,
+      `       -H 'ce-type: dev.job-robot.queue.item' -H 'content-type: application/json' -d '{"hello":"world"}'`,
+      'Dead letters:',
+      `  ${redisCli} XRANGE {${QUEUE}}:dead-letter - +`,
+      '',
+    ];
+    for (const l of lines) process.stdout.write(`${l}\n`);
+  } catch (err) {
+    say('stack', `failed to start: ${(err as Error).message}`);
+    await shutdown(1);
+  }
+}
+
+await main();
