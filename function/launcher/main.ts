@@ -6,6 +6,7 @@
 import { BatchV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
+import { ConfigError } from '../config/base.ts';
 import { Health } from '../http/health.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
@@ -128,11 +129,21 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
   };
 }
 
+/** The Kubernetes credentials; an unreadable KUBECONFIG is a configuration error naming it. */
+function kubeConfig(): KubeConfig {
+  try {
+    return loadKubeConfig();
+  } catch (err) {
+    const path = process.env['KUBECONFIG'];
+    throw new ConfigError(`KUBECONFIG: cannot load ${path ?? 'the in-cluster credentials'}: ${(err as Error).message}`, ['KUBECONFIG']);
+  }
+}
+
 /** `job-robot launcher`: serves on PORT until SIGTERM, then drains and exits. */
 export async function main(_argv: string[]): Promise<void> {
   const config = loadLauncherConfig();
   const log = createLogger(config.LOG_LEVEL, 'launcher');
-  const parts = createLauncher(config, { kc: loadKubeConfig(), log, registry: createRegistry('launcher') });
+  const parts = createLauncher(config, { kc: kubeConfig(), log, registry: createRegistry('launcher') });
   const running = await listen(parts.app, config.PORT);
   log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
   onShutdown(log, parts.health, running, () => parts.stop());

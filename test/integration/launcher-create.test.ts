@@ -132,6 +132,29 @@ describe('launcher: one CloudEvent in, exactly one Job out', function () {
     }
   });
 
+  it('/metrics counts events, Jobs created, duplicates, rejections by reason and create latency', async function () {
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${l.url}/metrics`)).text();
+      return Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    };
+    const before = {
+      received: await metric('job_robot_launcher_events_received_total'),
+      created: await metric('job_robot_launcher_jobs_created_total'),
+      duplicates: await metric('job_robot_launcher_duplicates_total'),
+      rejected: await metric('job_robot_launcher_rejections_total{reason="unaccepted-type"}'),
+      creates: await metric('job_robot_launcher_create_duration_seconds_count{outcome="created"}'),
+    };
+    await postBinary(l.url, { id: 'metrics-1' });
+    await postBinary(l.url, { id: 'metrics-1' });
+    await postBinary(l.url, { id: 'metrics-2', type: 'not.accepted' });
+    expect(await metric('job_robot_launcher_events_received_total')).to.equal(before.received + 3);
+    expect(await metric('job_robot_launcher_jobs_created_total')).to.equal(before.created + 1);
+    expect(await metric('job_robot_launcher_duplicates_total')).to.equal(before.duplicates + 1);
+    expect(await metric('job_robot_launcher_rejections_total{reason="unaccepted-type"}')).to.equal(before.rejected + 1);
+    expect(await metric('job_robot_launcher_create_duration_seconds_count{outcome="created"}')).to.equal(before.creates + 1);
+    expect(await metric('job_robot_launcher_active_jobs')).to.be.at.least(1);
+  });
+
   it('GET /jobs/:name is a 404 for a Job job-robot does not own, and for a name that cannot be a Job', async function () {
     await batch.createNamespacedJob({ namespace: ns.name, body: plainJob('someone-elses') });
     expect((await fetch(`${l.url}/jobs/someone-elses`)).status).to.equal(404);

@@ -52,13 +52,17 @@ describe('launcher process: node function/cli.ts launcher', function () {
       ['JOB_SERVICE_ACCOUNT', { JOB_SERVICE_ACCOUNT: 'job-robot' }, /JOB_SERVICE_ACCOUNT: must not be job-robot/],
       ['JOB_TEMPLATE_PATH (missing file)', { JOB_TEMPLATE_PATH: '/nonexistent/job.yaml' }, /JOB_TEMPLATE_PATH: cannot read \/nonexistent\/job.yaml/],
       ['JOB_TEMPLATE_PATH (not a Job)', { JOB_TEMPLATE_PATH: 'config/rbac.yaml' }, /JOB_TEMPLATE_PATH: config\/rbac.yaml must hold exactly one document/],
+      ['KUBECONFIG', { KUBECONFIG: '/nonexistent/kubeconfig' }, /KUBECONFIG: cannot load \/nonexistent\/kubeconfig/],
     ];
     for (const [name, env, pattern] of cases) {
       it(`${name}: exit 78 and a message naming it`, async function () {
         const l = await spawnLauncher({ KUBECONFIG: kubeconfig.path, NAMESPACE: ns.name, ...env }, { waitListening: false });
+        // Stopped before listening, with one line on stderr and no stack trace.
         const { code } = await l.exited;
         expect(code).to.equal(78);
         expect(l.stderr()).to.match(pattern);
+        expect(l.stderr()).to.not.match(/\n\s+at /);
+        expect(l.stdout()).to.not.contain('launcher listening');
       });
     }
   });
