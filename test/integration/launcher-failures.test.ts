@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { jobName } from '../../function/kube/names.ts';
-import { DEFAULT_TEMPLATE } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE, parseTemplate } from '../../function/launcher/template.ts';
+import { readRepoFile } from '../helpers/paths.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { asJobRobot, postBinary, startLauncher } from '../helpers/launcher.ts';
-import { createNamespace, deleteNamespace, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
+import { createNamespace, deleteNamespace, eventually, parseManifests, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { finishJobPods } from '../helpers/pods.ts';
 
 const JOBS = /^\/apis\/batch\/v1\/namespaces\/[^/]+\/jobs$/;
@@ -234,6 +235,18 @@ describe('launcher: failures map to 500 only for its own misconfiguration, 429/5
         const failing = ((await res.json()) as { failing: Record<string, string> }).failing['template']!;
         expect(failing).to.contain('spec.template.spec.restartPolicy');
         expect(failing).to.contain('spec.template.spec.containers[0].imagePullPolicy');
+      } finally {
+        await l.close();
+      }
+    });
+
+    it('the template shipped in config/job-template.yaml passes the start-up dry run', async function () {
+      const [configMap] = parseManifests(readRepoFile('config/job-template.yaml')) as Array<{ data: Record<string, string> }>;
+      const template = parseTemplate(configMap!.data['job.yaml']!, 'config/job-template.yaml');
+      const l = await startLauncher(robot, ns.name, { MAX_ACTIVE_JOBS: '0', JOB_NAME_PREFIX: 'shipped-' }, { template, waitReady: false });
+      try {
+        const res = await fetch(`${l.url}/health/readiness`);
+        expect(res.status, await res.text()).to.equal(200);
       } finally {
         await l.close();
       }
