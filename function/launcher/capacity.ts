@@ -18,7 +18,10 @@ export interface Slot {
 }
 
 export interface Capacity {
-  /** Reserves a slot for Job `name`, or throws RetryLater(429) at the cap, RetryLater(503) before the first sync. */
+  /**
+   * Reserves a slot for Job `name`; throws RetryLater(429) at the cap, RetryLater(503) when the
+   * count is not known yet, Misconfigured(500) when the Jobs may not be listed.
+   */
   reserve(name: string): Promise<Slot>;
   /** Active owned Jobs as counted against the cap (undefined: no cap). */
   readonly active: number | undefined;
@@ -62,7 +65,7 @@ export class ActiveCap implements Capacity {
   /** Slots of Jobs being created, or created and not yet seen: name → expiry (Infinity while in flight). */
   private readonly pending = new Map<string, number>();
   private resourceVersion = '';
-  private isSyncedFlag = false;
+  private isSynced = false;
   private syncWaiters: Array<() => void> = [];
   private stopped = true;
   private abort: AbortController | undefined;
@@ -83,12 +86,8 @@ export class ActiveCap implements Capacity {
     return this.activeCount + unseen;
   }
 
-  get isSynced(): boolean {
-    return this.isSyncedFlag;
-  }
-
   async reserve(name: string): Promise<Slot> {
-    if (!this.isSyncedFlag) {
+    if (!this.isSynced) {
       if (this.failure?.code === 403) {
         throw new Misconfigured(
           `cannot count active Jobs: ${this.failure.message}`,
@@ -188,8 +187,8 @@ export class ActiveCap implements Capacity {
       this.pending.delete(name);
     }
     this.resourceVersion = rv;
-    if (!this.isSyncedFlag) {
-      this.isSyncedFlag = true;
+    if (!this.isSynced) {
+      this.isSynced = true;
       this.resolveSynced();
       this.o.log.debug({ active: this.activeCount, owned: this.jobs.size }, 'active Jobs counted');
       for (const w of this.syncWaiters.splice(0)) w();
