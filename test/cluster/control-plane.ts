@@ -179,7 +179,7 @@ export async function startControlPlane(opts: { binaries?: Pick<Binaries, 'etcd'
         '--bind-address=127.0.0.1',
         `--secure-port=${kcmPort}`,
         `--cert-dir=${join(dir, 'kcm-pki')}`,
-        '--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller',
+        '--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller',
         `--service-account-private-key-file=${saKey}`,
         `--root-ca-file=${join(certDir, 'apiserver.crt')}`,
         '--use-service-account-credentials=false',
