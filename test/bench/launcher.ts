@@ -1,0 +1,283 @@
+/**
+ * `npm run bench -- launcher`: the launcher against a bare @kubernetes/client-node loop, one run,
+ * one private control plane.
+ *
+ * - Throughput and latency at concurrency 1, 8 and 32: events through the launcher (a child
+ *   process, HTTP binary mode, keep-alive) versus createNamespacedJob called directly with the same
+ *   Job body, as the same ServiceAccount. Modes alternate in two rounds. The Jobs are suspended so
+ *   the job controller adds no pod traffic that would favour whichever mode runs first.
+ * - Cold start: process spawn to the first 202, versus spawn to the first 200 of a bare express
+ *   hello-world; median of several spawns; with and without Node's compile cache (for both).
+ * - RSS of the launcher process after 1,000 events.
+ *
+ * Prints a table; the last line is `{"bench":"launcher","ratio":<min throughput ratio>,...}`.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BatchV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { CloudEvent } from 'cloudevents';
+import { CallOptions } from '../../function/kube/call-options.ts';
+import { eventEnv } from '../../function/launcher/event-env.ts';
+import { buildJob } from '../../function/launcher/job.ts';
+import { DEFAULT_TEMPLATE } from '../../function/launcher/template.ts';
+import { startControlPlane } from '../cluster/control-plane.ts';
+import { freePort } from '../cluster/ports.ts';
+import { adminConfig, applyManifests, createNamespace, serviceAccountConfig } from '../helpers/kube.ts';
+import { encodeHeaderValue, kubeconfigFile, spawnLauncher, waitReady, type ChildLauncher } from '../helpers/launcher.ts';
+import { readRepoFile, ROOT } from '../helpers/paths.ts';
+import { percentile, printResult, printTable, type Row } from './report.ts';
+
+const CONCURRENCY = [1, 8, 32];
+const EVENTS_PER_RUN = Number(process.env['BENCH_EVENTS'] ?? 300);
+const ROUNDS = 2;
+const COLD_STARTS = Number(process.env['BENCH_COLD_STARTS'] ?? 5);
+const TYPE = 'dev.job-robot.queue.item';
+
+interface Run {
+  seconds: number;
+  latenciesMs: number[];
+}
+
+/** Runs `total` calls of `one(i)` with `concurrency` in flight; every call must succeed. */
+async function drive(total: number, concurrency: number, one: (i: number) => Promise<void>): Promise<Run> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const s = performance.now();
+        await one(i);
+        latenciesMs.push(performance.now() - s);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - t0) / 1000, latenciesMs };
+}
+
+/** The Job the launcher builds for event (source, id): the bare loop sends exactly this body. */
+function jobFor(template: V1Job, prefix: string, id: string): V1Job {
+  const event = new CloudEvent<unknown>({ id, source: '/bench', type: TYPE, datacontenttype: 'application/json', data: { n: id } });
+  return buildJob(template, { prefix, ttlSeconds: 604800, serviceAccount: 'job-robot-job' }, { source: '/bench', id, type: TYPE, env: eventEnv(event, 65536) });
+}
+
+/** One binary-mode event over Node's fetch (keep-alive connection pool). */
+function postEvent(url: string, id: string): Promise<number> {
+  return fetch(`${url}/`, {
+    method: 'POST',
+    headers: { 'ce-specversion': '1.0', 'ce-id': encodeHeaderValue(id), 'ce-source': '/bench', 'ce-type': TYPE, 'content-type': 'application/json' },
+    body: JSON.stringify({ n: id }),
+  }).then(async (r) => {
+    await r.arrayBuffer();
+    return r.status;
+  });
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Spawns `args`, polls `probe` every 2 ms until it answers `want`; returns ms from spawn. */
+async function coldStart(args: string[], env: Record<string, string>, url: string, probe: () => Promise<number>, want: number): Promise<number> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: 'ignore' });
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited ${child.exitCode} before answering ${url}`);
+      try {
+        if ((await probe()) === want) return performance.now() - t0;
+      } catch {
+        // not listening yet
+      }
+      if (performance.now() - t0 > 30_000) throw new Error(`${args.join(' ')}: no ${want} within 30 s`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+  }
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+/** The launcher's own report of its V8 heap in use, from /metrics. */
+async function heapUsedMb(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^job_robot_nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text);
+  return m ? Number(m[1]) / 1048576 : NaN;
+}
+
+export async function main(): Promise<void> {
+  const cp = await startControlPlane();
+  process.env['JOB_ROBOT_TEST_KUBECONFIG'] = cp.kubeconfig;
+  const cacheDir = mkdtempSync(join(tmpdir(), 'job-robot-bench-ncc-'));
+  const files: Array<{ remove(): void }> = [];
+  let launcher: ChildLauncher | undefined;
+  try {
+    const admin = adminConfig();
+    const namespace = await createNamespace(admin, 'bench');
+    await applyManifests(admin, readRepoFile('config/rbac.yaml'), namespace);
+    const robot: KubeConfig = await serviceAccountConfig(admin, namespace, 'job-robot');
+    const kcFile = kubeconfigFile(robot);
+    files.push(kcFile);
+    const template = structuredClone(DEFAULT_TEMPLATE);
+    template.spec!.suspend = true;
+    const templateFile = join(cacheDir, 'job.json');
+    writeFileSync(templateFile, JSON.stringify(template));
+    const env = { KUBECONFIG: kcFile.path, NAMESPACE: namespace, LOG_LEVEL: 'warn', JOB_TEMPLATE_PATH: templateFile, MAX_ACTIVE_JOBS: '1000000' };
+
+    // Throughput and latency, through the entry the image runs (dist/, when built).
+    const entry = existsSync(join(ROOT, 'dist/function/cli.js')) ? 'dist/function/cli.js' : 'function/cli.ts';
+    launcher = await spawnLauncher({ ...env, LOG_LEVEL: 'info' }, { entry });
+    await waitReady(launcher.url);
+    const batch = robot.makeApiClient(BatchV1Api);
+    // The same client with the launcher's call options (one connection pool): the launcher's own overhead.
+    const pooled = new CallOptions(10_000);
+    // Warm both paths (TLS, JIT) before measuring.
+    await drive(40, 8, async (i) => void (await batch.createNamespacedJob({ namespace, body: jobFor(template, 'warm-bare-', `w${i}`) })));
+    await drive(40, 8, async (i) => {
+      const body = jobFor(template, 'warm-pool-', `w${i}`);
+      await batch.createNamespacedJob({ namespace, body }, pooled.call({ body }));
+    });
+    await drive(40, 8, async (i) => void (await postEvent(launcher!.url, `warm-${i}`)));
+
+    const runs = new Map<string, Run[]>();
+    const add = (key: string, run: Run) => runs.set(key, [...(runs.get(key) ?? []), run]);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of CONCURRENCY) {
+        const tag = `r${round}-c${c}`;
+        const bodies = Array.from({ length: EVENTS_PER_RUN }, (_, i) => jobFor(template, `bare-${tag}-`, `${i}`));
+        add(`bare-${c}`, await drive(EVENTS_PER_RUN, c, async (i) => void (await batch.createNamespacedJob({ namespace, body: bodies[i]! }))));
+        const pooledBodies = Array.from({ length: EVENTS_PER_RUN }, (_, i) => jobFor(template, `pool-${tag}-`, `${i}`));
+        add(
+          `pooled-${c}`,
+          await drive(EVENTS_PER_RUN, c, async (i) => void (await batch.createNamespacedJob({ namespace, body: pooledBodies[i]! }, pooled.call({ body: pooledBodies[i]! })))),
+        );
+        add(
+          `launcher-${c}`,
+          await drive(EVENTS_PER_RUN, c, async (i) => {
+            const status = await postEvent(launcher!.url, `${tag}-${i}`);
+            if (status !== 202) throw new Error(`launcher answered ${status}`);
+          }),
+        );
+      }
+    }
+    const rows: Row[] = [];
+    const figures: Record<string, number> = {};
+    const ratios: number[] = [];
+    for (const c of CONCURRENCY) {
+      const stat = (key: string) => {
+        const rs = runs.get(key)!;
+        const lat = rs.flatMap((r) => r.latenciesMs);
+        return { perSec: lat.length / rs.reduce((s, r) => s + r.seconds, 0), p50: percentile(lat, 50), p99: percentile(lat, 99) };
+      };
+      const bare = stat(`bare-${c}`);
+      const pool = stat(`pooled-${c}`);
+      const via = stat(`launcher-${c}`);
+      const ratio = via.perSec / bare.perSec;
+      ratios.push(ratio);
+      rows.push({
+        concurrency: c,
+        'bare jobs/s': bare.perSec,
+        'launcher jobs/s': via.perSec,
+        ratio,
+        'bare p50 ms': bare.p50,
+        'launcher p50 ms': via.p50,
+        'bare p99 ms': bare.p99,
+        'launcher p99 ms': via.p99,
+        'added p99 ms': via.p99 - bare.p99,
+        'pooled jobs/s': pool.perSec,
+        'pooled p99 ms': pool.p99,
+        'vs pooled': via.perSec / pool.perSec,
+      });
+      Object.assign(figures, {
+        [`pooled_per_s_c${c}`]: pool.perSec,
+        [`pooled_p50_ms_c${c}`]: pool.p50,
+        [`pooled_p99_ms_c${c}`]: pool.p99,
+        [`ratio_vs_pooled_c${c}`]: via.perSec / pool.perSec,
+        [`added_p99_ms_vs_pooled_c${c}`]: via.p99 - pool.p99,
+        [`bare_per_s_c${c}`]: bare.perSec,
+        [`launcher_per_s_c${c}`]: via.perSec,
+        [`ratio_c${c}`]: ratio,
+        [`bare_p50_ms_c${c}`]: bare.p50,
+        [`bare_p99_ms_c${c}`]: bare.p99,
+        [`launcher_p50_ms_c${c}`]: via.p50,
+        [`launcher_p99_ms_c${c}`]: via.p99,
+        [`added_p99_ms_c${c}`]: via.p99 - bare.p99,
+      });
+    }
+    await pooled.close();
+    printTable(`launcher vs bare createNamespacedJob (${EVENTS_PER_RUN} events x ${ROUNDS} rounds per cell; pooled = the same client with one connection pool)`, rows);
+
+    // RSS after 1,000 events.
+    const rssStart = rssMb(launcher.child.pid!);
+    await drive(1000, 8, async (i) => {
+      const status = await postEvent(launcher!.url, `rss-${i}`);
+      if (status !== 202) throw new Error(`launcher answered ${status}`);
+    });
+    const rssAfter = rssMb(launcher.child.pid!);
+    const heapAfter = await heapUsedMb(launcher.url);
+    await launcher.stop();
+    launcher = undefined;
+    figures['rss_mb_before'] = rssStart;
+    figures['rss_mb_after_1000'] = rssAfter;
+    figures['heap_used_mb_after_1000'] = heapAfter;
+
+    // Cold start: spawn to first 202 versus spawn to first 200 of a bare express hello-world.
+    const coldRows: Row[] = [];
+    const helloCode = "import express from 'express'; const app = express(); app.get('/', (_q, r) => { r.send('hello'); }); app.listen(Number(process.env.PORT));";
+    let n = 0;
+    for (const cache of [false, true]) {
+      const extra: Record<string, string> = cache ? { NODE_COMPILE_CACHE: cacheDir } : {};
+      const measure = async (what: 'hello' | 'launcher-ts' | 'launcher-js'): Promise<number[]> => {
+        const out: number[] = [];
+        // With the cache, one unmeasured spawn fills it first.
+        for (let i = cache ? -1 : 0; i < COLD_STARTS; i++) {
+          const port = await freePort();
+          const url = `http://127.0.0.1:${port}`;
+          const ms =
+            what === 'hello'
+              ? await coldStart(['--input-type=module', '-e', helloCode], { PORT: String(port), ...extra }, url, async () => (await fetch(url)).status, 200)
+              : await coldStart(
+                  [what === 'launcher-ts' ? 'function/cli.ts' : 'dist/function/cli.js', 'launcher'],
+                  { ...env, PORT: String(port), ...extra },
+                  url,
+                  () => postEvent(url, `cold-${cache}-${what}-${n++}`),
+                  202,
+                );
+          if (i >= 0) out.push(ms);
+        }
+        return out;
+      };
+      const hello = median(await measure('hello'));
+      const ts = median(await measure('launcher-ts'));
+      let js = NaN;
+      try {
+        js = median(await measure('launcher-js'));
+      } catch {
+        // dist/ not built: npm run build first
+      }
+      const key = cache ? 'cache' : 'nocache';
+      coldRows.push({ 'compile cache': cache ? 'on' : 'off', 'express hello 200 ms': hello, 'launcher .ts 202 ms': ts, 'ratio .ts': ts / hello, 'launcher dist 202 ms': js, 'ratio dist': js / hello });
+      Object.assign(figures, {
+        [`cold_hello_ms_${key}`]: hello,
+        [`cold_launcher_ts_ms_${key}`]: ts,
+        [`cold_ratio_ts_${key}`]: ts / hello,
+        ...(Number.isFinite(js) ? { [`cold_launcher_dist_ms_${key}`]: js, [`cold_ratio_dist_${key}`]: js / hello } : {}),
+      });
+    }
+    printTable(`cold start: spawn to first answer, median of ${COLD_STARTS}`, coldRows);
+    printTable(`memory (${entry})`, [{ 'RSS before MB': rssStart, 'RSS after 1,000 events MB': rssAfter, 'V8 heap used after MB': heapAfter }]);
+    process.stdout.write('\n');
+    printResult('launcher', Math.min(...ratios), { ...figures, events_per_run: EVENTS_PER_RUN, rounds: ROUNDS, entry });
+  } finally {
+    await launcher?.stop();
+    for (const f of files) f.remove();
+    rmSync(cacheDir, { recursive: true, force: true });
+    await cp.stop();
+  }
+}
