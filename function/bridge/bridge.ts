@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../log.ts';
 import { backoffDelay, retryDelay } from './backoff.ts';
-import { buildEvent, type Outbound } from './event.ts';
+import { eventBuilder, type Outbound } from './event.ts';
 import type { BridgeMetrics } from './metrics.ts';
 import { classify, type SendResult } from './outcome.ts';
 import type { Claim, Source } from './source.ts';
@@ -40,12 +40,15 @@ export class Bridge {
   private readonly backoff: { minMs: number; maxMs: number };
   private readonly leaseMs: number;
   private readonly event: BridgeOptions['event'];
+  private readonly buildEvent: ReturnType<typeof eventBuilder>;
   private readonly random: () => number;
 
-  /** Claims being delivered, by id. */
-  private readonly active = new Map<string, Claim>();
-  /** Claims held but waiting for a delivery slot (recovered or adopted beyond CONCURRENCY). */
+  /** Every claim this replica holds, by id: waiting for a slot, being sent, or being settled in Redis. */
+  private readonly held = new Map<string, Claim>();
+  /** Claims waiting for a send slot: claimed ahead, recovered or adopted. */
   private readonly waiting: Claim[] = [];
+  /** Ids holding a send slot (sending, or waiting out a retry); at most CONCURRENCY. */
+  private readonly sending = new Set<string>();
   private readonly deliveries = new Set<Promise<void>>();
   private readonly wakers = new Set<() => void>();
   private slotFreed: (() => void) | undefined;
@@ -64,12 +67,13 @@ export class Bridge {
     this.backoff = options.backoff;
     this.leaseMs = options.leaseMs;
     this.event = options.event;
+    this.buildEvent = eventBuilder(options.event);
     this.random = options.random ?? Math.random;
   }
 
   /** Recovers this consumer's earlier claims, then claims continuously until `stop()`. */
   async start(): Promise<void> {
-    const own = await this.persist(this.log, 'register and recover earlier claims', () => this.source.start(), true);
+    const own = await this.persist(undefined, 'register and recover earlier claims', () => this.source.start(), true);
     if (own === undefined) return;
     if (own.length) this.log.info({ count: own.length }, 'recovered claims held before a restart');
     this.accept(own, 'recovered');
@@ -80,13 +84,12 @@ export class Bridge {
 
   /** Claims held by this replica: being sent, waiting to retry, or waiting for a slot. */
   inFlight(): number {
-    return this.active.size + this.waiting.length;
+    return this.held.size;
   }
 
   oldestClaimAge(): number {
     let oldest = Infinity;
-    for (const claim of this.active.values()) oldest = Math.min(oldest, claim.claimedAt);
-    for (const claim of this.waiting) oldest = Math.min(oldest, claim.claimedAt);
+    for (const claim of this.held.values()) oldest = Math.min(oldest, claim.claimedAt);
     return oldest === Infinity ? 0 : (Date.now() - oldest) / 1000;
   }
 
@@ -105,7 +108,8 @@ export class Bridge {
     await until(deadline, Promise.all([this.loop, this.sweeping]));
     await until(deadline, Promise.all([...this.deliveries]));
     const left = this.inFlight();
-    const handedBack = await until(Date.now() + HAND_BACK_TIMEOUT_MS, this.source.handBack().then(() => true, (err: unknown) => {
+    const unsent = [...this.waiting];
+    const handedBack = await until(Date.now() + HAND_BACK_TIMEOUT_MS, this.source.handBack(unsent).then(() => true, (err: unknown) => {
       this.log.warn({ err: String(err) }, 'hand-back failed; the lease expiry will release the claims');
       return true;
     }));
@@ -113,15 +117,27 @@ export class Bridge {
     this.log.info({ handedBack: left }, 'bridge stopped');
   }
 
+  /**
+   * How many more claims this replica may take. It keeps up to three times CONCURRENCY unanswered:
+   * CONCURRENCY being sent, and up to twice as many claimed ahead, so a send that finishes starts
+   * the next one without waiting for Redis, and claims come in batches of at least CONCURRENCY.
+   * (Claims the sink has answered, waiting for their ack to reach Redis, do not count.) Claims held
+   * ahead are in Redis under this consumer like any other, so a crash loses none of them.
+   */
   private room(): number {
-    return this.concurrency - this.active.size - this.waiting.length;
+    return 3 * this.concurrency - this.waiting.length - this.sending.size;
+  }
+
+  /** Claim in batches: wait until there is room for at least this many before claiming again. */
+  private get batch(): number {
+    return this.concurrency;
   }
 
   private async claimLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
       const room = this.room();
-      if (room <= 0) {
+      if (room < this.batch) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
       }
@@ -140,9 +156,8 @@ export class Bridge {
 
   private async sweep(): Promise<void> {
     if (this.sweeping || this.stopping) return;
-    const held = [...this.active.keys(), ...this.waiting.map((c) => c.id)];
     this.sweeping = this.source
-      .sweep(held, Math.max(0, this.room()))
+      .sweep([...this.held.keys()], Math.max(0, this.room()))
       .then(
         (adopted) => {
           if (!adopted.length) return;
@@ -157,15 +172,23 @@ export class Bridge {
 
   private accept(claims: Claim[], how: 'new' | 'recovered' | 'adopted'): void {
     for (const claim of claims) {
-      if (this.active.has(claim.id) || this.waiting.some((c) => c.id === claim.id)) continue;
+      if (this.held.has(claim.id)) continue;
       this.metrics?.claimed.inc({ how });
-      if (!this.stopping && this.active.size < this.concurrency) this.launch(claim);
-      else this.waiting.push(claim);
+      this.held.set(claim.id, claim);
+      this.waiting.push(claim);
     }
+    this.next();
+  }
+
+  /** Starts waiting claims while send slots are free; wakes the claim loop when there is room. */
+  private next(): void {
+    if (this.stopping) return;
+    while (this.waiting.length && this.sending.size < this.concurrency) this.launch(this.waiting.shift()!);
+    if (this.room() >= this.batch) this.freeSlot();
   }
 
   private launch(claim: Claim): void {
-    this.active.set(claim.id, claim);
+    this.sending.add(claim.id);
     const delivery: Promise<void> = this.deliver(claim)
       .catch((err: unknown) => {
         // deliver() handles every expected failure; anything else is a bug. The claim stays in
@@ -173,17 +196,16 @@ export class Bridge {
         this.log.error({ eventId: claim.id, err: String(err) }, 'delivery failed unexpectedly');
       })
       .finally(() => {
-        this.active.delete(claim.id);
+        this.releaseSlot(claim.id);
+        this.held.delete(claim.id);
         this.deliveries.delete(delivery);
         this.next();
       });
     this.deliveries.add(delivery);
   }
 
-  private next(): void {
-    if (this.stopping) return;
-    while (this.waiting.length && this.active.size < this.concurrency) this.launch(this.waiting.shift()!);
-    if (this.room() > 0) this.freeSlot();
+  private releaseSlot(id: string): void {
+    if (this.sending.delete(id)) this.next();
   }
 
   private freeSlot(): void {
@@ -192,68 +214,74 @@ export class Bridge {
     resolve?.();
   }
 
-  /** Sends one claim until it is delivered, dead-lettered, or the bridge stops. */
+  /**
+   * Sends one claim until the sink takes it, refuses it, attempts run out, or the bridge stops;
+   * then gives the send slot to the next claim and settles this one in Redis (ack or dead-letter).
+   */
   private async deliver(claim: Claim): Promise<void> {
-    const log = this.log.child({ eventId: claim.id });
-    let attempts = claim.attempts;
     if (claim.problem) {
-      await this.bury(claim, log, 'unsendable', { reason: claim.problem, status: 0, attempts });
+      this.releaseSlot(claim.id);
+      await this.bury(claim, 'unsendable', { reason: claim.problem, status: 0, attempts: claim.attempts });
       return;
     }
-    const out = buildEvent({ ...this.event, id: claim.id, time: claim.time }, claim.item);
+    let attempts = claim.attempts;
+    const out = this.buildEvent(claim.id, claim.time, claim.item);
     for (let tries = 1; !this.stopping; tries++) {
       const outcome = classify(await this.sender.send(out), Date.now());
       if (outcome.kind === 'delivered') {
-        await this.persist(log, 'acknowledge', () => this.source.ack(claim));
+        this.releaseSlot(claim.id);
+        await this.persist(claim.id, 'acknowledge', () => this.source.ack(claim));
         this.metrics?.delivered.inc();
         this.metrics?.deliverySeconds.observe((Date.now() - claim.claimedAt) / 1000);
-        log.debug({ status: outcome.status, tries }, 'delivered');
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ eventId: claim.id, status: outcome.status, tries }, 'delivered');
         return;
       }
       if (outcome.kind === 'rejected') {
-        await this.bury(claim, log, 'rejected', { reason: outcome.reason, status: outcome.status, attempts: attempts + 1 });
+        this.releaseSlot(claim.id);
+        await this.bury(claim, 'rejected', { reason: outcome.reason, status: outcome.status, attempts: attempts + 1 });
         return;
       }
       if (outcome.counted) {
         attempts += 1;
         if (attempts >= this.maxAttempts) {
+          this.releaseSlot(claim.id);
           const reason = `gave up after ${attempts} attempts; last: ${outcome.reason}`;
-          await this.bury(claim, log, 'attempts', { reason, status: outcome.status, attempts });
+          await this.bury(claim, 'attempts', { reason, status: outcome.status, attempts });
           return;
         }
-        await this.persist(log, 'record attempts', () => this.source.recordAttempts(claim, attempts));
+        await this.persist(claim.id, 'record attempts', () => this.source.recordAttempts(claim, attempts));
       }
       this.metrics?.retried.inc({ reason: outcome.label });
       const delayMs = retryDelay(tries, outcome.retryAfterMs, this.backoff.minMs, this.backoff.maxMs, this.random);
-      const detail = { status: outcome.status, reason: outcome.reason, attempts, tries, delayMs };
-      if (tries === 1) log.info(detail, 'delivery failed; retrying with backoff');
-      else log.debug(detail, 'retrying');
+      const detail = { eventId: claim.id, status: outcome.status, reason: outcome.reason, attempts, tries, delayMs };
+      if (tries === 1) this.log.info(detail, 'delivery failed; retrying with backoff');
+      else this.log.debug(detail, 'retrying');
       await this.pause(delayMs);
     }
+    // Stopping: the claim stays held in Redis and is handed back.
   }
 
   private async bury(
     claim: Claim,
-    log: Logger,
     label: 'rejected' | 'attempts' | 'unsendable',
     note: { reason: string; status: number; attempts: number },
   ): Promise<void> {
-    await this.persist(log, 'dead-letter', () => this.source.deadLetter(claim, { ...note, time: new Date(), source: this.event.source }));
+    await this.persist(claim.id, 'dead-letter', () => this.source.deadLetter(claim, { ...note, time: new Date(), source: this.event.source }));
     this.metrics?.deadLettered.inc({ reason: label });
-    log.warn(note, 'dead-lettered');
+    this.log.warn({ eventId: claim.id, ...note }, 'dead-lettered');
   }
 
   /**
    * Runs Redis bookkeeping until it succeeds (ioredis itself waits through reconnects). With
    * `giveUpOnStop`, returns undefined once the bridge is stopping.
    */
-  private async persist<T>(log: Logger, what: string, run: () => Promise<T>, giveUpOnStop = false): Promise<T | undefined> {
+  private async persist<T>(eventId: string | undefined, what: string, run: () => Promise<T>, giveUpOnStop = false): Promise<T | undefined> {
     for (let failures = 1; ; failures++) {
       if (giveUpOnStop && this.stopping) return undefined;
       try {
         return await run();
       } catch (err) {
-        log.warn({ err: String(err), failures }, `Redis: ${what} failed; retrying with backoff`);
+        this.log.warn({ eventId, err: String(err), failures }, `Redis: ${what} failed; retrying with backoff`);
         await this.pause(backoffDelay(failures, REDIS_RETRY.minMs, REDIS_RETRY.maxMs, this.random));
       }
     }

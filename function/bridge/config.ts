@@ -5,9 +5,10 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { baseSchema, envBoolean, envInt, parseConfig } from '../config/base.ts';
+import { redisFields, redisIssues, redisTargetOf } from '../config/redis.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
 import { familyPrefix, sameSlot } from './keys.ts';
-import { sourceUrl, type RedisTarget } from './redis.ts';
+import { sourceUrl } from './redis.ts';
 
 /** Attribute names an override may not replace (CloudEvents context attributes). */
 const RESERVED_ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'datacontenttype', 'dataschema', 'subject', 'time', 'data', 'data_base64']);
@@ -39,38 +40,6 @@ const jsonText = z.string().transform((text, ctx): unknown => {
 
 const pem = z.string().refine((text) => text.includes('-----BEGIN CERTIFICATE-----'), 'must hold PEM certificates');
 
-/** `redis://[user:password@]host:port/db` or `rediss://...` (TLS). */
-const redisUrl = z.string().transform((text, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be a URL such as redis://host:6379/0' });
-    return z.NEVER;
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    ctx.addIssue({ code: 'custom', message: `scheme must be redis:// or rediss://, not ${url.protocol}//` });
-    return z.NEVER;
-  }
-  const db = url.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d{1,5}$/.test(db)) {
-    ctx.addIssue({ code: 'custom', message: 'path must be a database number such as /0' });
-    return z.NEVER;
-  }
-  if (!url.hostname) {
-    ctx.addIssue({ code: 'custom', message: 'must name a host' });
-    return z.NEVER;
-  }
-  return {
-    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: url.port ? Number(url.port) : 6379,
-    db: db === '' ? 0 : Number(db),
-    username: url.username ? decodeURIComponent(url.username) : undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    tls: url.protocol === 'rediss:',
-  };
-});
-
 const consumerName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'must be 1-200 letters, digits, ".", "_" or "-"');
@@ -79,27 +48,7 @@ export const bridgeSchema = baseSchema
   .extend({
     /** Health and metrics server. */
     PORT: envInt(0, 65535).default(8080),
-    /** Redis: a URL, or the separate variables below (not both). */
-    REDIS_URL: redisUrl.optional(),
-    REDIS_HOST: z.string().min(1).optional(),
-    REDIS_PORT: envInt(1, 65535).optional(),
-    REDIS_DB: envInt(0, 65535).optional(),
-    REDIS_USERNAME: z.string().min(1).optional(),
-    /** From a Secret; overrides a password in REDIS_URL. */
-    REDIS_PASSWORD: z.string().min(1).optional(),
-    REDIS_TLS: envBoolean.optional(),
-    /** Extra CA certificates (PEM) to verify the Redis server with, on top of the system roots. */
-    REDIS_TLS_CA: pem.optional(),
-
-    QUEUE_KEY: z
-      .string()
-      .min(1)
-      .max(1024)
-      .default('job-robot:queue')
-      .superRefine((key, ctx) => {
-        const family = familyPrefix(key);
-        if ('problem' in family) ctx.addIssue({ code: 'custom', message: family.problem });
-      }),
+    ...redisFields,
     MODE: z.enum(['list', 'stream']).default('list'),
     /** The end producers push to: left (LPUSH) or right (RPUSH). The bridge takes from the other end. */
     LIST_END: z.enum(['left', 'right']).default('left'),
@@ -132,11 +81,7 @@ export const bridgeSchema = baseSchema
   })
   .superRefine((env, ctx) => {
     const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
-    if (env.REDIS_URL) {
-      for (const v of ['REDIS_HOST', 'REDIS_PORT', 'REDIS_DB', 'REDIS_USERNAME', 'REDIS_TLS'] as const) {
-        if (env[v] !== undefined) issue(v, 'set either REDIS_URL or the separate REDIS_* variables, not both');
-      }
-    }
+    for (const [variable, message] of redisIssues(env)) issue(variable, message);
     if (env.BACKOFF_MIN_MS > env.BACKOFF_MAX_MS) issue('BACKOFF_MIN_MS', `must not exceed BACKOFF_MAX_MS (${env.BACKOFF_MAX_MS})`);
     const family = familyPrefix(env.QUEUE_KEY);
     if (env.DEAD_LETTER !== undefined && 'prefix' in family && !sameSlot(env.DEAD_LETTER, family.prefix)) {
@@ -149,17 +94,7 @@ export const bridgeSchema = baseSchema
     }
   })
   .transform((env) => {
-    const fromUrl = env.REDIS_URL;
-    const redis: RedisTarget = {
-      kind: 'standalone',
-      host: fromUrl?.host ?? env.REDIS_HOST ?? '127.0.0.1',
-      port: fromUrl?.port ?? env.REDIS_PORT ?? 6379,
-      db: fromUrl?.db ?? env.REDIS_DB ?? 0,
-      username: fromUrl?.username ?? env.REDIS_USERNAME,
-      password: env.REDIS_PASSWORD ?? fromUrl?.password,
-      tls: fromUrl?.tls ?? env.REDIS_TLS ?? false,
-      ca: env.REDIS_TLS_CA,
-    };
+    const redis = redisTargetOf(env);
     return {
       logLevel: env.LOG_LEVEL,
       port: env.PORT,

@@ -29,11 +29,15 @@ export function contentTypeOf(item: Buffer): string {
   }
 }
 
+/** Values with nothing to encode (printable ASCII but `"` and `%`). */
+const PLAIN_HEADER_VALUE = /^[\x21\x23\x24\x26-\x7e]*$/;
+
 /**
  * A header value per the CloudEvents HTTP binding: space, `"`, `%` and anything outside printable
  * ASCII are percent-encoded (as UTF-8).
  */
 export function encodeHeaderValue(value: string): string {
+  if (PLAIN_HEADER_VALUE.test(value)) return value;
   let out = '';
   for (const ch of value) {
     const code = ch.codePointAt(0)!;
@@ -58,16 +62,29 @@ export interface Outbound {
   body: Buffer;
 }
 
+/**
+ * A builder for one queue's events: the attributes every event shares (source, type, extensions)
+ * are encoded once; each call adds id, time and the item.
+ */
+export function eventBuilder(shared: Omit<EventAttributes, 'id' | 'time'>): (id: string, time: Date, item: Buffer) => Outbound {
+  const fixed: Record<string, string> = {};
+  for (const [name, value] of Object.entries(shared.extensions)) fixed[`ce-${name}`] = encodeHeaderValue(value);
+  fixed['ce-specversion'] = SPEC_VERSION;
+  fixed['ce-source'] = encodeHeaderValue(shared.source);
+  fixed['ce-type'] = encodeHeaderValue(shared.type);
+  return (id, time, item) => ({
+    headers: {
+      ...fixed,
+      'ce-id': encodeHeaderValue(id),
+      'ce-time': time.toISOString(),
+      'content-type': contentTypeOf(item),
+      'content-length': String(item.length),
+    },
+    body: item,
+  });
+}
+
 /** The binary-mode HTTP request for `item`. */
 export function buildEvent(attributes: EventAttributes, item: Buffer): Outbound {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(attributes.extensions)) headers[`ce-${name}`] = encodeHeaderValue(value);
-  headers['ce-specversion'] = SPEC_VERSION;
-  headers['ce-id'] = encodeHeaderValue(attributes.id);
-  headers['ce-source'] = encodeHeaderValue(attributes.source);
-  headers['ce-type'] = encodeHeaderValue(attributes.type);
-  headers['ce-time'] = attributes.time.toISOString();
-  headers['content-type'] = contentTypeOf(item);
-  headers['content-length'] = String(item.length);
-  return { headers, body: item };
+  return eventBuilder(attributes)(attributes.id, attributes.time, item);
 }

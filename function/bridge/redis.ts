@@ -63,9 +63,15 @@ export function redisOptions(target: RedisTarget, connectionName: string, blocki
   };
 }
 
-/** A connected client; `name` shows in CLIENT LIST. */
-export function connect(target: RedisTarget, name: string, blocking = false): RedisClient {
-  return new Redis(redisOptions(target, name, blocking));
+/** A connected client; `name` shows in CLIENT LIST. `overrides` adjust ioredis options (e.g. one-shot checks). */
+export function connect(target: RedisTarget, name: string, blocking = false, overrides: RedisOptions = {}): RedisClient {
+  return new Redis({ ...redisOptions(target, name, blocking), ...overrides });
+}
+
+/** Where the target is, for people: no credentials. */
+export function describeTarget(target: RedisTarget): string {
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return `${target.tls ? 'rediss' : 'redis'}://${host}:${target.port}/${target.db}`;
 }
 
 /**

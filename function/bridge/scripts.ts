@@ -17,14 +17,22 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * claim: stamps up to #ids items with the given ids, first any the consumer moved with BLMOVE and
- * has not stamped yet (oldest first), then straight from the queue.
- * KEYS: queue, processing, items, claims. ARGV: pop command for the queue (LPOP/RPOP), ids...
+ * claim: first acknowledges the given delivered ids (acks riding along, as in ACK), then stamps up
+ * to #ids items with the given fresh ids: first any the consumer moved with BLMOVE and has not
+ * stamped yet (oldest first), then straight from the queue.
+ * KEYS: queue, processing, items, claims, attempts.
+ * ARGV: pop command for the queue (LPOP/RPOP), number of acks n, n delivered ids, fresh ids...
  * Returns id, item, id, item, ...
  */
 const CLAIM = `
+local acks = tonumber(ARGV[2])
+if acks > 0 then
+  redis.call('HDEL', KEYS[3], unpack(ARGV, 3, 2 + acks))
+  redis.call('HDEL', KEYS[5], unpack(ARGV, 3, 2 + acks))
+  redis.call('SREM', KEYS[4], unpack(ARGV, 3, 2 + acks))
+end
 local out = {}
-for i = 2, #ARGV do
+for i = 3 + acks, #ARGV do
   local item = redis.call('RPOP', KEYS[2])
   if not item then item = redis.call(ARGV[1], KEYS[1]) end
   if not item then break end
@@ -95,13 +103,13 @@ return out
 `;
 
 /**
- * ack: the sink took the item; it leaves Redis. Works whoever holds the claim now.
- * KEYS: items, attempts, claims. ARGV: id. Returns 1 if the item was still there.
+ * ack: the sink took these items; they leave Redis. Works whoever holds the claims now.
+ * KEYS: items, attempts, claims. ARGV: ids (at most a few hundred). Returns how many were there.
  */
 const ACK = `
-local n = redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
+local n = redis.call('HDEL', KEYS[1], unpack(ARGV))
+redis.call('HDEL', KEYS[2], unpack(ARGV))
+redis.call('SREM', KEYS[3], unpack(ARGV))
 return n
 `;
 
@@ -133,27 +141,38 @@ return 1
 `;
 
 /**
- * release: on shutdown, unstamped items go back to the head of the queue; claims stay under their
- * ids and the lease is expired so another replica adopts them now; a consumer holding nothing
- * leaves the lease table.
- * KEYS: consumers, processing, queue, claims. ARGV: consumer, queue end to push back to.
+ * release: on shutdown, unstamped items go back to the head of the queue, and so do items this
+ * consumer stamped but never sent, without their ids (no one has seen those ids); other claims stay
+ * under their ids and the lease is expired so another replica adopts them now; a consumer holding
+ * nothing leaves the lease table.
+ * KEYS: consumers, processing, queue, claims, items.
+ * ARGV: consumer, queue end to push back to (LEFT/RIGHT), never-sent ids (newest first)...
  * Returns the number of claims left for adoption.
  */
 const RELEASE = `
 while redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', ARGV[2]) do end
+local push = ARGV[2] == 'RIGHT' and 'RPUSH' or 'LPUSH'
+for i = 3, #ARGV do
+  local item = redis.call('HGET', KEYS[5], ARGV[i])
+  if item and redis.call('SREM', KEYS[4], ARGV[i]) == 1 then
+    redis.call('HDEL', KEYS[5], ARGV[i])
+    redis.call(push, KEYS[3], item)
+  end
+end
 local held = redis.call('SCARD', KEYS[4])
 if held == 0 then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], 0, ARGV[1]) end
 return held
 `;
 
 /**
- * xack: acknowledges a stream entry (and deletes it when asked).
- * KEYS: stream, attempts. ARGV: group, id, delete (1/0). Returns XACK's count.
+ * xack: acknowledges stream entries (and deletes them when asked).
+ * KEYS: stream, attempts. ARGV: group, delete (1/0), ids... Returns XACK's count.
  */
 const XACK = `
-local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
-redis.call('HDEL', KEYS[2], ARGV[2])
+local ids = {unpack(ARGV, 3)}
+local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+if ARGV[2] == '1' then redis.call('XDEL', KEYS[1], unpack(ids)) end
+redis.call('HDEL', KEYS[2], unpack(ids))
 return n
 `;
 
@@ -267,14 +286,14 @@ export interface Scripts {
 
 export function defineScripts(client: RedisClient): Scripts {
   return {
-    claim: define(client, 'jobRobotClaim', 4, CLAIM),
+    claim: define(client, 'jobRobotClaim', 5, CLAIM),
     own: define(client, 'jobRobotOwn', 3, OWN),
     lease: define(client, 'jobRobotLease', 1, LEASE),
     adopt: define(client, 'jobRobotAdopt', 7, ADOPT),
     ack: define(client, 'jobRobotAck', 3, ACK),
     dead: define(client, 'jobRobotDead', 4, DEAD),
     attempt: define(client, 'jobRobotAttempt', 2, ATTEMPT),
-    release: define(client, 'jobRobotRelease', 4, RELEASE),
+    release: define(client, 'jobRobotRelease', 5, RELEASE),
     xack: define(client, 'jobRobotXAck', 2, XACK),
     xdead: define(client, 'jobRobotXDead', 3, XDEAD),
     xattempt: define(client, 'jobRobotXAttempt', 2, XATTEMPT),

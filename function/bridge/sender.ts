@@ -23,12 +23,19 @@ const MAX_ERROR_BODY = 1024;
 
 export class Sender {
   private readonly url: URL;
+  private readonly target: { host: string; port: number; path: string; auth?: string };
   private readonly agent: HttpAgent;
   private readonly request: typeof httpRequest;
   private readonly timeoutMs: number;
 
   constructor(options: SenderOptions) {
     this.url = new URL(options.sink);
+    this.target = {
+      host: this.url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80),
+      path: `${this.url.pathname}${this.url.search}`,
+      ...(this.url.username ? { auth: `${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}` } : {}),
+    };
     this.timeoutMs = options.timeoutMs;
     const pool = { keepAlive: true, maxSockets: options.connections, maxFreeSockets: options.connections };
     if (this.url.protocol === 'https:') {
@@ -49,7 +56,7 @@ export class Sender {
         clearTimeout(timer);
         resolve(result);
       };
-      const req = this.request(this.url, { method: 'POST', agent: this.agent, headers: out.headers }, (res) => {
+      const req = this.request({ ...this.target, method: 'POST', agent: this.agent, headers: out.headers }, (res) => {
         readAnswer(res).then(settle, (err: NodeJS.ErrnoException) => settle(transportError(err)));
       });
       const timer = setTimeout(() => {

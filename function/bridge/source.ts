@@ -13,6 +13,8 @@ export interface Claim {
   claimedAt: number;
   /** Set when the item cannot be sent at all; the bridge dead-letters it with this reason. */
   problem?: string | undefined;
+  /** Stamped by this process just now (list mode): its id has not been seen by anyone yet. */
+  fresh?: boolean | undefined;
 }
 
 export interface Source {
@@ -31,8 +33,11 @@ export interface Source {
   recordAttempts(claim: Claim, attempts: number): Promise<void>;
   /** Moves the item to the dead-letter stream. */
   deadLetter(claim: Claim, note: DeadLetterNote): Promise<void>;
-  /** Shutdown: makes everything this consumer still holds available to other replicas now. */
-  handBack(): Promise<void>;
+  /**
+   * Shutdown: makes everything this consumer still holds available to other replicas now.
+   * `unsent` are claims the bridge never handed to the sender.
+   */
+  handBack(unsent: readonly Claim[]): Promise<void>;
   /** Unblocks a pending `claim()` for good (shutdown). */
   interrupt(): void;
   /** Items waiting in the queue, for the depth gauge. */

@@ -8,6 +8,7 @@
  * the bridge never destroys it.
  */
 import { isUtf8 } from 'node:buffer';
+import { Batcher } from './batch.ts';
 import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
 import { streamIdTime } from './ids.ts';
@@ -47,6 +48,7 @@ export class StreamSource implements Source {
   private readonly leaseMs: number;
   private readonly blockMs: number;
   private readonly scripts: Scripts;
+  private readonly acks: Batcher<string>;
   private interrupted = false;
   private cursor = '0-0';
   private sweeps = 0;
@@ -62,6 +64,9 @@ export class StreamSource implements Source {
     this.leaseMs = options.leaseMs;
     this.blockMs = options.blockMs ?? 5_000;
     this.scripts = defineScripts(options.client);
+    this.acks = new Batcher(async (ids) => {
+      await this.scripts.xack(this.keys.queue, this.keys.attempts, this.group, this.deleteFlag, ...ids);
+    });
   }
 
   /** Creates the group at 0 (with the stream) unless it exists. */
@@ -121,8 +126,8 @@ export class StreamSource implements Source {
     return this.withAttempts(this.toClaims(reply[1].filter((entry) => entry !== null)));
   }
 
-  async ack(claim: Claim): Promise<void> {
-    await this.scripts.xack(this.keys.queue, this.keys.attempts, this.group, claim.id, this.deleteFlag);
+  ack(claim: Claim): Promise<void> {
+    return this.acks.add(claim.id);
   }
 
   async recordAttempts(claim: Claim, attempts: number): Promise<void> {
@@ -135,6 +140,7 @@ export class StreamSource implements Source {
     );
   }
 
+  /** Every entry still pending for this consumer becomes claimable by another replica now. */
   async handBack(): Promise<void> {
     await this.scripts.xleave(this.keys.queue, this.group, this.consumer, this.leaseMs + 1);
   }

@@ -105,7 +105,7 @@ describe('bridge crash at every step: kill -9 while 2,000 items flow', function 
     const liveNames = () => new Set([...live.values()].map((l) => l.name));
     if (mode === 'list') {
       await waitUntil(
-        async () => (await redis.zrange(keys.consumers, 0, -1)).every((c) => liveNames().has(c)),
+        async () => (await redis.zrange(keys.consumers, '0', '-1')).every((c) => liveNames().has(String(c))),
         LEASE_MS * 10,
         'the leases of dead consumers to be adopted',
       );

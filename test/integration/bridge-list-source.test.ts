@@ -172,8 +172,8 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await old.ack(claim!); // the partitioned holder's send succeeded after all
     await adopter.ack(adopted!);
     await adopter.recordAttempts(adopted!, 2); // a late bookkeeping write must not resurrect it
-    await adopter.handBack();
-    await old.handBack();
+    await adopter.handBack([]);
+    await old.handBack([]);
     expect(await allKeys(redis).then((k) => k.filter((key) => key.includes(keys.queue)))).to.deep.equal([]);
   });
 
@@ -200,7 +200,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await leaving.start();
     const [held] = await leaving.claim(1); // "a" stamped
     await redis.lmove(keys.queue, keys.processing('leaving'), 'RIGHT', 'LEFT'); // "b" moved, not stamped
-    await leaving.handBack();
+    await leaving.handBack([]);
     expect(await redis.lrange(keys.queue, 0, -1)).to.deep.equal(['c', 'b']);
     const next = source('next');
     await next.start();
@@ -209,11 +209,40 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     expect(bodies(await next.claim(5))).to.deep.equal(['b', 'c']);
   });
 
+  it('hand-back of claims stamped but never sent: back at the head of the queue in order, without their ids', async function () {
+    await redis.lpush(keys.queue, 'a', 'b', 'c', 'd');
+    const leaving = source('leaving', 60_000);
+    await leaving.start();
+    const claims = await leaving.claim(3); // a, b, c: claimed ahead, none sent
+    expect(claims.every((c) => c.fresh)).to.equal(true);
+    await leaving.handBack(claims);
+    expect(await redis.hlen(keys.items)).to.equal(0);
+    expect(await redis.exists(keys.consumers)).to.equal(0);
+    const next = source('next');
+    await next.start();
+    const again = await next.claim(10);
+    expect(bodies(again)).to.deep.equal(['a', 'b', 'c', 'd']);
+    expect(again.map((c) => c.id)).to.not.include.members(claims.map((c) => c.id));
+  });
+
+  it('hand-back never strips the id of a recovered claim, even if the bridge calls it unsent', async function () {
+    await redis.lpush(keys.queue, 'seen');
+    const first = source('same', 60_000);
+    await first.start();
+    const [claim] = await first.claim(1);
+    const restarted = source('same', 60_000);
+    const own = await restarted.start();
+    expect(own.map((c) => [c.id, c.fresh])).to.deep.equal([[claim!.id, undefined]]);
+    await restarted.handBack(own);
+    expect(await redis.hkeys(keys.items)).to.deep.equal([claim!.id]);
+    expect(await redis.llen(keys.queue)).to.equal(0);
+  });
+
   it('a consumer that holds nothing leaves the lease table on hand-back', async function () {
     const a = source('a');
     await a.start();
     expect(await redis.zscore(keys.consumers, 'a')).to.not.equal(null);
-    await a.handBack();
+    await a.handBack([]);
     expect(await redis.exists(keys.consumers)).to.equal(0);
   });
 
@@ -241,7 +270,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
       while (seen.length < total) {
         const claims = await s.claim(7);
         seen.push(...claims);
-        for (const c of claims) await s.ack(c);
+        await Promise.all(claims.map((c) => s.ack(c)));
       }
     };
     const racing = Promise.all([drain(a), drain(b)]);

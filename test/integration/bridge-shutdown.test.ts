@@ -119,7 +119,7 @@ describe('bridge shutdown: SIGTERM hand-back (child process, real Redis)', funct
   it('stream mode SIGTERM hand-back: the next replica takes the pending entries over at once under their entry ids', async function () {
     const hold = holdingSink(sink);
     const ids: string[] = [];
-    for (let i = 0; i < 6; i++) ids.push(await redis.xadd(queue, '*', 'data', `s-${i}`));
+    for (let i = 0; i < 6; i++) ids.push((await redis.xadd(queue, '*', 'data', `s-${i}`))!);
     const first = new BridgeProcess(env({ MODE: 'stream', CONSUMER: 'first', SHUTDOWN_GRACE_MS: '300' }));
     await waitUntil(() => hold.arrived() === 4, 10_000, 'four sends in flight');
     expect((await first.terminate()).code).to.equal(0);

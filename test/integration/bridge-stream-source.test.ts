@@ -171,7 +171,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   });
 
   it('an entry deleted while pending is recovered as unsendable, not silently skipped', async function () {
-    const id = await redis.xadd(keys.queue, '*', 'data', 'vanishing');
+    const id = (await redis.xadd(keys.queue, '*', 'data', 'vanishing'))!;
     const a = source('a');
     await a.start();
     await a.claim(1);
