@@ -1,0 +1,296 @@
+/**
+ * `npm run bench -- reaper`: reaping N finished Jobs (default 1,000) with the reaper, against the
+ * naive approach a hand-written script takes (list everything at once, delete one by one in
+ * sequence), in one run against the same private API server, with the same population each time.
+ *
+ * - Population: Jobs with job-robot's labels, created suspended (so no pods) and finished through the
+ *   jobs/status subresource two days ago, 3 of 4 Complete, 1 of 4 Failed (test/helpers/finished.ts).
+ *   The real job controller leaves finished Jobs alone: it creates no pods and changes no status.
+ *   Every approach deletes all of them (the reaper with REAPER_FAILED_KEEP=0, otherwise its defaults).
+ * - Approaches, each in its own Node process (fresh heap, `--expose-gc`), acting as job-robot:
+ *     reaper        `job-robot reap` as configured by default: pages of 500, 10 deletes in flight,
+ *                   a deadline on every call and one reused connection pool;
+ *     naive         the script: @kubernetes/client-node as it comes (a new TLS connection per call),
+ *                   one list of everything, sequential deletes (Background propagation);
+ *     naive-pooled  the same script given the reaper's connection pool, isolating what paging and
+ *                   bounded concurrency alone are worth.
+ *   The headline ratio is naive / reaper; naive-pooled / reaper is reported beside it.
+ * - Rounds rotate which approach goes first; ratios compare medians.
+ * - Memory: each run forces a GC every 500 ms and records the largest heap left after it (the live
+ *   heap: what the approach holds, garbage excluded) and the peak RSS, both as growth over the
+ *   baseline taken before the run. A second phase reaps BENCH_REAPER_SCALE Jobs (default 5,000; 0
+ *   skips) with the reaper and naive-pooled: the reaper's live heap stays flat, the one-list
+ *   script's grows with the namespace.
+ *
+ * Env: BENCH_REAPER_JOBS (1000), BENCH_REAPER_ROUNDS (3), BENCH_REAPER_SCALE (5000).
+ * Everything (API server, etcd, controllers, the approach) shares this machine's cores, so the
+ * figures move with its load; the JSON records the load average.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CallOptions } from '../../function/kube/call-options.ts';
+import { ownerLabels, ownerSelector } from '../../function/kube/labels.ts';
+import { loadReaperConfig, policyFrom } from '../../function/reaper/config.ts';
+import { Reaper } from '../../function/reaper/reap.ts';
+import { startControlPlane } from '../cluster/control-plane.ts';
+import { kubernetesVersion } from '../cluster/versions.ts';
+import { createFinishedJob, inParallel } from '../helpers/finished.ts';
+import { applyManifests, createNamespace, eventually, serviceAccountConfig } from '../helpers/kube.ts';
+import { readRepoFile } from '../helpers/paths.ts';
+import { percentile, printResult, printTable, type Row } from './report.ts';
+
+const APPROACHES = ['reaper', 'naive', 'naive-pooled'] as const;
+type Approach = (typeof APPROACHES)[number];
+
+interface Measured {
+  approach: Approach;
+  ms: number;
+  examined: number;
+  deleted: number;
+  errors: number;
+  /** Largest heapUsed right after a forced GC, over the baseline: the live heap. */
+  heapGrowthMiB: number;
+  rssGrowthMiB: number;
+  cpuMs: number;
+}
+
+const MiB = 1024 * 1024;
+const H = 3_600_000;
+const num = (name: string, fallback: number) => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`${name} must be a non-negative integer`);
+  return v;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Child: one approach, measured in a fresh process.
+
+type Counts = Pick<Measured, 'examined' | 'deleted' | 'errors'>;
+
+/** The hand-written script: one list of everything, then a delete per finished, expired Job, one at a time. */
+async function naive(kc: KubeConfig, namespace: string, pooled: boolean): Promise<Counts> {
+  const batch = kc.makeApiClient(BatchV1Api);
+  const calls = pooled ? new CallOptions(60_000) : undefined;
+  const list = await batch.listNamespacedJob({ namespace, labelSelector: ownerSelector() }, calls?.call());
+  let deleted = 0;
+  let errors = 0;
+  for (const job of list.items) {
+    const done = job.status?.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+    if (!done?.lastTransitionTime) continue;
+    const maxAge = done.type === 'Complete' ? H : 24 * H;
+    if (Date.now() - new Date(done.lastTransitionTime).getTime() < maxAge) continue;
+    try {
+      await batch.deleteNamespacedJob({ name: job.metadata!.name!, namespace, body: { propagationPolicy: 'Background' } }, calls?.call());
+      deleted++;
+    } catch {
+      errors++;
+    }
+  }
+  await calls?.close();
+  return { examined: list.items.length, deleted, errors };
+}
+
+/** The reaper exactly as `job-robot reap` builds it from the environment. */
+async function reaper(kc: KubeConfig, namespace: string): Promise<Counts> {
+  const config = loadReaperConfig();
+  const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
+  const r = new Reaper(kc.makeApiClient(BatchV1Api), {
+    namespace,
+    policy: policyFrom(config),
+    concurrency: config.REAPER_CONCURRENCY,
+    pageSize: config.REAPER_PAGE_SIZE,
+    calls,
+  });
+  const s = await r.run();
+  await calls.close();
+  return { examined: s.examined, deleted: s.deleted, errors: s.errors };
+}
+
+async function child(approach: Approach): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(process.env['KUBECONFIG']!);
+  const namespace = process.env['NAMESPACE']!;
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  gc();
+  gc();
+  const base = process.memoryUsage();
+  let peakHeap = base.heapUsed;
+  let peakRss = base.rss;
+  const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
+  const sampleHeap = () => {
+    gc();
+    peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+  };
+  const timers = [setInterval(sampleRss, 10), setInterval(sampleHeap, 500)];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const counts = approach === 'reaper' ? await reaper(kc, namespace) : await naive(kc, namespace, approach === 'naive-pooled');
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  for (const t of timers) clearInterval(t);
+  const out: Measured = {
+    approach,
+    ms,
+    ...counts,
+    heapGrowthMiB: (peakHeap - base.heapUsed) / MiB,
+    rssGrowthMiB: (peakRss - base.rss) / MiB,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+if (process.env['REAPER_BENCH_CHILD']) {
+  await child(process.env['REAPER_BENCH_CHILD'] as Approach);
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: the control plane, the populations, the rounds, the report.
+
+function runChild(approach: Approach, env: Record<string, string>): Promise<Measured> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--expose-gc', import.meta.filename], {
+      env: { ...process.env, ...env, REAPER_BENCH_CHILD: approach },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${approach} exited with ${code}: ${stdout}`));
+      resolve(JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Measured);
+    });
+  });
+}
+
+const log = (msg: string) => process.stderr.write(`[bench reaper] ${msg}\n`);
+
+export async function main(): Promise<void> {
+  const jobs = num('BENCH_REAPER_JOBS', 1000);
+  const rounds = Math.max(1, num('BENCH_REAPER_ROUNDS', 3));
+  const scale = num('BENCH_REAPER_SCALE', 5000);
+  const load0 = loadavg()[0]!;
+  const cp = await startControlPlane();
+  const dir = mkdtempSync(join(tmpdir(), 'job-robot-bench-reaper-'));
+  const setup = new CallOptions(60_000);
+  try {
+    const admin = new KubeConfig();
+    admin.loadFromFile(cp.kubeconfig);
+    const namespace = await createNamespace(admin, 'bench-reaper');
+    await applyManifests(admin, readRepoFile('config/rbac.yaml'), namespace);
+    const robot = await serviceAccountConfig(admin, namespace, 'job-robot', 3 * 3600);
+    const kubeconfig = join(dir, 'job-robot.kubeconfig');
+    writeFileSync(kubeconfig, robot.exportConfig(), { mode: 0o600 });
+    const env = { KUBECONFIG: kubeconfig, NAMESPACE: namespace, REAPER_FAILED_KEEP: '0', LOG_LEVEL: 'silent' };
+    const batch = admin.makeApiClient(BatchV1Api);
+    const owned = async () => (await batch.listNamespacedJob({ namespace, labelSelector: ownerSelector() }, setup.call())).items.length;
+
+    let generation = 0;
+    const populate = async (n: number) => {
+      const g = generation++;
+      const t0 = performance.now();
+      const finishedAt = (i: number) => new Date(Date.now() - 48 * H - i * 1000);
+      await inParallel([...Array(n).keys()], 16, (i) =>
+        createFinishedJob(admin, namespace, `g${g}-${i}`, i % 4 === 3 ? 'Failed' : 'Complete', finishedAt(i), ownerLabels(), setup),
+      );
+      const count = await owned();
+      if (count !== n) throw new Error(`expected ${n} owned Jobs, found ${count}`);
+      log(`${n} finished Jobs created in ${Math.round(performance.now() - t0)} ms`);
+    };
+    const emptied = () => eventually(async () => (await owned()) === 0, 60_000, 'every owned Job to be gone');
+    const reap = async (approach: Approach, n: number) => {
+      await populate(n);
+      const m = await runChild(approach, env);
+      await emptied();
+      if (m.deleted !== n || m.errors) throw new Error(`${approach} deleted ${m.deleted} of ${n} with ${m.errors} errors`);
+      log(`${approach}: ${n} Jobs in ${Math.round(m.ms)} ms, live heap +${m.heapGrowthMiB.toFixed(1)} MiB`);
+      return m;
+    };
+
+    const real: Array<Measured & { round: number }> = [];
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 ? [...APPROACHES].reverse() : [...APPROACHES];
+      for (const approach of order) real.push({ ...(await reap(approach, jobs)), round: round + 1 });
+    }
+    const atScale: Measured[] = [];
+    if (scale) for (const approach of ['reaper', 'naive-pooled'] as const) atScale.push(await reap(approach, scale));
+
+    const median = (a: Approach, f: (m: Measured) => number) => percentile(real.filter((m) => m.approach === a).map(f), 50);
+    const ms = (a: Approach) => median(a, (m) => m.ms);
+    const ratio = ms('naive') / ms('reaper');
+    const sameClient = ms('naive-pooled') / ms('reaper');
+    const config = loadReaperConfig({});
+
+    printTable(
+      `reaper vs naive: ${jobs} finished Jobs, ${rounds} round(s), one kube-apiserver ${kubernetesVersion}, ${cpus().length} CPUs shared by everything (reaper: concurrency ${config.REAPER_CONCURRENCY}, page ${config.REAPER_PAGE_SIZE})`,
+      real.map(
+        (m): Row => ({
+          round: m.round,
+          approach: m.approach,
+          deleted: m.deleted,
+          ms: m.ms,
+          'jobs/s': (m.deleted / m.ms) * 1000,
+          'client cpu ms': m.cpuMs,
+          'live heap growth MiB': m.heapGrowthMiB,
+          'rss growth MiB': m.rssGrowthMiB,
+        }),
+      ),
+    );
+    const byApproach = (a: Approach) => real.filter((m) => m.approach === a);
+    printTable(
+      'memory by namespace size (live heap: largest heap after a forced GC every 500 ms; medians at the small size)',
+      (['reaper', 'naive-pooled'] as const).flatMap((a): Row[] => [
+        { approach: a, jobs, 'live heap growth MiB': median(a, (m) => m.heapGrowthMiB), 'rss growth MiB': median(a, (m) => m.rssGrowthMiB), runs: byApproach(a).length },
+        ...atScale.filter((m) => m.approach === a).map((m): Row => ({ approach: a, jobs: scale, 'live heap growth MiB': m.heapGrowthMiB, 'rss growth MiB': m.rssGrowthMiB, runs: 1 })),
+      ]),
+    );
+    process.stdout.write(
+      `\nratio naive / reaper (medians): ${ratio.toFixed(2)}x (target >= 3x); naive-pooled / reaper: ${sameClient.toFixed(2)}x\n`,
+    );
+
+    const atScaleOf = (a: Approach, f: (m: Measured) => number) => {
+      const m = atScale.find((x) => x.approach === a);
+      return m ? f(m) : -1;
+    };
+    printResult('reaper', ratio, {
+      ratio_same_client: sameClient,
+      target_met: ratio >= 3,
+      jobs,
+      rounds,
+      cpus: cpus().length,
+      reaper_ms: ms('reaper'),
+      naive_ms: ms('naive'),
+      naive_pooled_ms: ms('naive-pooled'),
+      reaper_jobs_per_s: (jobs / ms('reaper')) * 1000,
+      naive_jobs_per_s: (jobs / ms('naive')) * 1000,
+      naive_pooled_jobs_per_s: (jobs / ms('naive-pooled')) * 1000,
+      reaper_live_heap_mib: median('reaper', (m) => m.heapGrowthMiB),
+      naive_live_heap_mib: median('naive', (m) => m.heapGrowthMiB),
+      naive_pooled_live_heap_mib: median('naive-pooled', (m) => m.heapGrowthMiB),
+      reaper_rss_growth_mib: median('reaper', (m) => m.rssGrowthMiB),
+      naive_rss_growth_mib: median('naive', (m) => m.rssGrowthMiB),
+      naive_pooled_rss_growth_mib: median('naive-pooled', (m) => m.rssGrowthMiB),
+      reaper_client_cpu_ms: median('reaper', (m) => m.cpuMs),
+      naive_client_cpu_ms: median('naive', (m) => m.cpuMs),
+      naive_pooled_client_cpu_ms: median('naive-pooled', (m) => m.cpuMs),
+      concurrency: config.REAPER_CONCURRENCY,
+      page_size: config.REAPER_PAGE_SIZE,
+      scale_jobs: scale,
+      scale_reaper_ms: atScaleOf('reaper', (m) => m.ms),
+      scale_naive_pooled_ms: atScaleOf('naive-pooled', (m) => m.ms),
+      scale_reaper_live_heap_mib: atScaleOf('reaper', (m) => m.heapGrowthMiB),
+      scale_naive_pooled_live_heap_mib: atScaleOf('naive-pooled', (m) => m.heapGrowthMiB),
+      scale_reaper_rss_growth_mib: atScaleOf('reaper', (m) => m.rssGrowthMiB),
+      scale_naive_pooled_rss_growth_mib: atScaleOf('naive-pooled', (m) => m.rssGrowthMiB),
+      load_1m_start: load0,
+      load_1m_end: loadavg()[0]!,
+    });
+  } finally {
+    await setup.close();
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
