@@ -4,7 +4,7 @@
  * `node test/image/check.ts`. Fails loudly when buildah is missing: nothing here is optional.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   const cp = await startControlPlane();
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'job-robot-image-'));
+  chmodSync(dir, 0o755); // the image's non-root user reads the kubeconfig mounted from here
   const containers: string[] = [];
   const children: ChildProcess[] = [];
   try {

@@ -1,0 +1,142 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { runDoctor } from '../../function/doctor/main.ts';
+import type { CheckResult } from '../../function/doctor/checks.ts';
+import { adminKubeconfigPath, applyManifests, eventually, parseManifests, useNamespace } from '../helpers/kube.ts';
+import { installKnativeCrds } from '../helpers/knative.ts';
+import { renderConfig } from '../helpers/kubectl.ts';
+import { ROOT } from '../helpers/paths.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+const byCheck = (results: CheckResult[]) => Object.fromEntries(results.map((r) => [r.check.replace(/ .*/, ''), r]));
+
+/** Stands in for Knative's broker controller: marks the Broker Ready through its status subresource. */
+async function markBrokerReady(kc: ReturnType<typeof useNamespace>['kc'], namespace: string): Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const broker = (await custom.getNamespacedCustomObject({ group: 'eventing.knative.dev', version: 'v1', namespace, plural: 'brokers', name: 'job-robot' })) as Record<string, unknown>;
+  broker['status'] = { conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }] };
+  await custom.replaceNamespacedCustomObjectStatus({ group: 'eventing.knative.dev', version: 'v1', namespace, plural: 'brokers', name: 'job-robot', body: broker });
+}
+
+function doctorCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'function/cli.ts'), 'doctor', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+describe('job-robot doctor on a real control plane', function () {
+  const ns = useNamespace('doctor');
+  let redis: RedisServer;
+
+  before(async function () {
+    redis = await startRedis();
+    await installKnativeCrds(ns.kc);
+  });
+  after(async function () {
+    await redis?.stop();
+  });
+
+  it('an empty namespace: permissions, Broker and template fail with their fixes; an unreachable Redis fails; exit 1', async function () {
+    const results = await runDoctor(
+      { namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', redis: true },
+      { REDIS_URL: 'redis://127.0.0.1:1/0' },
+    );
+    const r = byCheck(results);
+    expect(r['permissions']).to.include({ status: 'fail' });
+    expect(r['permissions']!.detail).to.contain('does not exist');
+    expect(r['permissions']!.fix).to.contain('config/rbac.yaml');
+    expect(r['Knative']).to.include({ status: 'ok' });
+    expect(r['Broker']).to.include({ status: 'fail' });
+    expect(r['Broker']!.fix).to.contain('kubectl apply -k config/');
+    expect(r['Job']).to.include({ status: 'fail' });
+    expect(r['Redis']).to.include({ status: 'fail' });
+
+    const cli = await doctorCli(['--namespace', ns.name, '--kubeconfig', adminKubeconfigPath()], { REDIS_URL: 'redis://127.0.0.1:1/0' });
+    expect(cli.code, cli.out).to.equal(1);
+    expect(cli.out).to.match(/^FAIL {2}permissions of ServiceAccount/m).and.match(/fix: kubectl apply/);
+  });
+
+  it('config/ applied, the Broker Ready and Redis up: every check passes; exit 0', async function () {
+    const objects = parseManifests(await renderConfig(ns.name)).filter((o) => o.kind !== 'Namespace');
+    await applyManifests(ns.kc, objects.map((o) => JSON.stringify(o)).join('\n---\n'), ns.name);
+    await markBrokerReady(ns.kc, ns.name);
+    await eventually(async () => (await ns.kc.makeApiClient(CoreV1Api).readNamespacedServiceAccount({ name: 'job-robot', namespace: ns.name })).metadata?.uid);
+
+    const results = await runDoctor(
+      { namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', redis: true },
+      { REDIS_URL: redis.url },
+    );
+    expect(results.filter((x) => x.status !== 'ok'), JSON.stringify(results, null, 1)).to.deep.equal([]);
+    const r = byCheck(results);
+    expect(r['Job']!.detail).to.contain(`ConfigMap ${ns.name}/job-robot-job-template`);
+
+    const cli = await doctorCli(['--namespace', ns.name, '--kubeconfig', adminKubeconfigPath()], { REDIS_URL: redis.url });
+    expect(cli.code, cli.out).to.equal(0);
+    expect(cli.out).to.not.match(/^FAIL/m);
+  });
+
+  it('warns when job-robot holds more than it uses', async function () {
+    await applyManifests(
+      ns.kc,
+      'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: too-much}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: [{kind: ServiceAccount, name: job-robot}]\n',
+      ns.name,
+    );
+    const results = await eventually(async () => {
+      const rs = await runDoctor({ namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', redis: false });
+      return rs.some((x) => x.status === 'warn') ? rs : undefined;
+    });
+    const warning = results.find((x) => x.status === 'warn')!;
+    expect(warning.check).to.contain('least privilege');
+    expect(warning.detail).to.contain('get secrets');
+  });
+
+  it('a broken template in the ConfigMap fails the dry run with the API server\'s reason', async function () {
+    await applyManifests(
+      ns.kc,
+      [
+        'apiVersion: v1',
+        'kind: ConfigMap',
+        'metadata: {name: job-robot-job-template}',
+        'data:',
+        '  job.yaml: |',
+        '    apiVersion: batch/v1',
+        '    kind: Job',
+        '    spec:',
+        '      template:',
+        '        spec:',
+        '          restartPolicy: Always',
+        '          containers: [{name: c, image: busybox}]',
+      ].join('\n'),
+      ns.name,
+    );
+    const r = byCheck(await runDoctor({ namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', redis: false }));
+    expect(r['Job']).to.include({ status: 'fail' });
+    expect(r['Job']!.detail).to.match(/restartPolicy/);
+  });
+
+  it('reports Knative missing when its API groups are not served', async function () {
+    const ext = ns.kc.makeApiClient(ApiextensionsV1Api);
+    const crds = ['brokers.eventing.knative.dev', 'triggers.eventing.knative.dev'];
+    for (const name of crds) await ext.deleteCustomResourceDefinition({ name });
+    try {
+      const r = await eventually(async () => {
+        const rs = byCheck(await runDoctor({ namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', redis: false }));
+        return rs['Knative']?.status === 'fail' ? rs : undefined;
+      });
+      expect(r['Knative']!.detail).to.contain('eventing.knative.dev');
+      expect(r['Knative']!.fix).to.contain('install Knative');
+    } finally {
+      await eventually(async () => {
+        const left = await ext.listCustomResourceDefinition();
+        return !left.items.some((c) => crds.includes(c.metadata!.name!));
+      });
+      await installKnativeCrds(ns.kc);
+    }
+  });
+});
