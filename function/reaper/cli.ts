@@ -3,9 +3,10 @@ import { parseArgs } from 'node:util';
 import { BatchV1Api } from '@kubernetes/client-node';
 import { HttpError, Misconfigured, RetryLater } from '../http/errors.ts';
 import { CallOptions } from '../kube/call-options.ts';
-import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
+import { resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { loadReaperConfig, policyFrom } from './config.ts';
+import { kubeConfig } from './credentials.ts';
 import type { Decision } from './policy.ts';
 import { Reaper } from './reap.ts';
 import type { ReapSummary } from './summary.ts';
@@ -45,7 +46,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   const config = loadReaperConfig();
-  const kc = loadKubeConfig();
+  const kc = kubeConfig();
   const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace: resolveNamespace(config.NAMESPACE, kc),

@@ -1,0 +1,127 @@
+/**
+ * The reaper as the container runs it: `node function/cli.ts reaper`, a child process acting as a
+ * ServiceAccount through a kubeconfig file.
+ */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ownerLabels } from '../../function/kube/labels.ts';
+import { PING_TYPE } from '../../function/reaper/app.ts';
+import type { ReapSummary } from '../../function/reaper/summary.ts';
+import { freePort } from '../cluster/ports.ts';
+import { createFinishedJob } from '../helpers/finished.ts';
+import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
+import { ROOT, readRepoFile } from '../helpers/paths.ts';
+
+interface Child {
+  url: string;
+  process: ChildProcess;
+  exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+describe('reaper process: node function/cli.ts reaper', function () {
+  this.timeout(60_000);
+  const ns = useNamespace('reap-proc');
+  let dir: string;
+  const children: Child[] = [];
+
+  before(async function () {
+    dir = mkdtempSync(join(tmpdir(), 'job-robot-reaper-proc-'));
+    await applyManifests(ns.kc, readRepoFile('config/rbac.yaml'), ns.name);
+    await ns.kc.makeApiClient(CoreV1Api).createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: 'unbound' } } });
+  });
+  afterEach(function () {
+    for (const c of children.splice(0)) if (c.process.exitCode === null) c.process.kill('SIGKILL');
+  });
+  after(function () {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function kubeconfigFor(sa: string): Promise<string> {
+    const kc: KubeConfig = await serviceAccountConfig(ns.kc, ns.name, sa);
+    const path = join(dir, `${sa}.kubeconfig`);
+    writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+    return path;
+  }
+
+  async function spawnReaper(env: Record<string, string>): Promise<Child> {
+    const port = await freePort();
+    const p = spawn(process.execPath, [join(ROOT, 'function/cli.ts'), 'reaper'], {
+      env: { ...process.env, NAMESPACE: ns.name, PORT: String(port), LOG_LEVEL: 'debug', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const child: Child = {
+      url: `http://127.0.0.1:${port}`,
+      process: p,
+      exited: new Promise((resolve) => p.on('exit', (code) => resolve(code))),
+      stdout: () => out,
+      stderr: () => err,
+    };
+    children.push(child);
+    return child;
+  }
+
+  const readiness = async (c: Child) => {
+    const res = await fetch(`${c.url}/health/readiness`);
+    return { status: res.status, body: (await res.json()) as { ready: boolean; failing: Record<string, string> } };
+  };
+  const logLines = (c: Child) =>
+    c
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  for (const [name, env, pattern] of [
+    ['REAPER_FAILED_MAX_AGE', { REAPER_FAILED_MAX_AGE: 'a day' }, /REAPER_FAILED_MAX_AGE: must be a duration/],
+    ['REAPER_CONCURRENCY', { REAPER_CONCURRENCY: '0' }, /REAPER_CONCURRENCY/],
+    ['KUBECONFIG', { KUBECONFIG: '/nonexistent/kubeconfig' }, /KUBECONFIG: cannot load \/nonexistent\/kubeconfig/],
+  ] as const) {
+    it(`bad ${name}: exit 78 with one line naming it, no stack trace`, async function () {
+      const c = await spawnReaper({ KUBECONFIG: await kubeconfigFor('job-robot'), ...env });
+      expect(await c.exited).to.equal(78);
+      expect(c.stderr()).to.match(pattern);
+      expect(c.stderr()).to.not.match(/\n\s+at /);
+    });
+  }
+
+  it('as job-robot: ready after the permission check, reaps on a ping, answers metrics, exits 0 on SIGTERM', async function () {
+    await createFinishedJob(ns.kc, ns.name, 'old', 'Complete', new Date(Date.now() - 2 * 3_600_000), ownerLabels());
+    const c = await spawnReaper({ KUBECONFIG: await kubeconfigFor('job-robot') });
+    await eventually(async () => (await readiness(c)).status === 200, 20_000, 'readiness');
+    const res = await fetch(`${c.url}/`, {
+      method: 'POST',
+      headers: { 'ce-specversion': '1.0', 'ce-id': 'tick', 'ce-source': '/ping', 'ce-type': PING_TYPE, 'content-type': 'application/json' },
+      body: '{"trigger":"schedule"}',
+    });
+    expect(res.status).to.equal(200);
+    expect((await res.json()) as ReapSummary).to.deep.include({ namespace: ns.name, deleted: 1, errors: 0 });
+    expect(await (await fetch(`${c.url}/metrics`)).text()).to.match(/job_robot_reaper_runs_total\{outcome="ok",dry_run="false",component="reaper"\} 1/);
+    const run = logLines(c).find((l) => l['message'] === 'reaper run: deleted 1 Job(s)');
+    expect(run, c.stdout()).to.deep.include({ level: 'info', eventId: 'tick', deleted: 1 });
+    c.process.kill('SIGTERM');
+    expect(await c.exited).to.equal(0);
+    expect(logLines(c).some((l) => l['message'] === 'stopped')).to.equal(true);
+  });
+
+  it('without the RoleBinding: not ready, the readiness answer and the log carry the fix', async function () {
+    const c = await spawnReaper({ KUBECONFIG: await kubeconfigFor('unbound') });
+    const fix = `grant list jobs.batch, delete jobs.batch in namespace ${ns.name}: kubectl apply -n ${ns.name} -f config/rbac.yaml`;
+    const r = await eventually(async () => {
+      const x = await readiness(c);
+      return x.body.failing['permissions'] === fix ? x : undefined;
+    }, 20_000, 'the permission check to fail');
+    expect(r.status).to.equal(503);
+    const logged = logLines(c).find((l) => l['message'] === 'the reaper lacks permissions it needs');
+    expect(logged, c.stdout()).to.deep.include({ level: 'error', fix });
+  });
+});
