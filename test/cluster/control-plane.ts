@@ -21,6 +21,8 @@ export interface ControlPlane {
   caData: string;
   /** Folder holding data, certificates and the processes' logs. */
   dir: string;
+  /** etcd's client URL (its JSON gateway answers POST /v3/kv/compaction, for expiring continue tokens). */
+  etcdUrl: string;
   /** Restarts kube-apiserver on the same port (for fault tests). */
   restartApiServer(): Promise<void>;
   stop(): Promise<void>;
@@ -197,6 +199,7 @@ export async function startControlPlane(opts: { binaries?: Pick<Binaries, 'etcd'
       kubeconfig,
       caData,
       dir,
+      etcdUrl,
       async restartApiServer() {
         const index = procs.indexOf(api);
         await stopProc(api);
