@@ -1,0 +1,26 @@
+/**
+ * `job-robot dead-letter`: the Broker's and Trigger's dead-letter sink. Events Knative could not
+ * deliver to the launcher land on the queue's Redis dead-letter stream, beside the items the bridge
+ * dead-lettered, so operators find every undelivered item in one place.
+ */
+import { connect, watchConnection } from '../bridge/redis.ts';
+import { Health } from '../http/health.ts';
+import { createRegistry } from '../http/metrics.ts';
+import { listen, onShutdown } from '../http/server.ts';
+import { createLogger } from '../log.ts';
+import { deadLetterApp } from './app.ts';
+import { loadDeadLetterConfig } from './config.ts';
+
+export async function main(_argv: string[]): Promise<void> {
+  const config = loadDeadLetterConfig();
+  const log = createLogger(config.logLevel, 'dead-letter');
+  const health = new Health(['redis']);
+  const client = connect(config.redis, 'job-robot-dead-letter');
+  watchConnection(client, 'redis', health, log);
+  const app = deadLetterApp({ client, key: config.deadLetterKey, health, registry: createRegistry('dead-letter'), log, maxRequestBytes: config.maxRequestBytes });
+  const running = await listen(app, config.port);
+  log.info({ port: running.port, key: config.deadLetterKey }, 'dead-letter sink listening');
+  onShutdown(log, health, running, async () => {
+    await client.quit().catch(() => undefined);
+  });
+}
