@@ -31,6 +31,18 @@ export function uuidv7(nowMs: number = Date.now(), random: Buffer = randomTen())
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/**
+ * The first 32 characters of a fresh UUIDv7: the claim script appends four hex digits counting the
+ * items of one claim (0000, 0001, ...), so one random draw names a whole batch. Ids of a batch
+ * share their time and all but 16 of their 74 random bits.
+ */
+export function uuidv7Prefix(nowMs: number = Date.now()): string {
+  return uuidv7(nowMs).slice(0, 32);
+}
+
+/** Most items one claim may stamp under one prefix. */
+export const MAX_BATCH = 0x10000;
+
 const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** The millisecond timestamp inside a UUIDv7, or undefined for anything else. */

@@ -12,7 +12,7 @@
 import { Batcher } from './batch.ts';
 import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
-import { uuidv7, uuidv7Time } from './ids.ts';
+import { MAX_BATCH, uuidv7Prefix, uuidv7Time } from './ids.ts';
 import type { QueueKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
@@ -92,14 +92,14 @@ export class ListSource implements Source {
    * for their batch ride along in the same script call: one round trip instead of two.
    */
   private async stamp(max: number): Promise<Claim[]> {
-    const ids = Array.from({ length: max }, () => uuidv7());
+    const prefix = uuidv7Prefix();
     const pop = this.takeEnd === 'RIGHT' ? 'RPOP' : 'LPOP';
     const acks = this.acks.take();
     let reply: Buffer[];
     try {
       reply = (await this.scripts.claim(
         this.keys.queue, this.processing, this.keys.items, this.claims, this.keys.attempts,
-        pop, acks.items.length, ...acks.items, ...ids,
+        pop, acks.items.length, ...acks.items, prefix, Math.min(max, MAX_BATCH),
       )) as Buffer[];
       acks.settle();
     } catch (err) {

@@ -31,14 +31,9 @@ export function reconnectDelay(times: number): number {
 }
 
 /**
- * Commands the bridge sends through `call`/`callBuffer`. ioredis's auto-pipelining loses the
- * command name of those calls, so they bypass it.
- */
-const CALLED_COMMANDS = ['BLMOVE', 'XREADGROUP', 'XAUTOCLAIM', 'XINFO'];
-
-/**
  * ioredis options for `target`: commands wait through reconnects instead of failing. A `blocking`
- * connection (BLMOVE, XREADGROUP BLOCK) does not auto-pipeline.
+ * connection (BLMOVE, XREADGROUP BLOCK) also gives up on a blocking command the server has not
+ * answered within its own timeout plus a grace period (a half-open connection), and claims again.
  */
 export function redisOptions(target: RedisTarget, connectionName: string, blocking = false): RedisOptions {
   return {
@@ -57,9 +52,11 @@ export function redisOptions(target: RedisTarget, connectionName: string, blocki
     // Redis outage pauses the bridge instead of crashing it (and never loses a claim).
     maxRetriesPerRequest: null,
     retryStrategy: reconnectDelay,
-    enableAutoPipelining: !blocking,
-    autoPipeliningIgnoredCommands: CALLED_COMMANDS,
+    // The bridge batches its own commands (claims carry acks); auto-pipelining would only add
+    // a deferred write per command.
+    enableAutoPipelining: false,
     keepAlive: 10_000,
+    ...(blocking ? { blockingTimeout: 30_000, blockingTimeoutGrace: 5_000 } : {}),
   };
 }
 

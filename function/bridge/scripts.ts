@@ -18,10 +18,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 /**
  * claim: first acknowledges the given delivered ids (acks riding along, as in ACK), then stamps up
- * to #ids items with the given fresh ids: first any the consumer moved with BLMOVE and has not
- * stamped yet (oldest first), then straight from the queue.
+ * to `count` items: first any the consumer moved with BLMOVE and has not stamped yet (oldest
+ * first), then straight from the queue. The n-th item of the call gets the id `prefix` followed by
+ * n as four hex digits (the bridge sends a fresh random UUIDv7 prefix per call).
  * KEYS: queue, processing, items, claims, attempts.
- * ARGV: pop command for the queue (LPOP/RPOP), number of acks n, n delivered ids, fresh ids...
+ * ARGV: pop command for the queue (LPOP/RPOP), number of acks n, n delivered ids, prefix, count.
  * Returns id, item, id, item, ...
  */
 const CLAIM = `
@@ -31,16 +32,34 @@ if acks > 0 then
   redis.call('HDEL', KEYS[5], unpack(ARGV, 3, 2 + acks))
   redis.call('SREM', KEYS[4], unpack(ARGV, 3, 2 + acks))
 end
-local out = {}
-for i = 3 + acks, #ARGV do
-  local item = redis.call('RPOP', KEYS[2])
-  if not item then item = redis.call(ARGV[1], KEYS[1]) end
-  if not item then break end
-  redis.call('HSET', KEYS[3], ARGV[i], item)
-  redis.call('SADD', KEYS[4], ARGV[i])
-  out[#out + 1] = ARGV[i]
+local prefix = ARGV[3 + acks]
+local want = tonumber(ARGV[4 + acks])
+local items = {}
+if redis.call('LLEN', KEYS[2]) > 0 then
+  while #items < want do
+    local item = redis.call('RPOP', KEYS[2])
+    if not item then break end
+    items[#items + 1] = item
+  end
+end
+if #items < want then
+  local popped = redis.call(ARGV[1], KEYS[1], want - #items)
+  if popped then
+    for _, item in ipairs(popped) do items[#items + 1] = item end
+  end
+end
+if #items == 0 then return {} end
+local out, fields, ids = {}, {}, {}
+for i, item in ipairs(items) do
+  local id = prefix .. string.format('%04x', i - 1)
+  ids[i] = id
+  fields[#fields + 1] = id
+  fields[#fields + 1] = item
+  out[#out + 1] = id
   out[#out + 1] = item
 end
+redis.call('HSET', KEYS[3], unpack(fields))
+redis.call('SADD', KEYS[4], unpack(ids))
 return out
 `;
 

@@ -1,6 +1,6 @@
 /**
  * Posts events to K_SINK over HTTP(S) with keep-alive connections (one per delivery in flight), a
- * whole-request timeout, and K_CA_CERTS added to the system roots for an https sink. It only
+ * whole-request timeout (checked by one watchdog timer, to within a quarter of the timeout), and K_CA_CERTS added to the system roots for an https sink. It only
  * reports what happened; outcome.ts decides what that means.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -27,6 +27,9 @@ export class Sender {
   private readonly agent: HttpAgent;
   private readonly request: typeof httpRequest;
   private readonly timeoutMs: number;
+  /** Requests in flight with their deadlines; one timer checks them all (no timer per request). */
+  private readonly inflight = new Set<{ deadline: number; expire: () => void }>();
+  private readonly watchdog: NodeJS.Timeout;
 
   constructor(options: SenderOptions) {
     this.url = new URL(options.sink);
@@ -45,30 +48,42 @@ export class Sender {
       this.agent = new HttpAgent(pool);
       this.request = httpRequest;
     }
+    this.watchdog = setInterval(() => this.expire(), Math.min(1_000, Math.max(25, Math.floor(this.timeoutMs / 4))));
+    this.watchdog.unref();
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const entry of this.inflight) if (entry.deadline <= now) entry.expire();
   }
 
   send(out: Outbound): Promise<SendResult> {
     return new Promise((resolve) => {
+      const entry = {
+        deadline: Date.now() + this.timeoutMs,
+        expire: () => {
+          settle({ error: { code: TIMEOUT_CODE, message: `no answer from the sink within ${this.timeoutMs} ms` } });
+          req.destroy();
+        },
+      };
       let settled = false;
       const settle = (result: SendResult) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        this.inflight.delete(entry);
         resolve(result);
       };
       const req = this.request({ ...this.target, method: 'POST', agent: this.agent, headers: out.headers }, (res) => {
         readAnswer(res).then(settle, (err: NodeJS.ErrnoException) => settle(transportError(err)));
       });
-      const timer = setTimeout(() => {
-        settle({ error: { code: TIMEOUT_CODE, message: `no answer from the sink within ${this.timeoutMs} ms` } });
-        req.destroy();
-      }, this.timeoutMs);
+      this.inflight.add(entry);
       req.on('error', (err: NodeJS.ErrnoException) => settle(transportError(err)));
       req.end(out.body);
     });
   }
 
   close(): void {
+    clearInterval(this.watchdog);
     this.agent.destroy();
   }
 }

@@ -77,7 +77,7 @@ describe('bridge crash at every step: kill -9 while 2,000 items flow', function 
           await p.exec();
         }
         produced += batch.length;
-        await pause(randomBetween(20, 80));
+        await pause(randomBetween(40, 120));
       }
     })();
 
