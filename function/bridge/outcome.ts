@@ -6,6 +6,7 @@
  * | 2xx                                                | delivered: ack                            |
  * | 429; 503 with Retry-After                          | retry, not counted (the sink says "wait") |
  * | sink unreachable (refused, DNS, no route)          | retry, not counted (nothing reached it)   |
+ * | sink's TLS certificate not trusted                 | retry, not counted (fix K_CA_CERTS)       |
  * | 408, other 5xx, 1xx/3xx, timeout, connection reset | retry, counted towards MAX_ATTEMPTS       |
  * | other 4xx                                          | rejected: dead-letter now                 |
  */
@@ -34,6 +35,19 @@ export type Outcome =
 /** Node error codes meaning the request never reached the sink. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
 
+/** Node/OpenSSL codes for a sink certificate that cannot be verified: configuration, not the item. */
+const UNTRUSTED = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** The code the sender gives a request that ran out of time. */
 export const TIMEOUT_CODE = 'ETIMEDOUT';
 
@@ -49,6 +63,9 @@ export function classify(result: SendResult, nowMs: number): Outcome {
   if ('error' in result) {
     const { code, message } = result.error;
     if (UNREACHABLE.has(code)) return { kind: 'retry', counted: false, status: 0, label: 'unreachable', reason: `sink unreachable: ${code}` };
+    if (UNTRUSTED.has(code)) {
+      return { kind: 'retry', counted: false, status: 0, label: 'unreachable', reason: `sink certificate not trusted (${code}): check K_CA_CERTS` };
+    }
     if (code === TIMEOUT_CODE) return { kind: 'retry', counted: true, status: 0, label: 'timeout', reason: message };
     return { kind: 'retry', counted: true, status: 0, label: 'network', reason: `${code}: ${message}` };
   }

@@ -95,6 +95,14 @@ describe('bridge outcome: one decision per answer', function () {
     }
   });
 
+  it('a sink certificate that cannot be verified is waited for without using up attempts, pointing at K_CA_CERTS', function () {
+    for (const code of ['DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']) {
+      const o = net(code);
+      expect(o).to.include({ kind: 'retry', counted: false, label: 'unreachable' });
+      expect(o.kind === 'retry' && o.reason).to.match(/K_CA_CERTS/);
+    }
+  });
+
   it('a timeout or a reset connection is counted (the item may be the cause)', function () {
     expect(net('ETIMEDOUT')).to.include({ kind: 'retry', counted: true, label: 'timeout' });
     expect(net('ECONNRESET')).to.include({ kind: 'retry', counted: true, label: 'network' });
