@@ -1,9 +1,9 @@
 /**
- * The bridge's loop: claim up to CONCURRENCY items, send each as a CloudEvent, and let each item
- * leave Redis only after the sink answered 2xx. Retries back off with jitter and honour
- * Retry-After; refused items and items out of attempts go to the dead-letter stream. On stop it
- * claims nothing more, lets sends in progress finish within the grace period, and hands the rest
- * back to Redis for another replica.
+ * The bridge's loop: claim items in batches, keep CONCURRENCY of them in flight to the sink as
+ * CloudEvents, and let each item leave Redis only after the sink answered 2xx. Retries back off
+ * with jitter and honour Retry-After; refused items and items out of attempts go to the
+ * dead-letter stream. On stop it claims nothing more, lets sends in progress finish within the
+ * grace period, and hands the rest back to Redis for another replica.
  */
 import type { Logger } from '../log.ts';
 import { backoffDelay, retryDelay } from './backoff.ts';

@@ -7,7 +7,13 @@
  * stamps it. A crash between BLMOVE and the stamp leaves the item, unstamped, in the processing
  * list: the same consumer stamps it on restart (the claim script always empties the processing
  * list first), or, once the lease expires, another replica puts it back on the queue. Either way it
- * is stamped exactly once, by one atomic script.
+ * is stamped once, by one atomic script, and keeps that id through every retry, restart and
+ * adoption. One deliberate exception: on shutdown, items this process stamped but never handed to
+ * the sender go back to the queue without their ids. No one has seen those ids, so every item still
+ * reaches the sink under exactly one id.
+ *
+ * Acknowledgements are batched and ride along with the next claim script call (or go alone after
+ * a couple of milliseconds), so a busy bridge makes about one Redis round trip per batch of items.
  */
 import { Batcher } from './batch.ts';
 import type { DeadLetterNote } from './dead-letter.ts';

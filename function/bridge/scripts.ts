@@ -7,7 +7,8 @@
  * Invariant in list mode: an item is in exactly one place at a time: the queue, one consumer's
  * processing list (moved there by BLMOVE, no id yet), or the `items` hash under its id with that id
  * in one consumer's `claims` set. Every move between places is one atomic script, so an item is
- * never lost and gets its id exactly once.
+ * never lost, and an item that has been sent under an id keeps that id (only never-sent items go
+ * back to the queue, on shutdown, see RELEASE).
  */
 import type { RedisClient } from './redis.ts';
 
