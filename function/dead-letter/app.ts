@@ -39,7 +39,8 @@ export function deadLetterApp(d: DeadLetterAppDeps): Express {
     if (failed) throw new RetryLater(`Redis refused the dead letter: ${failed[0]!.message}`, 503, 5, 'redis-error');
     written.inc(events.length);
     for (const event of events) d.log.warn({ eventId: event.id, source: event.source, code: event['knativeerrorcode'] }, 'event dead-lettered by the Broker');
-    res.status(202).json({ written: events.length, key: d.key });
+    // No body: Knative treats a non-empty reply that is not a CloudEvent as a failed delivery.
+    res.status(202).set('X-Dead-Letters-Written', String(events.length)).end();
   });
   app.use(errorHandler(d.log));
   return app;

@@ -51,6 +51,8 @@ describe('dead-letter sink: what the Broker gives up on lands on the Redis dead-
   it("keeps the event id, the item's exact bytes, Knative's error code and the launcher's answer", async function () {
     const res = await fetch(url, { method: 'POST', headers: { ...knativeHeaders('ev-1'), 'content-type': 'application/json' }, body: '{"report":"ünïcode"}' });
     expect(res.status).to.equal(202);
+    expect(await res.text()).to.equal('');
+    expect(res.headers.get('x-dead-letters-written')).to.equal('1');
     const [dl] = await readDeadLetters(client, key);
     expect(dl!.id).to.equal('ev-1');
     expect(dl!.item.toString('utf8')).to.equal('{"report":"ünïcode"}');
