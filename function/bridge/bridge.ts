@@ -171,12 +171,14 @@ export class Bridge {
   }
 
   private accept(claims: Claim[], how: 'new' | 'recovered' | 'adopted'): void {
+    let taken = 0;
     for (const claim of claims) {
       if (this.held.has(claim.id)) continue;
-      this.metrics?.claimed.inc({ how });
       this.held.set(claim.id, claim);
       this.waiting.push(claim);
+      taken += 1;
     }
+    if (taken) this.metrics?.claimed.inc({ how }, taken);
     this.next();
   }
 

@@ -10,8 +10,15 @@ export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 /** Items that are not valid UTF-8 are not text; they go out as bytes. */
 export const BYTES_CONTENT_TYPE = 'application/octet-stream';
 
-/** Characters that can open a JSON text after leading whitespace. */
-const JSON_START = /^[\s]*[[{"\-0-9tfn]/;
+/** Bytes that can open a JSON text: { [ " - 0-9 t f n. */
+function opensJson(byte: number): boolean {
+  return byte === 0x7b || byte === 0x5b || byte === 0x22 || byte === 0x2d || (byte >= 0x30 && byte <= 0x39) || byte === 0x74 || byte === 0x66 || byte === 0x6e;
+}
+
+/** JSON's insignificant whitespace: space, tab, LF, CR. */
+function isJsonSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
+}
 
 /**
  * `application/json` when the item is one JSON text (objects, arrays, strings, numbers, booleans,
@@ -19,10 +26,11 @@ const JSON_START = /^[\s]*[[{"\-0-9tfn]/;
  */
 export function contentTypeOf(item: Buffer): string {
   if (!isUtf8(item)) return BYTES_CONTENT_TYPE;
-  const text = item.toString('utf8');
-  if (!JSON_START.test(text)) return TEXT_CONTENT_TYPE;
+  let first = 0;
+  while (first < item.length && isJsonSpace(item[first]!)) first += 1;
+  if (first === item.length || !opensJson(item[first]!)) return TEXT_CONTENT_TYPE;
   try {
-    JSON.parse(text);
+    JSON.parse(item.toString('utf8'));
     return JSON_CONTENT_TYPE;
   } catch {
     return TEXT_CONTENT_TYPE;

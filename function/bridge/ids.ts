@@ -43,6 +43,11 @@ export function uuidv7Prefix(nowMs: number = Date.now()): string {
 /** Most items one claim may stamp under one prefix. */
 export const MAX_BATCH = 0x10000;
 
+/** The id of the n-th item (from 0) stamped under `prefix`: the claim script's rule, on this side. */
+export function batchId(prefix: string, n: number): string {
+  return prefix + n.toString(16).padStart(4, '0');
+}
+
 const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** The millisecond timestamp inside a UUIDv7, or undefined for anything else. */

@@ -18,7 +18,7 @@
 import { Batcher } from './batch.ts';
 import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
-import { MAX_BATCH, uuidv7Prefix, uuidv7Time } from './ids.ts';
+import { MAX_BATCH, batchId, uuidv7Prefix, uuidv7Time } from './ids.ts';
 import type { QueueKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
@@ -113,12 +113,8 @@ export class ListSource implements Source {
       throw err;
     }
     const claimedAt = Date.now();
-    const out: Claim[] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) {
-      const id = reply[i]!.toString('utf8');
-      out.push({ id, item: reply[i + 1]!, time: new Date(uuidv7Time(id) ?? claimedAt), attempts: 0, claimedAt, fresh: true });
-    }
-    return out;
+    const time = new Date(uuidv7Time(batchId(prefix, 0)) ?? claimedAt);
+    return reply.map((item, n) => ({ id: batchId(prefix, n), item, time, attempts: 0, claimedAt, fresh: true }));
   }
 
   async sweep(): Promise<Claim[]> {

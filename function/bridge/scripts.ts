@@ -24,7 +24,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * n as four hex digits (the bridge sends a fresh random UUIDv7 prefix per call).
  * KEYS: queue, processing, items, claims, attempts.
  * ARGV: pop command for the queue (LPOP/RPOP), number of acks n, n delivered ids, prefix, count.
- * Returns id, item, id, item, ...
+ * Returns the items in order; the n-th (from 0) has the id prefix .. ('%04x'):format(n).
  */
 const CLAIM = `
 local acks = tonumber(ARGV[2])
@@ -50,18 +50,16 @@ if #items < want then
   end
 end
 if #items == 0 then return {} end
-local out, fields, ids = {}, {}, {}
+local fields, ids = {}, {}
 for i, item in ipairs(items) do
   local id = prefix .. string.format('%04x', i - 1)
   ids[i] = id
   fields[#fields + 1] = id
   fields[#fields + 1] = item
-  out[#out + 1] = id
-  out[#out + 1] = item
 end
 redis.call('HSET', KEYS[3], unpack(fields))
 redis.call('SADD', KEYS[4], unpack(ids))
-return out
+return items
 `;
 
 /**
