@@ -54,6 +54,8 @@ export interface RunOptions {
   onDecision?: (decision: Decision) => void;
   /** A logger for this run (for example a child carrying the event id). */
   log?: Logger;
+  /** Awaited once a page's Jobs are decided and their deletions started, before the next page is listed; `listed` counts the pages so far. */
+  beforeNextPage?: (listed: number) => void | Promise<void>;
 }
 
 export class Reaper {
@@ -106,7 +108,7 @@ export class Reaper {
     const stopping = () => fatal !== undefined || (opts.signal?.aborted ?? false);
 
     try {
-      pages: for await (const page of this.pages(log)) {
+      pages: for await (const page of this.pages(log, opts.beforeNextPage)) {
         for (const job of page) {
           if (stopping()) break pages;
           summary.examined();
@@ -125,8 +127,9 @@ export class Reaper {
   }
 
   /** Pages of Jobs under the selector, `limit` at a time, following `continue`. */
-  private async *pages(log: Logger): AsyncGenerator<V1Job[]> {
+  private async *pages(log: Logger, beforeNextPage?: RunOptions['beforeNextPage']): AsyncGenerator<V1Job[]> {
     let token: string | undefined;
+    let listed = 0;
     do {
       const request: BatchV1ApiListNamespacedJobRequest = {
         namespace: this.namespace,
@@ -146,8 +149,10 @@ export class Reaper {
         token = fresh;
         continue;
       }
+      listed++;
       yield list.items;
       token = list.metadata?._continue || undefined;
+      if (token) await beforeNextPage?.(listed);
     } while (token);
   }
 
