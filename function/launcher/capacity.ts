@@ -1,6 +1,7 @@
 /**
  * Back-pressure: the number of active Jobs this launcher owns, against MAX_ACTIVE_JOBS. Counted from
- * one list + watch of the owned Jobs (names and an active flag only, never whole objects), plus the
+ * one watch of the owned Jobs that starts with their current state (a streaming list, or a
+ * paginated list where the API server has none), keeping names and an active flag only, plus the
  * creates in flight or not yet seen by the watch, so concurrent requests cannot overshoot the cap.
  * Several launcher replicas each watch the same Jobs; between them the cap can be exceeded by at
  * most the creates in flight at one moment.
@@ -71,12 +72,14 @@ export class ActiveCap implements Capacity {
   private abort: AbortController | undefined;
   private wake: (() => void) | undefined;
   private failure: KubeFailure | undefined;
+  /** Whether the API server streams lists (watch with sendInitialEvents); else paginated lists. */
+  private streaming = true;
   private resolveSynced!: () => void;
   /** Settles once the first list has been counted. */
   readonly synced: Promise<void> = new Promise((resolve) => (this.resolveSynced = resolve));
 
   constructor(options: ActiveCapOptions) {
-    this.o = { unseenMs: 60_000, syncWaitMs: 5_000, pageSize: 100, ...options };
+    this.o = { unseenMs: 60_000, syncWaitMs: 5_000, pageSize: 500, ...options };
   }
 
   get active(): number {
@@ -165,7 +168,25 @@ export class ActiveCap implements Capacity {
     this.jobs.delete(name);
   }
 
-  /** Lists the owned Jobs page by page and replaces the state; returns the list's resourceVersion. */
+  /** Replaces the state with a complete set of owned Jobs (from a list, or a watch's initial events). */
+  private replace(fresh: Map<string, boolean>, resourceVersion: string): void {
+    this.jobs.clear();
+    this.activeCount = 0;
+    for (const [name, active] of fresh) {
+      this.jobs.set(name, active);
+      if (active) this.activeCount++;
+      this.pending.delete(name);
+    }
+    this.resourceVersion = resourceVersion;
+    if (!this.isSynced) {
+      this.isSynced = true;
+      this.resolveSynced();
+      this.o.log.debug({ active: this.activeCount, owned: this.jobs.size }, 'active Jobs counted');
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  /** Lists the owned Jobs page by page (for API servers without streaming lists). */
   private async relist(): Promise<void> {
     const fresh = new Map<string, boolean>();
     let cont: string | undefined;
@@ -179,28 +200,22 @@ export class ActiveCap implements Capacity {
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?._continue || undefined;
     } while (cont);
-    this.jobs.clear();
-    this.activeCount = 0;
-    for (const [name, active] of fresh) {
-      this.jobs.set(name, active);
-      if (active) this.activeCount++;
-      this.pending.delete(name);
-    }
-    this.resourceVersion = rv;
-    if (!this.isSynced) {
-      this.isSynced = true;
-      this.resolveSynced();
-      this.o.log.debug({ active: this.activeCount, owned: this.jobs.size }, 'active Jobs counted');
-      for (const w of this.syncWaiters.splice(0)) w();
-    }
+    this.replace(fresh, rv);
   }
 
-  /** One watch from the current resourceVersion; resolves when it ends. */
+  /**
+   * One watch; resolves when it ends. Without a resourceVersion it is a streaming list
+   * (sendInitialEvents): the owned Jobs arrive as ADDED events, then a bookmark marks the end of
+   * the initial state. That costs one request and no typed deserialization, where a paginated list
+   * of thousands of Jobs costs seconds at cold start.
+   */
   private watchOnce(): Promise<void> {
+    const initial = !this.resourceVersion;
+    let fresh: Map<string, boolean> | undefined = initial ? new Map() : undefined;
     return new Promise<void>((resolve, reject) => {
       const path = `/apis/batch/v1/namespaces/${encodeURIComponent(this.o.namespace)}/jobs`;
       const query = {
-        resourceVersion: this.resourceVersion,
+        ...(initial ? { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan' } : { resourceVersion: this.resourceVersion }),
         labelSelector: this.o.selector,
         allowWatchBookmarks: true,
         timeoutSeconds: 300 + Math.floor(Math.random() * 300),
@@ -214,16 +229,36 @@ export class ActiveCap implements Capacity {
               if (obj.code === 410) this.resourceVersion = '';
               return;
             }
+            const name = obj.metadata?.name;
+            const rv = obj.metadata?.resourceVersion ?? '';
+            if (type === 'BOOKMARK') {
+              if (fresh && obj.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
+                this.replace(fresh, rv);
+                fresh = undefined;
+              } else if (!fresh) this.resourceVersion = rv;
+              return;
+            }
+            if (fresh) {
+              if (type === 'DELETED') fresh.delete(name ?? '');
+              else if (name) fresh.set(name, isActive(obj));
+              return;
+            }
             if (type === 'ADDED' || type === 'MODIFIED') this.set(obj);
-            else if (type === 'DELETED') this.remove(obj.metadata?.name);
-            if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+            else if (type === 'DELETED') this.remove(name);
+            if (rv) this.resourceVersion = rv;
           },
           (err: unknown) => {
             this.abort = undefined;
+            // A stream that ended before its initial state was complete starts over.
+            if (fresh) this.resourceVersion = '';
             const e = err as { name?: string; statusCode?: number } | null;
             if (!err || e?.name === 'TimeoutError' || e?.name === 'AbortError') resolve();
             else if (e?.statusCode === 410) {
               this.resourceVersion = '';
+              resolve();
+            } else if (initial && (e?.statusCode === 400 || e?.statusCode === 422)) {
+              // This API server does not stream lists: list page by page from now on.
+              this.streaming = false;
               resolve();
             } else reject(err);
           },
@@ -240,15 +275,16 @@ export class ActiveCap implements Capacity {
     let failing = false;
     while (!this.stopped) {
       try {
-        if (!this.resourceVersion) await this.relist();
+        if (!this.resourceVersion && !this.streaming) await this.relist();
         const started = Date.now();
+        const streaming = this.streaming;
         await this.watchOnce();
         if (failing) this.o.log.info('watching Jobs again');
         failing = false;
         this.failure = undefined;
         backoffMs = 500;
         // A watch the server ends at once must not become a busy loop.
-        if (Date.now() - started < 1000) await this.pause(1000);
+        if (Date.now() - started < 1000 && streaming === this.streaming) await this.pause(1000);
       } catch (err) {
         if (this.stopped) break;
         const status = (err as { statusCode?: unknown })?.statusCode;

@@ -16,6 +16,8 @@ export interface FaultRule {
   method?: string;
   /** Matched against the path without the query string. */
   path: RegExp;
+  /** Matched against the query string, when given. */
+  query?: RegExp;
   fault: Fault;
   /** Called when a request matches (before the fault applies). */
   onMatch?: () => void;
@@ -62,8 +64,8 @@ export class FaultProxy {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const rule = this.rules.find((r) => (!r.method || r.method === req.method) && r.path.test(path));
+    const [path = '/', query = ''] = (req.url ?? '/').split('?');
+    const rule = this.rules.find((r) => (!r.method || r.method === req.method) && r.path.test(path) && (!r.query || r.query.test(query)));
     if (rule) {
       rule.onMatch?.();
       const f = rule.fault;

@@ -188,6 +188,26 @@ describe('launcher: failures map to 500 only for its own misconfiguration, 429/5
       }
     });
 
+    it('an API server without streaming lists: the cap counts existing Jobs from a paginated list instead', async function () {
+      let refused = 0;
+      proxy.rules = [{ method: 'GET', path: JOBS, query: /sendInitialEvents=true/, fault: { status: 422 }, onMatch: () => refused++ }];
+      const env = { MAX_ACTIVE_JOBS: '1', INSTANCE: 'no-watchlist', JOB_NAME_PREFIX: 'nwl-' };
+      const first = await startLauncher(proxy.through(robot), ns.name, env);
+      try {
+        expect((await postBinary(first.url, { id: 'nwl-1' })).status).to.equal(202);
+      } finally {
+        await first.close();
+      }
+      const second = await startLauncher(proxy.through(robot), ns.name, env);
+      try {
+        const res = await postBinary(second.url, { id: 'nwl-2' });
+        expect(res.status).to.equal(429);
+        expect(refused, 'streaming lists refused').to.equal(2);
+      } finally {
+        await second.close();
+      }
+    });
+
     it('once the API server recovers, the same event is created: the failures left nothing behind', async function () {
       const l = await launcherThroughProxy();
       try {
