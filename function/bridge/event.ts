@@ -75,21 +75,30 @@ export interface Outbound {
  * are encoded once; each call adds id, time and the item.
  */
 export function eventBuilder(shared: Omit<EventAttributes, 'id' | 'time'>): (id: string, time: Date, item: Buffer) => Outbound {
-  const fixed: Record<string, string> = {};
-  for (const [name, value] of Object.entries(shared.extensions)) fixed[`ce-${name}`] = encodeHeaderValue(value);
-  fixed['ce-specversion'] = SPEC_VERSION;
-  fixed['ce-source'] = encodeHeaderValue(shared.source);
-  fixed['ce-type'] = encodeHeaderValue(shared.type);
-  return (id, time, item) => ({
-    headers: {
-      ...fixed,
+  const source = encodeHeaderValue(shared.source);
+  const type = encodeHeaderValue(shared.type);
+  const extensions = Object.entries(shared.extensions).map(([name, value]) => [`ce-${name}`, encodeHeaderValue(value)] as const);
+  // Items claimed together share one Date; format it once.
+  let lastTime: Date | undefined;
+  let lastText = '';
+  return (id, time, item) => {
+    if (time !== lastTime) {
+      lastTime = time;
+      lastText = time.toISOString();
+    }
+    // One object literal of fixed shape: much cheaper per event than spreading a template.
+    const headers: Record<string, string> = {
+      'ce-specversion': SPEC_VERSION,
       'ce-id': encodeHeaderValue(id),
-      'ce-time': time.toISOString(),
+      'ce-source': source,
+      'ce-type': type,
+      'ce-time': lastText,
       'content-type': contentTypeOf(item),
       'content-length': String(item.length),
-    },
-    body: item,
-  });
+    };
+    for (const [name, value] of extensions) headers[name] = value;
+    return { headers, body: item };
+  };
 }
 
 /** The binary-mode HTTP request for `item`. */
