@@ -1,8 +1,9 @@
 /**
- * Event ids for list items: UUIDv7 (RFC 9562), made by the bridge when it claims an item and
- * stamped onto the item in Redis in the same atomic step. Random, so ids never repeat even if Redis
- * loses state in a failover; time-ordered, so the event time can be read back from the id and stays
- * the same through every retry and restart.
+ * Event ids for list items: UUIDv7 (RFC 9562), made when the bridge claims items and stamped onto
+ * them in Redis in the same atomic step. Random, so ids never repeat even if Redis loses state in a
+ * failover; time-ordered, so the event time can be read back from the id and stays the same
+ * through every retry and restart. One claim call draws one random UUIDv7 and its items take it
+ * with the last four hex digits counting 0000, 0001, ... (see `uuidv7Prefix`).
  */
 import { randomFillSync } from 'node:crypto';
 

@@ -6,7 +6,7 @@ import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
 import type { Claim } from '../../function/bridge/source.ts';
 import { StreamSource } from '../../function/bridge/stream-source.ts';
 import { connect, type RedisTarget } from '../../function/bridge/redis.ts';
-import { pause } from '../helpers/bridge.ts';
+import { pause, waitUntil } from '../helpers/bridge.ts';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
 
 const GROUP = 'job-robot';
@@ -84,7 +84,11 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     const live = source('live', 500);
     await live.start();
     expect(await live.sweep([], 10)).to.deep.equal([]);
-    await pause(600); // the lease is the idle time Redis measures; nothing else to wait on
+    // The lease is the idle time Redis measures for the pending entry.
+    await waitUntil(async () => {
+      const [entry] = (await redis.xpending(keys.queue, GROUP, '-', '+', 1)) as [string, string, number, number][];
+      return entry !== undefined && entry[2] > 500;
+    }, 5_000, 'the entry to sit idle past the lease');
     const adopted = await live.sweep([], 10);
     expect(adopted.map((c) => [c.id, c.item.toString()])).to.deep.equal([[id, 'orphan']]);
   });
