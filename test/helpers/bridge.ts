@@ -191,7 +191,9 @@ export class BridgeProcess {
     await this.exited;
   }
 
+  /** SIGTERM, once the bridge listens (its handler is installed by then), and its exit. */
   async terminate(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    await this.port().catch(() => undefined);
     if (this.alive) this.child.kill('SIGTERM');
     return this.exited;
   }
