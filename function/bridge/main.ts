@@ -7,7 +7,7 @@ import express from 'express';
 import { Health } from '../http/health.ts';
 import { createRegistry, metricsRouter } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type Logger } from '../log.ts';
 import { Bridge } from './bridge.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
 import { queueKeys } from './keys.ts';
@@ -21,12 +21,17 @@ import { StreamSource } from './stream-source.ts';
 /** How long a metrics scrape waits for Redis to report the queue depth. */
 const DEPTH_TIMEOUT_MS = 1_000;
 
-export function createSource(config: BridgeConfig, client: RedisClient, blocking: RedisClient): Source {
+export function createSource(config: BridgeConfig, client: RedisClient, blocking: RedisClient, log: Logger): Source {
   const keys = queueKeys(config.queueKey, config.deadLetterKey);
   const common = { client, blocking, keys, consumer: config.consumer, leaseMs: config.leaseMs };
   return config.mode === 'list'
     ? new ListSource({ ...common, pushEnd: config.listEnd })
-    : new StreamSource({ ...common, ...config.stream });
+    : new StreamSource({
+        ...common,
+        ...config.stream,
+        onDeleted: (ids) =>
+          log.warn({ ids }, 'pending stream entries were deleted or trimmed by someone else before delivery; their content is gone'),
+      });
 }
 
 export async function main(_argv: string[]): Promise<void> {
@@ -39,7 +44,7 @@ export async function main(_argv: string[]): Promise<void> {
   watchConnection(client, 'redis', health, log);
   watchConnection(blocking, 'redis-blocking', health, log);
 
-  const source = createSource(config, client, blocking);
+  const source = createSource(config, client, blocking, log);
   const sender = new Sender({ sink: config.sink, timeoutMs: config.sendTimeoutMs, connections: config.concurrency, caCerts: config.caCerts });
   const registry = createRegistry('bridge');
   let bridge: Bridge | undefined;

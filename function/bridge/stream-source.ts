@@ -30,6 +30,11 @@ export interface StreamSourceOptions {
   deleteAcked: boolean;
   leaseMs: number;
   blockMs?: number;
+  /**
+   * Told about pending entries Redis dropped because someone deleted or trimmed them from the
+   * stream before they were delivered (XAUTOCLAIM reports them; their content is gone).
+   */
+  onDeleted?: (ids: string[]) => void;
 }
 
 type Entry = [id: Buffer, fields: Buffer[] | null];
@@ -48,6 +53,7 @@ export class StreamSource implements Source {
   private readonly leaseMs: number;
   private readonly blockMs: number;
   private readonly scripts: Scripts;
+  private readonly onDeleted: (ids: string[]) => void;
   private readonly acks: Batcher<string>;
   private interrupted = false;
   private cursor = '0-0';
@@ -63,6 +69,7 @@ export class StreamSource implements Source {
     this.deleteFlag = options.deleteAcked ? '1' : '0';
     this.leaseMs = options.leaseMs;
     this.blockMs = options.blockMs ?? 5_000;
+    this.onDeleted = options.onDeleted ?? (() => undefined);
     this.scripts = defineScripts(options.client);
     this.acks = new Batcher(async (ids) => {
       await this.scripts.xack(this.keys.queue, this.keys.attempts, this.group, this.deleteFlag, ...ids);
@@ -123,6 +130,7 @@ export class StreamSource implements Source {
       'XAUTOCLAIM', this.keys.queue, this.group, this.consumer, this.leaseMs, this.cursor, 'COUNT', room,
     )) as [Buffer, Entry[], Buffer[]?];
     this.cursor = reply[0].toString('utf8');
+    if (reply[2]?.length) this.onDeleted(reply[2].map((id) => id.toString('utf8')));
     return this.withAttempts(this.toClaims(reply[1].filter((entry) => entry !== null)));
   }
 

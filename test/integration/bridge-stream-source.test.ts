@@ -174,6 +174,27 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     expect(bodies(await a.claim(1))).to.deep.equal(['after']);
   });
 
+  it('an entry trimmed away while a dead consumer held it is reported, not silently skipped', async function () {
+    const id = (await redis.xadd(keys.queue, '*', 'data', 'trimmed'))!;
+    const dead = source('dead', 300);
+    await dead.start();
+    await dead.claim(1);
+    await redis.xdel(keys.queue, id);
+    const reported: string[] = [];
+    const client = connect(target(), 'test');
+    clients.push(client);
+    const live = new StreamSource({
+      client, blocking: client, keys, consumer: 'live', group: GROUP, field: 'data', deleteAcked: true, leaseMs: 300,
+      onDeleted: (ids) => reported.push(...ids),
+    });
+    await live.start();
+    await waitUntil(async () => {
+      await live.sweep([], 10);
+      return reported.length > 0;
+    }, 5_000, 'XAUTOCLAIM to report the deleted entry');
+    expect(reported).to.deep.equal([id]);
+  });
+
   it('an entry deleted while pending is recovered as unsendable, not silently skipped', async function () {
     const id = (await redis.xadd(keys.queue, '*', 'data', 'vanishing'))!;
     const a = source('a');
