@@ -35,10 +35,12 @@ export function isTextMediaType(type: string): boolean {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** For text data: keeps a leading byte-order mark, which is part of the text the producer sent. */
+const utf8Text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function decodeUtf8(body: Buffer, what: string): string {
+function decodeUtf8(body: Buffer, what: string, decoder = utf8): string {
   try {
-    return utf8.decode(body);
+    return decoder.decode(body);
   } catch {
     throw new InvalidEvent(`${what} is not valid UTF-8`, 'invalid-encoding');
   }
@@ -56,7 +58,7 @@ function parseJson(text: string, what: string): unknown {
 export function decodeData(body: Buffer, contentType: string | undefined): unknown {
   if (body.length === 0) return undefined;
   if (!contentType || isJsonMediaType(contentType)) return parseJson(decodeUtf8(body, 'event data'), 'event data');
-  if (isTextMediaType(contentType)) return decodeUtf8(body, 'event data');
+  if (isTextMediaType(contentType)) return decodeUtf8(body, 'event data', utf8Text);
   return Buffer.from(body);
 }
 

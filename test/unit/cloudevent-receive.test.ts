@@ -91,6 +91,12 @@ describe('http cloudevent: receiving', function () {
     throwsWith(() => eventsFromRequest({ 'content-type': 'application/cloudevents+xml' }, Buffer.from('<e/>')), UnsupportedMediaType, /unsupported CloudEvents format/);
   });
 
+  it('decodeData: text keeps a leading byte-order mark; JSON may start with one', function () {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    expect(decodeData(Buffer.concat([bom, Buffer.from('{"a":1}')]), 'text/plain; charset=utf-8')).to.equal('\ufeff{"a":1}');
+    expect(decodeData(Buffer.concat([bom, Buffer.from('{"a":1}')]), 'application/json')).to.deep.equal({ a: 1 });
+  });
+
   it('decodeData: empty body is no data; mediaType strips parameters', function () {
     expect(decodeData(Buffer.alloc(0), 'application/json')).to.equal(undefined);
     expect(mediaType('Application/JSON ; charset=UTF-8')).to.equal('application/json');
