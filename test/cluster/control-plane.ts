@@ -187,6 +187,8 @@ export async function startControlPlane(opts: { binaries?: Pick<Binaries, 'etcd'
         '--use-service-account-credentials=false',
         '--concurrent-job-syncs=10',
         '--concurrent-gc-syncs=10',
+        '--kube-api-qps=200',
+        '--kube-api-burst=400',
         '--v=1',
       ],
       dir,
