@@ -1,7 +1,13 @@
 /**
- * Redis connection settings and the queue key: the environment variables the bridge and
- * `job-robot doctor` share. Redis Cluster seed nodes and Sentinel settings join here as further
- * variables and `RedisTarget` kinds.
+ * Redis connection settings and the queue key: the environment variables the bridge, the
+ * dead-letter sink and `job-robot doctor` share. One of three kinds of Redis:
+ *
+ * - a single server: REDIS_URL, or REDIS_HOST / REDIS_PORT / REDIS_DB;
+ * - Redis Cluster: REDIS_CLUSTER_NODES, a comma-separated list of seed nodes `host:port`;
+ * - Sentinel: REDIS_SENTINELS (`host:port,...`) and REDIS_SENTINEL_MASTER (the master's name),
+ *   with REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD when the sentinels require them.
+ *
+ * REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS and REDIS_TLS_CA apply to the data nodes of every kind.
  */
 import { z } from 'zod';
 import { baseSchema, envBoolean, envInt, parseConfig } from './base.ts';
@@ -42,6 +48,25 @@ const redisUrl = z.string().transform((text, ctx) => {
   };
 });
 
+/** `host:port,host:port`; IPv6 hosts in brackets (`[::1]:7000`). */
+const hostPortList = z.string().transform((text, ctx) => {
+  const nodes: { host: string; port: number }[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(part);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(part)} is not host:port (list nodes as host:port,host:port)` });
+      return z.NEVER;
+    }
+    nodes.push({ host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port });
+  }
+  if (!nodes.length) {
+    ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+    return z.NEVER;
+  }
+  return nodes;
+});
+
 /** The variables; `.extend()` a schema with them. */
 export const redisFields = {
   /** Redis: a URL, or the separate variables below (not both). */
@@ -55,6 +80,14 @@ export const redisFields = {
   REDIS_TLS: envBoolean.optional(),
   /** Extra CA certificates (PEM) to verify the Redis server with, on top of the system roots. */
   REDIS_TLS_CA: pem.optional(),
+  /** Redis Cluster: seed nodes, host:port,host:port (any few masters or replicas). */
+  REDIS_CLUSTER_NODES: hostPortList.optional(),
+  /** Sentinel: the sentinels, host:port,host:port, and the name of the master they watch. */
+  REDIS_SENTINELS: hostPortList.optional(),
+  REDIS_SENTINEL_MASTER: z.string().min(1).optional(),
+  REDIS_SENTINEL_USERNAME: z.string().min(1).optional(),
+  /** From a Secret: the sentinels' own password (REDIS_PASSWORD is the master's). */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   /** The list (or stream) producers push to. */
   QUEUE_KEY: z
     .string()
@@ -78,12 +111,44 @@ export function redisIssues(env: RedisEnv): [string, string][] {
       if (env[v] !== undefined) issues.push([v, 'set either REDIS_URL or the separate REDIS_* variables, not both']);
     }
   }
+  const single = (['REDIS_URL', 'REDIS_HOST', 'REDIS_PORT'] as const).filter((v) => env[v] !== undefined);
+  if (env.REDIS_CLUSTER_NODES) {
+    for (const v of single) issues.push([v, 'names a single server; REDIS_CLUSTER_NODES is set (use one or the other)']);
+    if (env.REDIS_DB !== undefined && env.REDIS_DB !== 0) issues.push(['REDIS_DB', 'Redis Cluster has only database 0']);
+    if (env.REDIS_SENTINELS) issues.push(['REDIS_SENTINELS', 'set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both']);
+  }
+  if (env.REDIS_SENTINELS) {
+    for (const v of single) issues.push([v, 'names a single server; REDIS_SENTINELS is set (the sentinels name the master)']);
+    if (!env.REDIS_SENTINEL_MASTER) issues.push(['REDIS_SENTINEL_MASTER', 'is required with REDIS_SENTINELS (the master name the sentinels monitor)']);
+  } else {
+    for (const v of ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
+      if (env[v] !== undefined) issues.push([v, 'only applies with REDIS_SENTINELS']);
+    }
+  }
   return issues;
 }
 
 /** Where and how to connect, from validated variables (REDIS_PASSWORD wins over the URL's). */
 export function redisTargetOf(env: RedisEnv): RedisTarget {
   const fromUrl = env.REDIS_URL;
+  const auth = {
+    username: fromUrl?.username ?? env.REDIS_USERNAME,
+    password: env.REDIS_PASSWORD ?? fromUrl?.password,
+    tls: fromUrl?.tls ?? env.REDIS_TLS ?? false,
+    ca: env.REDIS_TLS_CA,
+  };
+  if (env.REDIS_CLUSTER_NODES) return { kind: 'cluster', nodes: env.REDIS_CLUSTER_NODES, ...auth };
+  if (env.REDIS_SENTINELS) {
+    return {
+      kind: 'sentinel',
+      sentinels: env.REDIS_SENTINELS,
+      master: env.REDIS_SENTINEL_MASTER ?? '',
+      db: env.REDIS_DB ?? 0,
+      sentinelUsername: env.REDIS_SENTINEL_USERNAME,
+      sentinelPassword: env.REDIS_SENTINEL_PASSWORD,
+      ...auth,
+    };
+  }
   return {
     kind: 'standalone',
     host: fromUrl?.host ?? env.REDIS_HOST ?? '127.0.0.1',

@@ -25,7 +25,7 @@ export async function checkRedis(env: NodeJS.ProcessEnv, timeoutMs = 5000): Prom
     const depth = await client.llen(settings.queueKey).catch(() => undefined);
     return { check, status: 'ok', detail: `${where} answers PING${depth !== undefined ? `; ${settings.queueKey} holds ${depth} items` : ''}` };
   } catch (err) {
-    return { check, status: 'fail', detail: `${where}: ${(cause ?? (err as Error)).message}`, fix: 'check REDIS_URL (or REDIS_HOST/REDIS_PORT), the password Secret, TLS settings and network policy' };
+    return { check, status: 'fail', detail: `${where}: ${(cause ?? (err as Error)).message}`, fix: 'check REDIS_URL (or REDIS_HOST/REDIS_PORT, REDIS_CLUSTER_NODES, REDIS_SENTINELS and REDIS_SENTINEL_MASTER), the password Secrets, TLS settings and network policy' };
   } finally {
     client.disconnect();
   }

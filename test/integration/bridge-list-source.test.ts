@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
 import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
 import { ListSource } from '../../function/bridge/list-source.ts';
-import { connect, type RedisTarget } from '../../function/bridge/redis.ts';
+import { connect, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
 import type { Claim } from '../../function/bridge/source.ts';
 import { allKeys, waitUntil } from '../helpers/bridge.ts';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
@@ -17,7 +17,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
   let server: RedisServer;
   let redis: Redis;
   let keys: QueueKeys;
-  const clients: Redis[] = [];
+  const clients: RedisClient[] = [];
 
   before(async function () {
     server = await startRedis();

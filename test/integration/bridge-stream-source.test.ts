@@ -5,7 +5,7 @@ import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
 import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
 import type { Claim } from '../../function/bridge/source.ts';
 import { StreamSource } from '../../function/bridge/stream-source.ts';
-import { connect, type RedisTarget } from '../../function/bridge/redis.ts';
+import { connect, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
 import { pause, waitUntil } from '../helpers/bridge.ts';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
 
@@ -16,7 +16,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   let server: RedisServer;
   let redis: Redis;
   let keys: QueueKeys;
-  const clients: Redis[] = [];
+  const clients: RedisClient[] = [];
 
   before(async function () {
     server = await startRedis();

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { connect } from '../../function/bridge/redis.ts';
+import { connect, type RedisClient } from '../../function/bridge/redis.ts';
 import { deadLetterApp } from '../../function/dead-letter/app.ts';
 import { loadDeadLetterConfig } from '../../function/dead-letter/config.ts';
 import { Health } from '../../function/http/health.ts';
@@ -12,7 +11,7 @@ import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts'
 
 describe('dead-letter sink: what the Broker gives up on lands on the Redis dead-letter stream', function () {
   let redis: RedisServer;
-  let client: Redis;
+  let client: RedisClient;
   let server: RunningServer;
   let url: string;
   let key: string;

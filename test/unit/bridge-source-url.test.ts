@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
-import { encodePathSegment, sourceUrl, type RedisTarget } from '../../function/bridge/redis.ts';
+import { encodePathSegment, sourceUrl, type StandaloneTarget } from '../../function/bridge/redis.ts';
 
-const target = (over: Partial<RedisTarget> = {}): RedisTarget => ({ kind: 'standalone', host: 'redis', port: 6379, db: 0, tls: false, ...over });
+const target = (over: Partial<StandaloneTarget> = {}): StandaloneTarget => ({ kind: 'standalone', host: 'redis', port: 6379, db: 0, tls: false, ...over });
 
 describe('bridge source: redis://host:port/db/key, never credentials', function () {
   it('names host, port, database and key', function () {
@@ -31,7 +31,7 @@ describe('bridge source: redis://host:port/db/key, never credentials', function 
   it('brackets an IPv6 host', function () {
     expect(sourceUrl(target({ host: '::1' }), 'q')).to.equal('redis://[::1]:6379/0/q');
     const cfg = loadBridgeConfig({ K_SINK: 'http://sink', HOSTNAME: 'pod', REDIS_URL: 'redis://[fd00::5]:7000/1' });
-    expect(cfg.redis.host).to.equal('fd00::5');
+    expect(cfg.redis).to.include({ kind: 'standalone', host: 'fd00::5' });
     expect(cfg.event.source).to.equal('redis://[fd00::5]:7000/1/job-robot:queue');
   });
 

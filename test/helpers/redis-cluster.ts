@@ -1,0 +1,161 @@
+/**
+ * A private Redis Cluster for a test run: three masters with one replica each, six
+ * `redis-server --cluster-enabled yes` on free ports in temporary directories, joined with
+ * `redis-cli --cluster create`. `stop()` kills exactly the processes it started; a process 'exit'
+ * hook SIGKILLs them should the test run die first.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../cluster/ports.ts';
+import { waitUntil } from './bridge.ts';
+
+const exec = promisify(execFile);
+
+export interface ClusterNode {
+  port: number;
+  child: ChildProcess;
+  dir: string;
+}
+
+export interface RedisClusterServers {
+  nodes: ClusterNode[];
+  /** `127.0.0.1:port,...` for REDIS_CLUSTER_NODES. */
+  seeds: string;
+  /** `redis-cli -p port <args>` against one node. */
+  cli(port: number, ...args: string[]): Promise<string>;
+  /** The port of the master serving `key`'s slot, from CLUSTER NODES of a live node. */
+  masterOf(key: string): Promise<number>;
+  /**
+   * SIGKILLs the master serving `key` and resolves once a replica took its slots over and the
+   * killed node, restarted from its nodes.conf, is back as the new master's replica (so WAIT has
+   * a replica to count again).
+   */
+  killMasterOf(key: string): Promise<{ killed: number; promoted: number }>;
+  stop(): Promise<void>;
+}
+
+export async function cli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await exec('redis-cli', ['-p', String(port), ...args], { timeout: 10_000 });
+  return stdout;
+}
+
+/** Starts 3 masters + 3 replicas; `nodeTimeoutMs` is cluster-node-timeout (how fast a dead master is failed over). */
+export async function startRedisCluster(nodeTimeoutMs = 1_000): Promise<RedisClusterServers> {
+  const nodes: ClusterNode[] = [];
+  const killOnExit = () => {
+    for (const n of nodes) n.child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const serve = (port: number, dir: string) =>
+    spawn(
+      'redis-server',
+      [
+        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+        '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs),
+        '--save', '', '--appendonly', 'no',
+      ],
+      { stdio: 'ignore' },
+    );
+  for (let i = 0; i < 6; i++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'job-robot-redis-cluster-'));
+    nodes.push({ port, child: serve(port, dir), dir });
+  }
+  const live = () => nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+  const stop = async () => {
+    process.removeListener('exit', killOnExit);
+    await Promise.all(
+      live().map((n) => new Promise<void>((resolve) => {
+        n.child.once('exit', () => resolve());
+        n.child.kill('SIGKILL');
+      })),
+    );
+    for (const n of nodes) rmSync(n.dir, { recursive: true, force: true });
+  };
+  try {
+    for (const n of nodes) {
+      await waitUntil(async () => (await cli(n.port, 'PING').catch(() => '')).startsWith('PONG'), 10_000, `redis-server on ${n.port}`, 50);
+    }
+    await exec(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'],
+      { timeout: 60_000 },
+    );
+    for (const n of nodes) {
+      await waitUntil(async () => (await cli(n.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'), 30_000, `cluster_state:ok on ${n.port}`, 100);
+    }
+    // Every replica attached and in sync, so a failover has something to promote.
+    await waitUntil(
+      async () => {
+        const lines = (await cli(nodes[0]!.port, 'CLUSTER', 'NODES')).trim().split('\n');
+        return lines.filter((l) => l.includes('slave') && l.includes('connected')).length === 3;
+      },
+      30_000,
+      'three replicas connected',
+      100,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const anyLive = () => live()[0]!.port;
+  const slotOwners = async () => {
+    const nodesOut = (await cli(anyLive(), 'CLUSTER', 'NODES')).trim().split('\n');
+    return nodesOut.map((line) => {
+      const f = line.split(' ');
+      return { id: f[0]!, port: Number(f[1]!.split(':')[1]!.split('@')[0]), flags: f[2]!, master: f[3]!, slots: f.slice(8) };
+    });
+  };
+  const masterOf = async (key: string): Promise<number> => {
+    const slot = Number((await cli(anyLive(), 'CLUSTER', 'KEYSLOT', key)).trim());
+    for (const n of await slotOwners()) {
+      if (!n.flags.includes('master') || n.flags.includes('fail')) continue;
+      for (const range of n.slots) {
+        const [lo, hi] = range.split('-').map(Number);
+        if (slot >= lo! && slot <= (hi ?? lo)!) return n.port;
+      }
+    }
+    throw new Error(`no master serves the slot of ${key}`);
+  };
+  return {
+    nodes,
+    seeds: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
+    cli,
+    masterOf,
+    async killMasterOf(key: string) {
+      const killed = await masterOf(key);
+      const node = nodes.find((n) => n.port === killed)!;
+      await new Promise<void>((resolve) => {
+        node.child.once('exit', () => resolve());
+        node.child.kill('SIGKILL');
+      });
+      let promoted = 0;
+      await waitUntil(
+        async () => {
+          promoted = await masterOf(key).catch(() => 0);
+          if (promoted === 0 || promoted === killed) return false;
+          return (await cli(promoted, 'CLUSTER', 'INFO')).includes('cluster_state:ok');
+        },
+        60_000,
+        `a replica to take over from ${killed}`,
+        100,
+      );
+      node.child = serve(node.port, node.dir);
+      await waitUntil(
+        async () => {
+          const info = await cli(promoted, 'INFO', 'replication').catch(() => '');
+          return new RegExp(`slave\\d+:ip=127\\.0\\.0\\.1,port=${killed},state=online`).test(info);
+        },
+        60_000,
+        `${killed} back as a replica of ${promoted}`,
+        100,
+      );
+      return { killed, promoted };
+    },
+    stop,
+  };
+}
