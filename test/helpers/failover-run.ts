@@ -97,6 +97,7 @@ export async function failoverRun(o: FailoverRun): Promise<FailoverResult> {
     const batch = Array.from({ length: BATCH }, () => `item-${next++}`);
     try {
       const c = await producerConnection();
+      conn = c;
       const p = c.pipeline();
       if (o.mode === 'list') p.lpush(o.queue, ...batch);
       else for (const body of batch) p.xadd(o.queue, '*', 'data', body);
@@ -106,6 +107,12 @@ export async function failoverRun(o: FailoverRun): Promise<FailoverResult> {
       const replicas = Number(replies[replies.length - 1]?.[1] ?? 0);
       if (!failed && replicas >= 1) for (const b of batch) acknowledged.add(b);
       else unconfirmed += batch.length;
+      if (failed) {
+        // MOVED after a reshard, READONLY from a demoted master: ask where the master is now.
+        conn.disconnect();
+        conn = undefined;
+        await pause(100);
+      }
     } catch {
       // The master is gone (or not yet known): this batch is not acknowledged; try the next one.
       unconfirmed += batch.length;

@@ -34,6 +34,11 @@ export interface RedisClusterServers {
    * a replica to count again).
    */
   killMasterOf(key: string): Promise<{ killed: number; promoted: number }>;
+  /**
+   * Moves the slot of `key` to another master, key by key, the way `redis-cli --cluster reshard`
+   * does (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE): clients see ASK, then MOVED.
+   */
+  moveSlotOf(key: string): Promise<{ from: number; to: number }>;
   stop(): Promise<void>;
 }
 
@@ -155,6 +160,25 @@ export async function startRedisCluster(nodeTimeoutMs = 1_000): Promise<RedisClu
         100,
       );
       return { killed, promoted };
+    },
+    async moveSlotOf(key: string) {
+      const slot = (await cli(anyLive(), 'CLUSTER', 'KEYSLOT', key)).trim();
+      const from = await masterOf(key);
+      const all = await slotOwners();
+      const source = all.find((n) => n.port === from)!;
+      const target = all.find((n) => n.flags.includes('master') && !n.flags.includes('fail') && n.port !== from)!;
+      await cli(target.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', source.id);
+      await cli(from, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', target.id);
+      for (;;) {
+        const keys = (await cli(from, 'CLUSTER', 'GETKEYSINSLOT', slot, '100')).trim().split('\n').filter(Boolean);
+        if (!keys.length) break;
+        await cli(from, 'MIGRATE', '127.0.0.1', String(target.port), '', '0', '5000', 'KEYS', ...keys);
+      }
+      for (const n of all.filter((m) => m.flags.includes('master') && !m.flags.includes('fail'))) {
+        await cli(n.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', target.id);
+      }
+      await waitUntil(async () => (await masterOf(key)) === target.port, 10_000, `slot ${slot} owned by ${target.port}`, 100);
+      return { from, to: target.port };
     },
     stop,
   };

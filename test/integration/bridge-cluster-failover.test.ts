@@ -1,7 +1,8 @@
 /**
  * A Redis Cluster master failover while items flow: the master holding the queue's slot is killed
  * with SIGKILL, its replica takes over, and every item Redis acknowledged to the producer (and WAIT
- * confirmed on a replica) reaches the sink under one id, or sits in the dead-letter stream.
+ * confirmed on a replica) reaches the sink under one id, or sits in the dead-letter stream. The
+ * same holds while the queue's slot is migrated to another master (ASK, then MOVED).
  */
 import { expect } from 'chai';
 import { Cluster } from 'ioredis';
@@ -11,7 +12,7 @@ import { failoverRun } from '../helpers/failover-run.ts';
 import { startRedisCluster, type RedisClusterServers } from '../helpers/redis-cluster.ts';
 import { uniquePrefix } from '../helpers/redis.ts';
 
-describe('bridge on Redis Cluster: kill -9 the queue\'s master while items flow', function () {
+describe('bridge on Redis Cluster: the queue\'s master killed, or its slot resharded, while items flow', function () {
   this.timeout(180_000);
   let cluster: RedisClusterServers | undefined;
   let redis: Cluster | undefined;
@@ -53,4 +54,28 @@ describe('bridge on Redis Cluster: kill -9 the queue\'s master while items flow'
       expect(result.duplicated, 'items delivered under two ids').to.equal(0);
     });
   }
+
+  it("list mode, two bridges: the queue's slot resharded to another master while items flow (ASK, then MOVED)", async function () {
+    const c = cluster!;
+    const queue = `${uniquePrefix('reshard')}queue`;
+    const result = await failoverRun({
+      redisEnv: { REDIS_CLUSTER_NODES: c.seeds },
+      redis: redis!,
+      masterPort: () => c.masterOf(queue),
+      failover: async () => {
+        const { from, to } = await c.moveSlotOf(queue);
+        return { killed: from, promoted: to };
+      },
+      sink,
+      queue,
+      mode: 'list',
+      replicas: 2,
+      total: 1_500,
+      killAfter: 400,
+    });
+    process.stderr.write(`      cluster reshard, list: ${JSON.stringify(result)}\n`);
+    expect(result.promoted).to.not.equal(result.killed);
+    expect(result.lost, 'acknowledged items lost').to.equal(0);
+    expect(result.duplicated, 'items delivered under two ids').to.equal(0);
+  });
 });
