@@ -29,6 +29,9 @@ type Fault = 'bridge' | 'launcher' | 'api-server';
 /** Interleaved, each at the next step of progress (Jobs seen), so every fault lands while items flow. */
 const FAULTS: Fault[] = ['bridge', 'launcher', 'bridge', 'launcher', 'api-server', 'bridge', 'launcher', 'bridge', 'launcher', 'bridge', 'launcher'];
 
+/** The marker of an item of this test, in whatever bytes carry it. */
+const markerOf = (bytes: Buffer): string | undefined => /e2e-[0-9a-f]{6}-\d{4}/.exec(bytes.toString('latin1'))?.[0];
+
 interface Outcome {
   pushed: number;
   jobs: LedgerEntry[];
@@ -67,6 +70,9 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
     const t0 = Date.now();
     const queue = `${uniquePrefix('e2e-faults')}queue`;
     ledger = new JobLedger(ns.kc, ns.name);
+    // Items with a Job so far (a duplicate Job must not make the count look complete).
+    const withJob = new Set<string>();
+    ledger.onNew((e) => withJob.add(markerOf(deliveredItem(e.job)?.bytes ?? Buffer.alloc(0)) ?? e.name));
     await ledger.start();
     pipe = await startPipeline({
       admin: ns.kc,
@@ -138,7 +144,7 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
 
     // Settles: every item has a Job or a dead letter, and every Job is finished and reaped.
     const deadLetters = async () => readDeadLetters(redis, p.keys.deadLetter);
-    await eventually(async () => ledger!.entries.size + (await deadLetterCount()) >= TOTAL, 180_000, `all ${TOTAL} items to have a Job or a dead letter`);
+    await eventually(async () => withJob.size + (await deadLetterCount()) >= TOTAL, 180_000, `all ${TOTAL} items to have a Job or a dead letter`);
     const batch = ns.kc.makeApiClient(BatchV1Api);
     await eventually(
       async () => ledger!.live().length === 0 && (await batch.listNamespacedJob({ namespace: ns.name })).items.length === 0,
@@ -177,7 +183,6 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
   it('every item has exactly one Job or one dead letter with a reason: none lost, none duplicated', function () {
     if (!outcome) this.skip();
     const { jobs, deadLetters } = outcome!;
-    const markerOf = (bytes: Buffer) => /e2e-[0-9a-f]{6}-\d{4}/.exec(bytes.toString('latin1'))?.[0];
     const jobsOf = new Map<string, LedgerEntry[]>();
     for (const e of jobs) {
       const marker = markerOf(deliveredItem(e.job)?.bytes ?? Buffer.alloc(0));
@@ -192,12 +197,11 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
       lettersOf.set(marker!, [...(lettersOf.get(marker!) ?? []), d]);
     }
     const lost = markers.filter((m) => !jobsOf.has(m) && !lettersOf.has(m));
-    const twice = markers.filter((m) => (jobsOf.get(m)?.length ?? 0) + (lettersOf.get(m)?.length ?? 0) > 1);
-    expect(lost, 'items with neither a Job nor a dead letter').to.deep.equal([]);
-    expect(
-      twice.map((m) => ({ item: m, jobs: (jobsOf.get(m) ?? []).map((e) => `${e.name} (event ${e.eventId})`), deadLetters: (lettersOf.get(m) ?? []).map((d) => d.reason) })),
-      'items with more than one Job or dead letter',
-    ).to.deep.equal([]);
+    const twice = markers
+      .filter((m) => (jobsOf.get(m)?.length ?? 0) + (lettersOf.get(m)?.length ?? 0) > 1)
+      .map((m) => ({ item: m, jobs: (jobsOf.get(m) ?? []).map((e) => `${e.name} (event ${e.eventId})`), deadLetters: (lettersOf.get(m) ?? []).map((d) => d.reason) }));
+    expect(lost.length, `${lost.length} items with neither a Job nor a dead letter, e.g. ${lost.slice(0, 5).join(', ')}`).to.equal(0);
+    expect(twice.length, `${twice.length} items with more than one Job or dead letter, e.g. ${JSON.stringify(twice.slice(0, 3))}`).to.equal(0);
     expect([...jobsOf.keys(), ...lettersOf.keys()].every((m) => markers.includes(m))).to.equal(true);
     // Under these faults the launcher never refuses an item: dead letters would mean a fault was counted against one.
     expect(deadLetters.map((d) => d.reason), 'dead letters').to.deep.equal([]);
@@ -208,7 +212,7 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
     const byId = new Map<string, LedgerEntry[]>();
     for (const e of outcome!.jobs) byId.set(e.eventId, [...(byId.get(e.eventId) ?? []), e]);
     const recreated = [...byId].filter(([, es]) => es.length > 1).map(([id, es]) => ({ id, jobs: es.map((e) => `${e.name} ${e.uid}`) }));
-    expect(recreated, 'event ids with a second Job').to.deep.equal([]);
+    expect(recreated.length, `${recreated.length} event ids with a second Job, e.g. ${JSON.stringify(recreated.slice(0, 3))}`).to.equal(0);
     for (const e of outcome!.jobs) {
       expect(e.eventId, `${e.name}'s event id annotation`).to.not.equal('');
       expect(deliveredId(e.job), `${e.name}'s CE_ID`).to.equal(e.eventId);

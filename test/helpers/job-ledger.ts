@@ -16,6 +16,8 @@ export interface LedgerEntry {
   eventSource: string;
   /** The Job as first seen (its spec never changes but for suspend). */
   job: V1Job;
+  /** The Job as last seen. */
+  last: V1Job;
   /** When this process first saw it (ms since epoch, sub-millisecond). */
   seenAt: number;
   /** Its terminal condition, once seen. */
@@ -132,11 +134,13 @@ export class JobLedger {
         eventId: annotations[EVENT_ID_ANNOTATION] ?? '',
         eventSource: annotations[EVENT_SOURCE_ANNOTATION] ?? '',
         job,
+        last: job,
         seenAt: now(),
       };
       this.entries.set(uid, e);
       for (const l of [...this.listeners]) l(e);
     }
+    e.last = job;
     const finished = terminalCondition(job);
     if (finished && !e.finished) {
       e.finished = finished;
