@@ -6,16 +6,16 @@
  * Jobs' pods so the whole lifecycle shows. Ctrl-C stops everything it started, and nothing else.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { locateBinaries } from '../cluster/build.ts';
 import { freePort } from '../cluster/ports.ts';
-import { applyManifests, serviceAccountConfig } from '../helpers/kube.ts';
 import { startKubeletStandIn } from '../helpers/kubelet.ts';
-import { readRepoFile, ROOT } from '../helpers/paths.ts';
+import { ROOT } from '../helpers/paths.ts';
+import { pingReaper, waitHttpOk, writeJobRobotKubeconfig } from '../helpers/pipeline.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 const NAMESPACE = 'job-robot';
@@ -63,20 +63,6 @@ function startComponent(name: string, env: Record<string, string>): ChildProcess
     if (!stopping) say('stack', `${name} exited (${signal ?? code}); stop with Ctrl-C and look at its last lines above`);
   });
   return child;
-}
-
-async function waitReady(name: string, url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${name} not ready at ${url} after ${timeoutMs} ms`);
 }
 
 /** Prints each Job's lifecycle: created, finished, reaped. */
@@ -153,10 +139,7 @@ async function main(): Promise<void> {
     const admin = new KubeConfig();
     admin.loadFromFile(cp.kubeconfig);
     await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
-    await applyManifests(admin, readRepoFile('config/rbac.yaml'), NAMESPACE);
-    const robot = await serviceAccountConfig(admin, NAMESPACE, 'job-robot', 24 * 3600);
-    const robotKubeconfig = join(dir, 'job-robot.kubeconfig');
-    writeFileSync(robotKubeconfig, robot.exportConfig(), { mode: 0o600 });
+    const robotKubeconfig = await writeJobRobotKubeconfig(admin, NAMESPACE, dir, 24 * 3600);
 
     const [launcherPort, reaperPort, bridgePort] = await Promise.all([freePort(), freePort(), freePort()]);
     const asRobot = { KUBECONFIG: robotKubeconfig, NAMESPACE };
@@ -171,12 +154,12 @@ async function main(): Promise<void> {
     );
     const launcherUrl = `http://127.0.0.1:${launcherPort}`;
     const reaperUrl = `http://127.0.0.1:${reaperPort}`;
-    await waitReady('launcher', `${launcherUrl}/health/readiness`);
-    await waitReady('reaper', `${reaperUrl}/health/readiness`);
+    await waitHttpOk('launcher', `${launcherUrl}/health/readiness`);
+    await waitHttpOk('reaper', `${reaperUrl}/health/readiness`);
     children.push(
       startComponent('bridge', { REDIS_URL: redis.url, QUEUE_KEY: QUEUE, K_SINK: launcherUrl, PORT: String(bridgePort), CONSUMER: 'dev-bridge' }),
     );
-    await waitReady('bridge', `http://127.0.0.1:${bridgePort}/health/readiness`);
+    await waitHttpOk('bridge', `http://127.0.0.1:${bridgePort}/health/readiness`);
 
     const kubelet = startKubeletStandIn(admin, NAMESPACE, {
       runMs: POD_RUN_MS,
@@ -187,20 +170,9 @@ async function main(): Promise<void> {
 
     let pings = 0;
     const ping = setInterval(() => {
-      fetch(reaperUrl, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'ce-specversion': '1.0',
-          'ce-id': `dev-ping-${++pings}`,
-          'ce-source': `/apis/v1/namespaces/${NAMESPACE}/pingsources/job-robot-reaper`,
-          'ce-type': 'dev.knative.sources.ping',
-        },
-        body: '{"trigger":"schedule"}',
-      })
-        .then(async (res) => {
-          const summary = (await res.json().catch(() => ({}))) as { deleted?: number };
-          if (summary.deleted) say('reaper', `ping: deleted ${summary.deleted} finished Job(s)`);
+      pingReaper(reaperUrl, `dev-ping-${++pings}`, NAMESPACE)
+        .then(({ summary }) => {
+          if (summary['deleted']) say('reaper', `ping: deleted ${String(summary['deleted'])} finished Job(s)`);
         })
         .catch(() => undefined);
     }, PING_EVERY_MS);
