@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../cluster/ports.ts';
+import { freeClusterPort } from '../cluster/ports.ts';
 import { waitUntil } from './bridge.ts';
 
 const exec = promisify(execFile);
@@ -65,7 +65,7 @@ export async function startRedisCluster(nodeTimeoutMs = 1_000): Promise<RedisClu
       { stdio: 'ignore' },
     );
   for (let i = 0; i < 6; i++) {
-    const port = await freePort();
+    const port = await freeClusterPort();
     const dir = mkdtempSync(join(tmpdir(), 'job-robot-redis-cluster-'));
     nodes.push({ port, child: serve(port, dir), dir });
   }
@@ -82,7 +82,15 @@ export async function startRedisCluster(nodeTimeoutMs = 1_000): Promise<RedisClu
   };
   try {
     for (const n of nodes) {
-      await waitUntil(async () => (await cli(n.port, 'PING').catch(() => '')).startsWith('PONG'), 10_000, `redis-server on ${n.port}`, 50);
+      await waitUntil(
+        async () => {
+          if (n.child.exitCode !== null) throw new Error(`redis-server on ${n.port} exited with ${n.child.exitCode}`);
+          return (await cli(n.port, 'PING').catch(() => '')).startsWith('PONG');
+        },
+        10_000,
+        `redis-server on ${n.port}`,
+        50,
+      );
     }
     await exec(
       'redis-cli',
