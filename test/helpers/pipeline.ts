@@ -240,7 +240,7 @@ export interface PipelineOptions {
   queue: string;
   /** The launcher's template (written to JOB_TEMPLATE_PATH); default: the shipped one. */
   template?: V1Job;
-  /** Extra environment per component, over the defaults below. */
+  /** Extra environment per component, over what startPipeline sets (credentials, ports, K_SINK, CONSUMER). */
   launcherEnv?: Record<string, string>;
   bridgeEnv?: Record<string, string>;
   reaperEnv?: Record<string, string>;
