@@ -2,6 +2,7 @@
  * The CloudEvent for one queue item, in HTTP binary content mode: attributes as `ce-` headers, the
  * item's bytes, untouched, as the body.
  */
+import { encodeHeaderValue } from '../http/cloudevent.ts';
 import { isUtf8 } from 'node:buffer';
 import { SPEC_VERSION } from '../events.ts';
 
@@ -37,23 +38,6 @@ export function contentTypeOf(item: Buffer): string {
   }
 }
 
-/** Values with nothing to encode (printable ASCII but `"` and `%`). */
-const PLAIN_HEADER_VALUE = /^[\x21\x23\x24\x26-\x7e]*$/;
-
-/**
- * A header value per the CloudEvents HTTP binding: space, `"`, `%` and anything outside printable
- * ASCII are percent-encoded (as UTF-8).
- */
-export function encodeHeaderValue(value: string): string {
-  if (PLAIN_HEADER_VALUE.test(value)) return value;
-  let out = '';
-  for (const ch of value) {
-    const code = ch.codePointAt(0)!;
-    if (code > 0x20 && code < 0x7f && ch !== '"' && ch !== '%') out += ch;
-    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
 
 export interface EventAttributes {
   id: string;
@@ -105,3 +89,5 @@ export function eventBuilder(shared: Omit<EventAttributes, 'id' | 'time'>): (id:
 export function buildEvent(attributes: EventAttributes, item: Buffer): Outbound {
   return eventBuilder(attributes)(attributes.id, attributes.time, item);
 }
+
+export { encodeHeaderValue };

@@ -3,6 +3,7 @@
  * applied into the test namespace), or as a child process (`node function/cli.ts launcher`), plus
  * CloudEvent senders and a log capture.
  */
+import { encodeHeaderValue } from '../../function/http/cloudevent.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,16 +106,7 @@ export interface BinaryEvent {
 
 export const TEST_TYPE = 'dev.job-robot.queue.item';
 
-/** A header value encoded as the CloudEvents HTTP binding (1.0.2, 3.1.3.2) tells a sender to. */
-export function encodeHeaderValue(value: string): string {
-  let out = '';
-  for (const ch of value) {
-    const code = ch.codePointAt(0)!;
-    if (code > 0x20 && code < 0x7f && ch !== '"' && ch !== '%') out += ch;
-    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
+export { encodeHeaderValue };
 
 /** POSTs a binary-mode CloudEvent; attribute values (also ce- entries of `headers`) are percent-encoded. */
 export function postBinary(url: string, e: BinaryEvent, accept?: string): Promise<Response> {
