@@ -2,7 +2,7 @@
  * The CloudEvent for one queue item, in HTTP binary content mode: attributes as `ce-` headers, the
  * item's bytes, untouched, as the body.
  */
-import { encodeHeaderValue } from '../http/cloudevent.ts';
+import { encodeHeaderValue } from '../http/header-value.ts';
 import { isUtf8 } from 'node:buffer';
 import { SPEC_VERSION } from '../events.ts';
 

@@ -6,6 +6,7 @@
 import express, { type RequestHandler } from 'express';
 import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
 import { InvalidEvent, UnsupportedMediaType } from './errors.ts';
+export { encodeHeaderValue } from './header-value.ts';
 
 export type Incoming = CloudEvent<unknown>;
 
@@ -212,23 +213,5 @@ function decodeCeHeaders(headers: Record<string, string>): Record<string, string
 function stringHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v;
-  return out;
-}
-
-/** Values with nothing to encode (printable ASCII but `"` and `%`). */
-const PLAIN_HEADER_VALUE = /^[\x21\x23\x24\x26-\x7e]*$/;
-
-/**
- * A header value per the CloudEvents HTTP binding: space, `"`, `%` and anything outside printable
- * ASCII are percent-encoded (as UTF-8).
- */
-export function encodeHeaderValue(value: string): string {
-  if (PLAIN_HEADER_VALUE.test(value)) return value;
-  let out = '';
-  for (const ch of value) {
-    const code = ch.codePointAt(0)!;
-    if (code > 0x20 && code < 0x7f && ch !== '"' && ch !== '%') out += ch;
-    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
   return out;
 }
