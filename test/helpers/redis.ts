@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { freePort } from '../cluster/ports.ts';
 
 export interface RedisServer {
@@ -77,4 +78,21 @@ export async function testRedis(): Promise<RedisServer> {
 /** A key prefix no other test shares, ending in ':'. */
 export function uniquePrefix(name = 'test'): string {
   return `jr-${name}-${randomBytes(4).toString('hex')}:`;
+}
+
+/**
+ * Mocha hooks giving the enclosing suite a private redis-server and a plain client to inspect it;
+ * read `.server` and `.redis` inside tests.
+ */
+export function usePrivateRedis(): { server: RedisServer; redis: Redis } {
+  const ctx = {} as { server: RedisServer; redis: Redis };
+  before(async function () {
+    ctx.server = await startRedis();
+    ctx.redis = new Redis(ctx.server.url);
+  });
+  after(async function () {
+    ctx.redis?.disconnect();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }

@@ -3,30 +3,19 @@
  * behind are built directly, then a fresh source (a restarted or another replica) must recover them.
  */
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
 import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
 import { ListSource } from '../../function/bridge/list-source.ts';
 import { connect, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
 import type { Claim } from '../../function/bridge/source.ts';
 import { allKeys, waitUntil } from '../helpers/bridge.ts';
-import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
+import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
 
 describe('bridge list mode: claims, leases and recovery (real Redis)', function () {
   this.timeout(30_000);
-  let server: RedisServer;
-  let redis: Redis;
+  const r = usePrivateRedis();
   let keys: QueueKeys;
   const clients: RedisClient[] = [];
-
-  before(async function () {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  after(async function () {
-    redis.disconnect();
-    await server.stop();
-  });
   beforeEach(function () {
     keys = queueKeys(`${uniquePrefix('list')}queue`);
   });
@@ -34,7 +23,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     for (const c of clients.splice(0)) c.disconnect();
   });
 
-  const target = (): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port: server.port, db: 0, tls: false });
+  const target = (): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port: r.server.port, db: 0, tls: false });
 
   function source(consumer: string, leaseMs = 30_000, pushEnd: 'left' | 'right' = 'left'): ListSource {
     const client = connect(target(), 'test');
@@ -47,7 +36,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
   async function leaseExpired(consumer: string): Promise<void> {
     await waitUntil(
       async () => {
-        const [score, [sec, usec]] = await Promise.all([redis.zscore(keys.consumers, consumer), redis.time()]);
+        const [score, [sec, usec]] = await Promise.all([r.redis.zscore(keys.consumers, consumer), r.redis.time()]);
         return score === null || Number(score) <= Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
       },
       10_000,
@@ -58,20 +47,20 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
   const bodies = (claims: Claim[]) => claims.map((c) => c.item.toString());
 
   it('claims in FIFO order and stamps each item with its own UUIDv7 id', async function () {
-    await redis.lpush(keys.queue, 'a', 'b', 'c');
+    await r.redis.lpush(keys.queue, 'a', 'b', 'c');
     const a = source('a');
     await a.start();
     const claims = await a.claim(10);
     expect(bodies(claims)).to.deep.equal(['a', 'b', 'c']);
     expect(new Set(claims.map((c) => c.id)).size).to.equal(3);
     for (const c of claims) expect(c.id).to.match(/^[0-9a-f-]{14}7/);
-    expect(await redis.hlen(keys.items)).to.equal(3);
-    expect(await redis.smembers(keys.claims('a'))).to.have.members(claims.map((c) => c.id));
-    expect(await redis.llen(keys.queue)).to.equal(0);
+    expect(await r.redis.hlen(keys.items)).to.equal(3);
+    expect(await r.redis.smembers(keys.claims('a'))).to.have.members(claims.map((c) => c.id));
+    expect(await r.redis.llen(keys.queue)).to.equal(0);
   });
 
   it('LIST_END=right: producers RPUSH and the order is still FIFO', async function () {
-    await redis.rpush(keys.queue, 'a', 'b', 'c');
+    await r.redis.rpush(keys.queue, 'a', 'b', 'c');
     const a = source('a', 30_000, 'right');
     await a.start();
     expect(bodies(await a.claim(10))).to.deep.equal(['a', 'b', 'c']);
@@ -83,49 +72,49 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     const pending = a.claim(5);
     let settled = false;
     void pending.then(() => (settled = true));
-    await waitUntil(async () => (await redis.call('CLIENT', 'LIST', 'TYPE', 'normal') as string).includes('cmd=blmove'), 5_000, 'BLMOVE to block');
+    await waitUntil(async () => (await r.redis.call('CLIENT', 'LIST', 'TYPE', 'normal') as string).includes('cmd=blmove'), 5_000, 'BLMOVE to block');
     expect(settled).to.equal(false);
-    await redis.lpush(keys.queue, 'pushed');
+    await r.redis.lpush(keys.queue, 'pushed');
     const claims = await pending;
     expect(bodies(claims)).to.deep.equal(['pushed']);
-    expect(await redis.llen(keys.processing('a'))).to.equal(0);
+    expect(await r.redis.llen(keys.processing('a'))).to.equal(0);
   });
 
   it('crash after BLMOVE, before the stamp: the same consumer stamps the item exactly once on restart', async function () {
-    await redis.lpush(keys.queue, 'moved');
+    await r.redis.lpush(keys.queue, 'moved');
     // What BLMOVE did before the kill -9: the item sits, unstamped, in a's processing list.
-    await redis.lmove(keys.queue, keys.processing('a'), 'RIGHT', 'LEFT');
+    await r.redis.lmove(keys.queue, keys.processing('a'), 'RIGHT', 'LEFT');
     const restarted = source('a');
     expect(await restarted.start()).to.deep.equal([]);
     const claims = await restarted.claim(10);
     expect(bodies(claims)).to.deep.equal(['moved']);
-    expect(await redis.llen(keys.processing('a'))).to.equal(0);
+    expect(await r.redis.llen(keys.processing('a'))).to.equal(0);
     // A second restart finds it stamped under the same id, not stamped again.
     const again = source('a');
     const own = await again.start();
     expect(own.map((c) => c.id)).to.deep.equal([claims[0]!.id]);
     expect(await again.claim(10).then(bodies).catch(() => [])).to.satisfy((b: string[]) => !b.includes('moved'));
-    expect(await redis.hlen(keys.items)).to.equal(1);
+    expect(await r.redis.hlen(keys.items)).to.equal(1);
   });
 
   it('crash after BLMOVE on a replica that never comes back: its item returns to the head of the queue when the lease expires, not before', async function () {
-    await redis.lpush(keys.queue, 'first', 'second');
+    await r.redis.lpush(keys.queue, 'first', 'second');
     const dead = source('dead', 600);
     await dead.start();
-    await redis.lmove(keys.queue, keys.processing('dead'), 'RIGHT', 'LEFT'); // "first" moved, then kill -9
+    await r.redis.lmove(keys.queue, keys.processing('dead'), 'RIGHT', 'LEFT'); // "first" moved, then kill -9
     const live = source('live');
     await live.start();
     expect(await live.sweep()).to.deep.equal([]);
-    expect(await redis.lrange(keys.processing('dead'), 0, -1)).to.deep.equal(['first']);
+    expect(await r.redis.lrange(keys.processing('dead'), 0, -1)).to.deep.equal(['first']);
     await leaseExpired('dead');
     expect(await live.sweep()).to.deep.equal([]);
-    expect(await redis.exists(keys.processing('dead'))).to.equal(0);
-    expect(await redis.zscore(keys.consumers, 'dead')).to.equal(null);
+    expect(await r.redis.exists(keys.processing('dead'))).to.equal(0);
+    expect(await r.redis.zscore(keys.consumers, 'dead')).to.equal(null);
     expect(bodies(await live.claim(1))).to.deep.equal(['first']);
   });
 
   it('a dead replica\'s stamped claims move to another replica with the same ids and their attempts', async function () {
-    await redis.lpush(keys.queue, 'x', 'y');
+    await r.redis.lpush(keys.queue, 'x', 'y');
     const dead = source('dead', 600);
     await dead.start();
     const held = await dead.claim(2);
@@ -139,12 +128,12 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
       [held[0]!.id, 'x', 3],
       [held[1]!.id, 'y', 0],
     ]);
-    expect(await redis.exists(keys.claims('dead'))).to.equal(0);
-    expect(await redis.smembers(keys.claims('live'))).to.have.members(held.map((c) => c.id));
+    expect(await r.redis.exists(keys.claims('dead'))).to.equal(0);
+    expect(await r.redis.smembers(keys.claims('live'))).to.have.members(held.map((c) => c.id));
   });
 
   it('a replica that renews its lease is never adopted', async function () {
-    await redis.lpush(keys.queue, 'kept');
+    await r.redis.lpush(keys.queue, 'kept');
     const busy = source('busy', 600);
     await busy.start();
     await busy.claim(1);
@@ -156,11 +145,11 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
       expect(await other.sweep()).to.deep.equal([]);
       await new Promise((r) => setTimeout(r, 150));
     }
-    expect(await redis.scard(keys.claims('busy'))).to.equal(1);
+    expect(await r.redis.scard(keys.claims('busy'))).to.equal(1);
   });
 
   it('ack by the old holder after its claim was adopted still removes the item, leaving nothing behind', async function () {
-    await redis.lpush(keys.queue, 'slow');
+    await r.redis.lpush(keys.queue, 'slow');
     const old = source('old', 600);
     await old.start();
     const [claim] = await old.claim(1);
@@ -174,12 +163,12 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await adopter.recordAttempts(adopted!, 2); // a late bookkeeping write must not resurrect it
     await adopter.handBack([]);
     await old.handBack([]);
-    expect(await allKeys(redis).then((k) => k.filter((key) => key.includes(keys.queue)))).to.deep.equal([]);
+    expect(await allKeys(r.redis).then((k) => k.filter((key) => key.includes(keys.queue)))).to.deep.equal([]);
   });
 
   it('dead-letter keeps the item bytes, id and note; a second dead-letter or ack of the id does nothing', async function () {
     const item = Buffer.from([0xff, 0x00, 0xfe]);
-    await redis.lpush(keys.queue, item);
+    await r.redis.lpush(keys.queue, item);
     const a = source('a');
     await a.start();
     const [claim] = await a.claim(1);
@@ -187,21 +176,21 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await a.deadLetter(claim!, note);
     await a.deadLetter(claim!, note);
     await a.ack(claim!);
-    const letters = await readDeadLetters(redis, keys.deadLetter);
+    const letters = await readDeadLetters(r.redis, keys.deadLetter);
     expect(letters).to.have.length(1);
     expect(letters[0]).to.deep.include({ id: claim!.id, reason: note.reason, status: 400, attempts: 1, source: 'redis://x/0/q' });
     expect(letters[0]!.item.equals(item)).to.equal(true);
-    expect(await redis.hlen(keys.items)).to.equal(0);
+    expect(await r.redis.hlen(keys.items)).to.equal(0);
   });
 
   it('hand-back on shutdown: unstamped items return to the head of the queue, claims are adoptable at once with their ids', async function () {
-    await redis.lpush(keys.queue, 'a', 'b', 'c');
+    await r.redis.lpush(keys.queue, 'a', 'b', 'c');
     const leaving = source('leaving', 60_000);
     await leaving.start();
     const [held] = await leaving.claim(1); // "a" stamped
-    await redis.lmove(keys.queue, keys.processing('leaving'), 'RIGHT', 'LEFT'); // "b" moved, not stamped
+    await r.redis.lmove(keys.queue, keys.processing('leaving'), 'RIGHT', 'LEFT'); // "b" moved, not stamped
     await leaving.handBack([]);
-    expect(await redis.lrange(keys.queue, 0, -1)).to.deep.equal(['c', 'b']);
+    expect(await r.redis.lrange(keys.queue, 0, -1)).to.deep.equal(['c', 'b']);
     const next = source('next');
     await next.start();
     const adopted = await next.sweep(); // no waiting for the 60 s lease
@@ -210,14 +199,14 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
   });
 
   it('hand-back of claims stamped but never sent: back at the head of the queue in order, without their ids', async function () {
-    await redis.lpush(keys.queue, 'a', 'b', 'c', 'd');
+    await r.redis.lpush(keys.queue, 'a', 'b', 'c', 'd');
     const leaving = source('leaving', 60_000);
     await leaving.start();
     const claims = await leaving.claim(3); // a, b, c: claimed ahead, none sent
     expect(claims.every((c) => c.fresh)).to.equal(true);
     await leaving.handBack(claims);
-    expect(await redis.hlen(keys.items)).to.equal(0);
-    expect(await redis.exists(keys.consumers)).to.equal(0);
+    expect(await r.redis.hlen(keys.items)).to.equal(0);
+    expect(await r.redis.exists(keys.consumers)).to.equal(0);
     const next = source('next');
     await next.start();
     const again = await next.claim(10);
@@ -226,7 +215,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
   });
 
   it('hand-back never strips the id of a recovered claim, even if the bridge calls it unsent', async function () {
-    await redis.lpush(keys.queue, 'seen');
+    await r.redis.lpush(keys.queue, 'seen');
     const first = source('same', 60_000);
     await first.start();
     const [claim] = await first.claim(1);
@@ -234,23 +223,23 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     const own = await restarted.start();
     expect(own.map((c) => [c.id, c.fresh])).to.deep.equal([[claim!.id, undefined]]);
     await restarted.handBack(own);
-    expect(await redis.hkeys(keys.items)).to.deep.equal([claim!.id]);
-    expect(await redis.llen(keys.queue)).to.equal(0);
+    expect(await r.redis.hkeys(keys.items)).to.deep.equal([claim!.id]);
+    expect(await r.redis.llen(keys.queue)).to.equal(0);
   });
 
   it('a consumer that holds nothing leaves the lease table on hand-back', async function () {
     const a = source('a');
     await a.start();
-    expect(await redis.zscore(keys.consumers, 'a')).to.not.equal(null);
+    expect(await r.redis.zscore(keys.consumers, 'a')).to.not.equal(null);
     await a.handBack([]);
-    expect(await redis.exists(keys.consumers)).to.equal(0);
+    expect(await r.redis.exists(keys.consumers)).to.equal(0);
   });
 
   it('invalid UTF-8, empty and 1 MB items come back byte for byte', async function () {
     const big = Buffer.alloc(1024 * 1024);
     for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
     const items = [Buffer.from([0xc3, 0x28]), Buffer.alloc(0), big, Buffer.from('\u0000\r\n')];
-    for (const item of items) await redis.lpush(keys.queue, item);
+    for (const item of items) await r.redis.lpush(keys.queue, item);
     const a = source('a');
     await a.start();
     const claims = await a.claim(10);
@@ -275,7 +264,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     };
     const racing = Promise.all([drain(a), drain(b)]);
     for (let i = 0; i < total; i += 100) {
-      await redis.lpush(keys.queue, ...Array.from({ length: 100 }, (_, j) => `item-${i + j}`));
+      await r.redis.lpush(keys.queue, ...Array.from({ length: 100 }, (_, j) => `item-${i + j}`));
     }
     await racing;
     expect(seen).to.have.length(total);

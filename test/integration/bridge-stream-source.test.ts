@@ -1,31 +1,20 @@
 /** Stream mode against a real redis-server: the consumer group, pending entries and hand-over. */
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
 import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
 import type { Claim } from '../../function/bridge/source.ts';
 import { StreamSource } from '../../function/bridge/stream-source.ts';
 import { connect, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
 import { pause, waitUntil } from '../helpers/bridge.ts';
-import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
+import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
 
 const GROUP = 'job-robot';
 
 describe('bridge stream mode: consumer group, pending entries, hand-over (real Redis)', function () {
   this.timeout(30_000);
-  let server: RedisServer;
-  let redis: Redis;
+  const r = usePrivateRedis();
   let keys: QueueKeys;
   const clients: RedisClient[] = [];
-
-  before(async function () {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  after(async function () {
-    redis.disconnect();
-    await server.stop();
-  });
   beforeEach(function () {
     keys = queueKeys(`${uniquePrefix('stream')}queue`);
   });
@@ -33,7 +22,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     for (const c of clients.splice(0)) c.disconnect();
   });
 
-  const target = (): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port: server.port, db: 0, tls: false });
+  const target = (): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port: r.server.port, db: 0, tls: false });
 
   function source(consumer: string, leaseMs = 30_000, deleteAcked = true): StreamSource {
     const client = connect(target(), 'test');
@@ -45,7 +34,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   const bodies = (claims: Claim[]) => claims.map((c) => c.item.toString());
 
   it('entries queued before the first start are delivered (the group starts at 0)', async function () {
-    const ids = [await redis.xadd(keys.queue, '*', 'data', 'early-1'), await redis.xadd(keys.queue, '*', 'data', 'early-2')];
+    const ids = [await r.redis.xadd(keys.queue, '*', 'data', 'early-1'), await r.redis.xadd(keys.queue, '*', 'data', 'early-2')];
     const a = source('a');
     expect(await a.start()).to.deep.equal([]);
     const claims = await a.claim(10);
@@ -57,13 +46,13 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   it('start creates the stream and group when neither exists, and a second start keeps the group', async function () {
     await source('a').start();
     await source('b').start();
-    const groups = (await redis.xinfo('GROUPS', keys.queue)) as unknown[][];
+    const groups = (await r.redis.xinfo('GROUPS', keys.queue)) as unknown[][];
     expect(groups).to.have.length(1);
   });
 
   it('crash before ack: the same consumer re-reads its pending entries on restart, with their attempts', async function () {
-    await redis.xadd(keys.queue, '*', 'data', 'p1');
-    await redis.xadd(keys.queue, '*', 'data', 'p2');
+    await r.redis.xadd(keys.queue, '*', 'data', 'p1');
+    await r.redis.xadd(keys.queue, '*', 'data', 'p2');
     const first = source('a');
     await first.start();
     const claims = await first.claim(10);
@@ -77,7 +66,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   });
 
   it('a dead consumer\'s entries are taken over once idle past the lease, keeping the entry id', async function () {
-    const id = await redis.xadd(keys.queue, '*', 'data', 'orphan');
+    const id = await r.redis.xadd(keys.queue, '*', 'data', 'orphan');
     const dead = source('dead', 500);
     await dead.start();
     await dead.claim(10);
@@ -86,7 +75,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     expect(await live.sweep([], 10)).to.deep.equal([]);
     // The lease is the idle time Redis measures for the pending entry.
     await waitUntil(async () => {
-      const [entry] = (await redis.xpending(keys.queue, GROUP, '-', '+', 1)) as [string, string, number, number][];
+      const [entry] = (await r.redis.xpending(keys.queue, GROUP, '-', '+', 1)) as [string, string, number, number][];
       return entry !== undefined && entry[2] > 500;
     }, 5_000, 'the entry to sit idle past the lease');
     const adopted = await live.sweep([], 10);
@@ -94,7 +83,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   });
 
   it('a live consumer touching its entries keeps them from being taken over', async function () {
-    await redis.xadd(keys.queue, '*', 'data', 'busy');
+    await r.redis.xadd(keys.queue, '*', 'data', 'busy');
     const busy = source('busy', 500);
     await busy.start();
     const held = await busy.claim(10);
@@ -108,44 +97,44 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   });
 
   it('ack removes the entry from the stream and the pending list; the group stays', async function () {
-    await redis.xadd(keys.queue, '*', 'data', 'done');
+    await r.redis.xadd(keys.queue, '*', 'data', 'done');
     const a = source('a');
     await a.start();
     const [claim] = await a.claim(1);
     await a.ack(claim!);
-    expect(await redis.xlen(keys.queue)).to.equal(0);
-    expect(((await redis.xpending(keys.queue, GROUP)) as unknown[])[0]).to.equal(0);
-    expect(await redis.xinfo('GROUPS', keys.queue)).to.have.length(1);
+    expect(await r.redis.xlen(keys.queue)).to.equal(0);
+    expect(((await r.redis.xpending(keys.queue, GROUP)) as unknown[])[0]).to.equal(0);
+    expect(await r.redis.xinfo('GROUPS', keys.queue)).to.have.length(1);
   });
 
   it('STREAM_DELETE_ACKED=false acknowledges but leaves the entry in the stream', async function () {
-    await redis.xadd(keys.queue, '*', 'data', 'kept');
+    await r.redis.xadd(keys.queue, '*', 'data', 'kept');
     const a = source('a', 30_000, false);
     await a.start();
     const [claim] = await a.claim(1);
     await a.ack(claim!);
-    expect(await redis.xlen(keys.queue)).to.equal(1);
-    expect(((await redis.xpending(keys.queue, GROUP)) as unknown[])[0]).to.equal(0);
+    expect(await r.redis.xlen(keys.queue)).to.equal(1);
+    expect(((await r.redis.xpending(keys.queue, GROUP)) as unknown[])[0]).to.equal(0);
   });
 
   it('dead-letter moves the entry with its id and note, once, even if asked twice', async function () {
     const item = Buffer.from([0x80, 0x81]);
-    const id = await redis.xadd(keys.queue, '*', 'data', item);
+    const id = await r.redis.xadd(keys.queue, '*', 'data', item);
     const a = source('a');
     await a.start();
     const [claim] = await a.claim(1);
     const note = { reason: 'sink answered 413', status: 413, attempts: 1, time: new Date(), source: 's' };
     await a.deadLetter(claim!, note);
     await a.deadLetter(claim!, note);
-    const letters = await readDeadLetters(redis, keys.deadLetter);
+    const letters = await readDeadLetters(r.redis, keys.deadLetter);
     expect(letters).to.have.length(1);
     expect(letters[0]).to.deep.include({ id, status: 413, reason: 'sink answered 413' });
     expect(letters[0]!.item.equals(item)).to.equal(true);
-    expect(await redis.xlen(keys.queue)).to.equal(0);
+    expect(await r.redis.xlen(keys.queue)).to.equal(0);
   });
 
   it('hand-back on shutdown makes pending entries adoptable at once, without waiting for the lease', async function () {
-    const id = await redis.xadd(keys.queue, '*', 'data', 'handed');
+    const id = await r.redis.xadd(keys.queue, '*', 'data', 'handed');
     const leaving = source('leaving', 60_000);
     await leaving.start();
     await leaving.claim(1);
@@ -156,30 +145,30 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   });
 
   it('a consumer holding nothing is removed from the group on hand-back', async function () {
-    await redis.xadd(keys.queue, '*', 'data', 'x');
+    await r.redis.xadd(keys.queue, '*', 'data', 'x');
     const a = source('a');
     await a.start();
     const [claim] = await a.claim(1);
     await a.ack(claim!);
     await a.handBack();
-    expect(await redis.xinfo('CONSUMERS', keys.queue, GROUP)).to.deep.equal([]);
+    expect(await r.redis.xinfo('CONSUMERS', keys.queue, GROUP)).to.deep.equal([]);
   });
 
   it('someone deleting the stream under the bridge: the group is recreated and later entries flow', async function () {
     const a = source('a');
     await a.start();
-    await redis.del(keys.queue);
+    await r.redis.del(keys.queue);
     expect(await a.claim(1)).to.deep.equal([]);
-    await redis.xadd(keys.queue, '*', 'data', 'after');
+    await r.redis.xadd(keys.queue, '*', 'data', 'after');
     expect(bodies(await a.claim(1))).to.deep.equal(['after']);
   });
 
   it('an entry trimmed away while a dead consumer held it is reported, not silently skipped', async function () {
-    const id = (await redis.xadd(keys.queue, '*', 'data', 'trimmed'))!;
+    const id = (await r.redis.xadd(keys.queue, '*', 'data', 'trimmed'))!;
     const dead = source('dead', 300);
     await dead.start();
     await dead.claim(1);
-    await redis.xdel(keys.queue, id);
+    await r.redis.xdel(keys.queue, id);
     const reported: string[] = [];
     const client = connect(target(), 'test');
     clients.push(client);
@@ -196,11 +185,11 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   });
 
   it('an entry deleted while pending is recovered as unsendable, not silently skipped', async function () {
-    const id = (await redis.xadd(keys.queue, '*', 'data', 'vanishing'))!;
+    const id = (await r.redis.xadd(keys.queue, '*', 'data', 'vanishing'))!;
     const a = source('a');
     await a.start();
     await a.claim(1);
-    await redis.xdel(keys.queue, id);
+    await r.redis.xdel(keys.queue, id);
     const own = await source('a').start();
     expect(own).to.have.length(1);
     expect(own[0]).to.deep.include({ id, problem: 'the stream entry was deleted before delivery' });
