@@ -5,8 +5,9 @@
  * Run directly: `node test/cluster/build.ts`. Prints the folder on its last line.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dirname, join } from 'node:path';
 import { cacheDir, etcdVersion, kubernetesVersion } from './versions.ts';
 
 const here = import.meta.dirname;
@@ -55,12 +56,60 @@ const SOURCES: Record<Binary, { module: string; pkg: string }> = {
   kubectl: { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kubectl' },
 };
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the build lock (a file holding the builder's pid), waiting while another live process
+ * holds it, so test runs started together on a fresh machine build once, not once each.
+ */
+async function lockBuild(lock: string): Promise<() => void> {
+  let announced = false;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(readFileSync(lock, 'utf8').trim());
+    if (!Number.isInteger(holder) || holder <= 0 || !alive(holder)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (!announced) log(`waiting for the build in process ${holder} to finish`);
+    announced = true;
+    await sleep(2_000);
+  }
+}
+
 /** Returns the `wanted` binaries (default: all), building the missing ones into the cache first. */
 export async function ensureBinaries(wanted: readonly Binary[] = BINARIES): Promise<Binaries> {
+  const cached = locateBinaries(wanted);
+  if (cached.missing.length === 0) return cached.found as Binaries;
+  const cache = cacheDir();
+  mkdirSync(dirname(cache), { recursive: true });
+  const unlock = await lockBuild(`${cache}.lock`);
+  try {
+    return await build(wanted, cache);
+  } finally {
+    unlock();
+  }
+}
+
+async function build(wanted: readonly Binary[], cache: string): Promise<Binaries> {
+  // Another process may have built them while this one waited for the lock.
   const { found, missing } = locateBinaries(wanted);
   if (missing.length === 0) return found as Binaries;
 
-  const cache = cacheDir();
   const staging = `${cache}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
