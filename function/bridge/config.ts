@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { baseSchema, envBoolean, envInt, parseConfig } from '../config/base.ts';
+import { queueFields } from '../config/queue.ts';
 import { redisFields, redisIssues, redisTargetOf } from '../config/redis.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
 import { familyPrefix, sameSlot } from './keys.ts';
@@ -49,10 +50,9 @@ export const bridgeSchema = baseSchema
     /** Health and metrics server. */
     PORT: envInt(0, 65535).default(8080),
     ...redisFields,
-    MODE: z.enum(['list', 'stream']).default('list'),
+    ...queueFields,
     /** The end producers push to: left (LPUSH) or right (RPUSH). The bridge takes from the other end. */
     LIST_END: z.enum(['left', 'right']).default('left'),
-    STREAM_GROUP: z.string().min(1).default('job-robot'),
     /** The stream entry field holding the item; entries without it are sent as a JSON object of their fields. */
     STREAM_FIELD: z.string().min(1).default('data'),
     /** XDEL entries once acknowledged, so the stream does not grow without end. */
@@ -76,8 +76,6 @@ export const bridgeSchema = baseSchema
     K_CE_OVERRIDES: jsonText.pipe(overridesSchema).optional(),
     K_CA_CERTS: pem.optional(),
     EVENT_TYPE: z.string().min(1).default(QUEUE_ITEM_TYPE),
-    /** Pins the event source (part of each Job's identity) when the Redis address may change. */
-    EVENT_SOURCE: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
     const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });

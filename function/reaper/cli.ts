@@ -5,7 +5,8 @@ import { HttpError, Misconfigured, RetryLater } from '../http/errors.ts';
 import { CallOptions } from '../kube/call-options.ts';
 import { resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
-import { loadReaperConfig, policyFrom } from './config.ts';
+import { inFlightFrom, loadReaperConfig, policyFrom } from './config.ts';
+import { QueueInFlight } from './in-flight.ts';
 import { kubeConfig } from './credentials.ts';
 import type { Decision } from './policy.ts';
 import { Reaper } from './reap.ts';
@@ -15,6 +16,8 @@ const USAGE = `usage: job-robot reap [--dry-run] [--json]
 
 Deletes the finished Jobs job-robot owns in NAMESPACE that are past their retention
 (REAPER_SUCCEEDED_MAX_AGE, REAPER_FAILED_MAX_AGE, REAPER_SUCCEEDED_KEEP, REAPER_FAILED_KEEP).
+With the bridge's Redis variables set (REDIS_URL ... QUEUE_KEY, MODE), it keeps expired Jobs whose
+queue item is still in flight, so a redelivery cannot make a second Job.
 
   --dry-run   list what would be deleted, delete nothing
   --json      print the run's summary as JSON (the function's answer) instead of text
@@ -48,6 +51,9 @@ export async function main(argv: string[]): Promise<void> {
   const config = loadReaperConfig();
   const kc = kubeConfig();
   const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
+  const queue = inFlightFrom(config);
+  const inFlight = queue ? new QueueInFlight(queue) : undefined;
+  const close = () => Promise.all([calls.close(), inFlight?.close()]);
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace: resolveNamespace(config.NAMESPACE, kc),
     ...(config.INSTANCE ? { instance: config.INSTANCE } : {}),
@@ -56,6 +62,7 @@ export async function main(argv: string[]): Promise<void> {
     pageSize: config.REAPER_PAGE_SIZE,
     dryRun: config.REAPER_DRY_RUN,
     calls,
+    ...(inFlight ? { inFlight } : {}),
     // stdout carries the result; per-Job failures are in the summary
     log: createLogger('silent'),
   });
@@ -71,14 +78,14 @@ export async function main(argv: string[]): Promise<void> {
   try {
     summary = await reaper.run({ dryRun, ...(dryRun && !flags.json ? { onDecision: print } : {}) });
   } catch (err) {
-    await calls.close();
+    await close();
     if (!(err instanceof HttpError)) throw err;
     process.stderr.write(`job-robot reap: ${err.message}\n`);
     if (err instanceof Misconfigured) process.stderr.write(`fix: ${err.fix}\n`);
     process.exitCode = err instanceof Misconfigured ? EXIT.permission : err instanceof RetryLater ? EXIT.unavailable : EXIT.partial;
     return;
   }
-  await calls.close();
+  await close();
   process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : describe(summary));
   process.exitCode = summary.errors ? EXIT.partial : EXIT.ok;
 }

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { baseSchema, envBoolean, envInt, parseConfig } from '../config/base.ts';
+import { queueFields } from '../config/queue.ts';
+import { redisFields, redisIssues, redisTargetOf } from '../config/redis.ts';
+import { inFlightSettings, type InFlightSettings } from './in-flight.ts';
 import type { Policy } from './policy.ts';
 
 const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 } as const;
@@ -32,11 +35,15 @@ const envDuration = z.string().transform((text, ctx) => {
 
 /**
  * The reaper's environment: the shared base plus retention (per class: maximum age after
- * finishing, and how many of the newest are always kept), concurrency, page size and dry run.
+ * finishing, and how many of the newest are always kept), concurrency, page size and dry run; and,
+ * when a Redis address is given, the bridge's queue variables for the in-flight check.
  */
 export const reaperSchema = baseSchema.extend({
+  ...redisFields,
+  ...queueFields,
   PORT: envInt(1, 65535).default(8080),
-  REAPER_SUCCEEDED_MAX_AGE: envDuration.default(UNIT_MS.h),
+  /** Longer than the Trigger's retry span (config/broker.yaml, about 68 min): while the Job exists, a Broker redelivery meets it. */
+  REAPER_SUCCEEDED_MAX_AGE: envDuration.default(2 * UNIT_MS.h),
   REAPER_FAILED_MAX_AGE: envDuration.default(24 * UNIT_MS.h),
   /** Kept in a bounded heap while streaming, hence the ceiling. */
   REAPER_SUCCEEDED_KEEP: envInt(0, 10_000).default(0),
@@ -49,6 +56,8 @@ export const reaperSchema = baseSchema.extend({
   REAPER_DRY_RUN: envBoolean.default(false),
   /** Deadline of each Kubernetes API call (the launcher's variable, same default). */
   KUBE_TIMEOUT_SECONDS: envInt(1, 300).default(10),
+}).superRefine((env, ctx) => {
+  for (const [variable, message] of redisIssues(env)) ctx.addIssue({ code: 'custom', path: [variable], message });
 });
 
 export type ReaperConfig = z.infer<typeof reaperSchema>;
@@ -61,4 +70,22 @@ export function policyFrom(config: ReaperConfig): Policy {
     succeeded: { maxAgeMs: config.REAPER_SUCCEEDED_MAX_AGE, keep: config.REAPER_SUCCEEDED_KEEP },
     failed: { maxAgeMs: config.REAPER_FAILED_MAX_AGE, keep: config.REAPER_FAILED_KEEP },
   };
+}
+
+/** Variables that name a Redis; any one of them turns the in-flight check on. */
+const REDIS_ADDRESS = ['REDIS_URL', 'REDIS_HOST', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const;
+
+/**
+ * The bridge's queue, when the configuration names a Redis: the reaper then keeps expired Jobs
+ * whose queue item is still in flight (function/reaper/in-flight.ts). Undefined otherwise.
+ */
+export function inFlightFrom(config: ReaperConfig): InFlightSettings | undefined {
+  if (!REDIS_ADDRESS.some((v) => config[v] !== undefined)) return undefined;
+  return inFlightSettings({
+    redis: redisTargetOf(config),
+    queueKey: config.QUEUE_KEY,
+    mode: config.MODE,
+    group: config.STREAM_GROUP,
+    eventSource: config.EVENT_SOURCE,
+  });
 }

@@ -8,8 +8,9 @@ import { resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { AccessWatch, PERMISSIONS_CHECK } from './access.ts';
 import { reaperApp } from './app.ts';
-import { loadReaperConfig, policyFrom } from './config.ts';
+import { inFlightFrom, loadReaperConfig, policyFrom } from './config.ts';
 import { kubeConfig } from './credentials.ts';
+import { QueueInFlight } from './in-flight.ts';
 import { ReaperMetrics } from './metrics.ts';
 import { Reaper } from './reap.ts';
 import { Runs } from './runs.ts';
@@ -21,6 +22,8 @@ export async function main(_argv: string[]): Promise<void> {
   const namespace = resolveNamespace(config.NAMESPACE, kc);
   const policy = policyFrom(config);
   const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
+  const queue = inFlightFrom(config);
+  const inFlight = queue ? new QueueInFlight(queue) : undefined;
 
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,
@@ -30,6 +33,7 @@ export async function main(_argv: string[]): Promise<void> {
     pageSize: config.REAPER_PAGE_SIZE,
     dryRun: config.REAPER_DRY_RUN,
     calls,
+    ...(inFlight ? { inFlight } : {}),
     log,
   });
   const health = new Health([PERMISSIONS_CHECK]);
@@ -43,12 +47,21 @@ export async function main(_argv: string[]): Promise<void> {
 
   const running = await listen(reaperApp({ runs, health, registry, log }), config.PORT);
   log.info(
-    { port: running.port, namespace, selector: reaper.selector, policy, dryRun: reaper.dryRun, concurrency: config.REAPER_CONCURRENCY },
+    {
+      port: running.port,
+      namespace,
+      selector: reaper.selector,
+      policy,
+      dryRun: reaper.dryRun,
+      concurrency: config.REAPER_CONCURRENCY,
+      // Where expired Jobs are checked for a queue item still in flight (none: no Redis configured).
+      inFlightCheck: inFlight ? { queue: inFlight.describe, source: inFlight.source } : 'off',
+    },
     'reaper listening',
   );
   access.start();
   onShutdown(log, health, running, async () => {
     access.stop();
-    await calls.close();
+    await Promise.all([calls.close(), inFlight?.close()]);
   });
 }

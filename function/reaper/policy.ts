@@ -3,6 +3,7 @@
  * No I/O and no clock of its own; `now` comes in, so ages are testable without waiting.
  */
 import type { V1Job } from '@kubernetes/client-node';
+import { EVENT_ID_ANNOTATION, EVENT_SOURCE_ANNOTATION } from '../kube/labels.ts';
 
 export type JobClass = 'succeeded' | 'failed';
 
@@ -15,7 +16,7 @@ export interface Retention {
 export type Policy = Record<JobClass, Retention>;
 
 /** Why a Job stays. Every examined Job that is not deleted is counted under exactly one. */
-export const KEEP_REASONS = ['running', 'suspended', 'deleting', 'no-finish-time', 'within-max-age', 'newest'] as const;
+export const KEEP_REASONS = ['running', 'suspended', 'deleting', 'no-finish-time', 'within-max-age', 'newest', 'in-flight', 'in-flight-unknown'] as const;
 export type KeepReason = (typeof KEEP_REASONS)[number];
 
 /** What the reaper needs of a Job after deciding: small, so thousands cost little memory. */
@@ -28,6 +29,14 @@ export interface FinishedJob extends JobRef {
   class: JobClass;
   /** Epoch milliseconds of the Complete/Failed condition's lastTransitionTime. */
   finishedAt: number;
+  /** The event the Job was made for (its annotations), when it carries both. */
+  event?: EventRef;
+}
+
+/** A CloudEvent's identity: id and source. */
+export interface EventRef {
+  id: string;
+  source: string;
 }
 
 export type Decision =
@@ -151,7 +160,8 @@ export class Triage {
     const ref: JobRef = { name: job.metadata?.name ?? '', uid: job.metadata?.uid ?? '' };
     const s = jobState(job);
     if (s.state !== 'finished') return [{ action: 'keep', job: ref, reason: s.state, ...(s.class ? { class: s.class } : {}) }];
-    const finished: FinishedJob = { ...ref, class: s.class, finishedAt: s.finishedAt };
+    const event = eventOf(job);
+    const finished: FinishedJob = { ...ref, class: s.class, finishedAt: s.finishedAt, ...(event ? { event } : {}) };
     const out = this.newest[s.class].offer(finished);
     return out ? [this.byAge(out)] : [];
   }
@@ -174,6 +184,13 @@ export class Triage {
 }
 
 const ref = (job: FinishedJob): JobRef => ({ name: job.name, uid: job.uid });
+
+function eventOf(job: V1Job): EventRef | undefined {
+  const annotations = job.metadata?.annotations;
+  const id = annotations?.[EVENT_ID_ANNOTATION];
+  const source = annotations?.[EVENT_SOURCE_ANNOTATION];
+  return id && source ? { id, source } : undefined;
+}
 
 /** Every decision for a whole list at once (the same logic as streaming; for tests and small lists). */
 export function decide(jobs: Iterable<V1Job>, policy: Policy, now: number): Decision[] {

@@ -18,6 +18,8 @@ import { ownerSelector } from '../kube/labels.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { DELETE_JOBS, LIST_JOBS } from './access.ts';
 import { runFailure } from './errors.ts';
+import { HeldBack } from './held-back.ts';
+import type { InFlightCheck } from './in-flight.ts';
 import { Limiter } from './limiter.ts';
 import { Triage, type Decision, type FinishedJob, type Policy } from './policy.ts';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.ts';
@@ -42,6 +44,8 @@ export interface ReaperOptions {
   retry?: RetryOptions;
   /** Per-call deadline and one reused connection pool (recommended; without it each call opens a connection and may wait forever). */
   calls?: CallOptions;
+  /** Keeps expired Jobs whose queue item the bridge may still deliver again (see in-flight.ts). */
+  inFlight?: InFlightCheck;
   log?: Logger;
 }
 
@@ -95,15 +99,25 @@ export class Reaper {
     const limiter = new Limiter(this.options.concurrency);
     let fatal: unknown;
 
-    const act = async (d: Decision): Promise<void> => {
+    const record = (d: Decision): void => {
       summary.decided(d);
       opts.onDecision?.(d);
-      if (d.action !== 'delete' || dryRun || fatal) return;
-      await limiter.run(() =>
-        this.delete(d.job, summary, log).catch((err: unknown) => {
-          fatal ??= err;
-        }),
-      );
+    };
+    const held = new HeldBack(this.options.inFlight, log);
+    const act = async (d: Decision): Promise<void> => {
+      if (d.action !== 'delete' || !held.applies(d.job)) {
+        record(d);
+        if (d.action !== 'delete' || dryRun || fatal) return;
+        await limiter.run(() => this.deleteOrStop(d.job, summary, log, (err) => (fatal ??= err)));
+        return;
+      }
+      // The question to Redis takes a slot too, so a page of them runs `concurrency` at a time.
+      await limiter.run(async () => {
+        const kept = await held.reason(d.job);
+        record(kept ? { action: 'keep', job: { name: d.job.name, uid: d.job.uid }, reason: kept, class: d.job.class } : d);
+        if (kept || dryRun || fatal) return;
+        await this.deleteOrStop(d.job, summary, log, (err) => (fatal ??= err));
+      });
     };
     const stopping = () => fatal !== undefined || (opts.signal?.aborted ?? false);
 
@@ -154,6 +168,10 @@ export class Reaper {
       token = list.metadata?._continue || undefined;
       if (token) await beforeNextPage?.(listed);
     } while (token);
+  }
+
+  private deleteOrStop(job: FinishedJob, summary: SummaryBuilder, log: Logger, stop: (err: unknown) => void): Promise<void> {
+    return this.delete(job, summary, log).catch(stop);
   }
 
   /** Deletes one expired Job; 404 and 409 mean someone got there first. Throws only for 403 (the run stops). */

@@ -143,10 +143,13 @@ async function main(): Promise<void> {
 
     const [launcherPort, reaperPort, bridgePort] = await Promise.all([freePort(), freePort(), freePort()]);
     const asRobot = { KUBECONFIG: robotKubeconfig, NAMESPACE };
+    // The bridge's queue, which the reaper reads too (it keeps a Job while its item is in flight).
+    const queue = { REDIS_URL: redis.url, QUEUE_KEY: QUEUE };
     children.push(startComponent('launcher', { ...asRobot, PORT: String(launcherPort), MAX_ACTIVE_JOBS: '50' }));
     children.push(
       startComponent('reaper', {
         ...asRobot,
+        ...queue,
         PORT: String(reaperPort),
         REAPER_SUCCEEDED_MAX_AGE: '20s',
         REAPER_FAILED_MAX_AGE: '10m',
@@ -157,7 +160,7 @@ async function main(): Promise<void> {
     await waitHttpOk('launcher', `${launcherUrl}/health/readiness`);
     await waitHttpOk('reaper', `${reaperUrl}/health/readiness`);
     children.push(
-      startComponent('bridge', { REDIS_URL: redis.url, QUEUE_KEY: QUEUE, K_SINK: launcherUrl, PORT: String(bridgePort), CONSUMER: 'dev-bridge' }),
+      startComponent('bridge', { ...queue, K_SINK: launcherUrl, PORT: String(bridgePort), CONSUMER: 'dev-bridge' }),
     );
     await waitHttpOk('bridge', `http://127.0.0.1:${bridgePort}/health/readiness`);
 

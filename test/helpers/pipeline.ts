@@ -281,15 +281,13 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
   const opts = o.onLine ? { onLine: o.onLine } : {};
 
   const launcher = new Component('launcher', launcherPort, { ...asRobot, JOB_TEMPLATE_PATH: templatePath, ...o.launcherEnv }, opts);
-  const reaper = o.reaper === false ? undefined : new Component('reaper', reaperPort, { ...asRobot, ...o.reaperEnv }, opts);
-  const settings = loadRedisSettings({ REDIS_URL: o.redisUrl, QUEUE_KEY: o.queue });
+  // The bridge's queue, which the reaper reads too (as config/ wires them): it keeps a finished
+  // Job while its item is in flight.
+  const queue = { REDIS_URL: o.redisUrl, QUEUE_KEY: o.queue, ...(o.bridgeEnv?.['MODE'] ? { MODE: o.bridgeEnv['MODE'] } : {}) };
+  const reaper = o.reaper === false ? undefined : new Component('reaper', reaperPort, { ...asRobot, ...queue, ...o.reaperEnv }, opts);
+  const settings = loadRedisSettings(queue);
   const source = sourceUrl(settings.redis, settings.queueKey);
-  const bridge = new Component(
-    'bridge',
-    bridgePort,
-    { REDIS_URL: o.redisUrl, QUEUE_KEY: o.queue, K_SINK: launcher.url, CONSUMER: 'pipeline-bridge', ...o.bridgeEnv },
-    opts,
-  );
+  const bridge = new Component('bridge', bridgePort, { ...queue, K_SINK: launcher.url, CONSUMER: 'pipeline-bridge', ...o.bridgeEnv }, opts);
   let kubelet: KubeletStandIn | undefined;
   let timer: NodeJS.Timeout | undefined;
   const pings = { sent: 0, ok: 0 };

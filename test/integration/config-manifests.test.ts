@@ -12,6 +12,8 @@ interface Container {
   name: string;
   image?: string;
   securityContext?: Record<string, unknown>;
+  env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+  envFrom?: { configMapRef?: { name: string } }[];
 }
 
 /** Every container of every pod template in a rendered object, wherever the kind keeps it. */
@@ -50,6 +52,7 @@ describe('config/: kustomize renders manifests the API server accepts', function
       'Role/job-robot',
       'RoleBinding/job-robot',
       'ConfigMap/job-robot-job-template',
+      'ConfigMap/job-robot-queue',
       'Service/job-robot-launcher',
       'Service/job-robot-reaper',
       'Service/job-robot-dead-letter',
@@ -113,5 +116,18 @@ describe('config/: kustomize renders manifests the API server accepts', function
     expect(svc('job-robot-dead-letter').spec.template.spec['automountServiceAccountToken']).to.equal(false);
     const bridge = rendered.find((o) => o.kind === 'ContainerSource') as unknown as { spec: { template: { spec: Record<string, unknown> } } };
     expect(bridge.spec.template.spec['automountServiceAccountToken']).to.equal(false);
+  });
+
+  it('the bridge, the dead-letter sink and the reaper read one queue ConfigMap and one Redis Secret, so they cannot disagree', function () {
+    const queue = rendered.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'job-robot-queue') as unknown as { data: Record<string, string> };
+    expect(queue.data).to.deep.equal({ QUEUE_KEY: 'job-robot:queue', MODE: 'list' });
+    const owners = ['ContainerSource/job-robot-bridge', 'Service/job-robot-dead-letter', 'Service/job-robot-reaper'];
+    for (const owner of owners) {
+      const obj = rendered.find((o) => `${o.kind}/${o.metadata?.name}` === owner)!;
+      const [c] = containers(obj);
+      expect(c!.envFrom, owner).to.deep.equal([{ configMapRef: { name: 'job-robot-queue' } }]);
+      expect(c!.env?.find((e) => e.name === 'REDIS_URL')?.valueFrom?.secretKeyRef, owner).to.deep.equal({ name: 'job-robot-redis', key: 'REDIS_URL' });
+      for (const name of ['QUEUE_KEY', 'MODE']) expect(c!.env?.map((e) => e.name), `${owner} must not set ${name} again`).to.not.include(name);
+    }
   });
 });

@@ -1,15 +1,15 @@
 import { expect } from 'chai';
 import { ConfigError } from '../../function/config/base.ts';
-import { loadReaperConfig, parseDuration, policyFrom } from '../../function/reaper/config.ts';
+import { inFlightFrom, loadReaperConfig, parseDuration, policyFrom } from '../../function/reaper/config.ts';
 
 const H = 3_600_000;
 
 describe('reaper config', function () {
-  it('defaults: succeeded 1 h keep 0, failed 24 h keep 5, concurrency 10, page 500, dry run off, port 8080, API deadline 10 s', function () {
+  it('defaults: succeeded 2 h keep 0, failed 24 h keep 5, concurrency 10, page 500, dry run off, port 8080, API deadline 10 s', function () {
     const c = loadReaperConfig({});
     expect(c).to.deep.include({
       PORT: 8080,
-      REAPER_SUCCEEDED_MAX_AGE: H,
+      REAPER_SUCCEEDED_MAX_AGE: 2 * H,
       REAPER_FAILED_MAX_AGE: 24 * H,
       REAPER_SUCCEEDED_KEEP: 0,
       REAPER_FAILED_KEEP: 5,
@@ -18,7 +18,7 @@ describe('reaper config', function () {
       REAPER_DRY_RUN: false,
       KUBE_TIMEOUT_SECONDS: 10,
     });
-    expect(policyFrom(c)).to.deep.equal({ succeeded: { maxAgeMs: H, keep: 0 }, failed: { maxAgeMs: 24 * H, keep: 5 } });
+    expect(policyFrom(c)).to.deep.equal({ succeeded: { maxAgeMs: 2 * H, keep: 0 }, failed: { maxAgeMs: 24 * H, keep: 5 } });
   });
 
   it('reads every variable, and the shared base ones', function () {
@@ -73,5 +73,38 @@ describe('reaper config', function () {
 
   it('refuses a retention beyond ten years', function () {
     expect(() => loadReaperConfig({ REAPER_SUCCEEDED_MAX_AGE: '3651d' })).to.throw(ConfigError, /REAPER_SUCCEEDED_MAX_AGE/);
+  });
+
+  describe('the in-flight check (the bridge\'s queue variables)', function () {
+    it('is off without a Redis address', function () {
+      expect(inFlightFrom(loadReaperConfig({}))).to.equal(undefined);
+      expect(inFlightFrom(loadReaperConfig({ QUEUE_KEY: 'orders', MODE: 'stream' }))).to.equal(undefined);
+    });
+
+    it('a Redis URL turns it on for the default queue, in list mode, with the bridge\'s event source', function () {
+      expect(inFlightFrom(loadReaperConfig({ REDIS_URL: 'redis://redis.queues:6379/2' }))).to.deep.equal({
+        redis: { kind: 'standalone', host: 'redis.queues', port: 6379, db: 2, username: undefined, password: undefined, tls: false, ca: undefined },
+        queueKey: 'job-robot:queue',
+        mode: 'list',
+        group: 'job-robot',
+        source: 'redis://redis.queues:6379/2/job-robot:queue',
+      });
+    });
+
+    it('reads the queue, mode, group and a pinned source; Cluster and Sentinel addresses turn it on too', function () {
+      const stream = inFlightFrom(loadReaperConfig({ REDIS_CLUSTER_NODES: 'a:7000,b:7001', QUEUE_KEY: '{orders}:q', MODE: 'stream', STREAM_GROUP: 'g', EVENT_SOURCE: 'urn:orders' }));
+      expect(stream).to.deep.include({ queueKey: '{orders}:q', mode: 'stream', group: 'g', source: 'urn:orders' });
+      expect(stream!.redis.kind).to.equal('cluster');
+      const sentinel = inFlightFrom(loadReaperConfig({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster' }));
+      expect(sentinel!.redis.kind).to.equal('sentinel');
+    });
+
+    it('refuses what the bridge refuses, naming the variable', function () {
+      expect(() => loadReaperConfig({ REDIS_URL: 'http://x' })).to.throw(ConfigError, /REDIS_URL/);
+      expect(() => loadReaperConfig({ REDIS_URL: 'redis://x', REDIS_HOST: 'y' })).to.throw(ConfigError, /REDIS_HOST/);
+      expect(() => loadReaperConfig({ REDIS_SENTINELS: 's:1' })).to.throw(ConfigError, /REDIS_SENTINEL_MASTER/);
+      expect(() => loadReaperConfig({ MODE: 'queue' })).to.throw(ConfigError, /MODE/);
+      expect(() => loadReaperConfig({ QUEUE_KEY: 'a}b' })).to.throw(ConfigError, /QUEUE_KEY/);
+    });
   });
 });
