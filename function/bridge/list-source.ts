@@ -51,6 +51,8 @@ export class ListSource implements Source {
   private readonly scripts: Scripts;
   private readonly acks: Batcher<string>;
   private interrupted = false;
+  /** The last claim call, when it failed: it may have run without its reply reaching us. */
+  private unanswered: { prefix: string; count: number } | undefined;
 
   constructor(options: ListSourceOptions) {
     this.client = options.client;
@@ -98,20 +100,24 @@ export class ListSource implements Source {
    * for their batch ride along in the same script call: one round trip instead of two.
    */
   private async stamp(max: number): Promise<Claim[]> {
-    const prefix = uuidv7Prefix();
+    // After a failed call, the same prefix and count again: the script may have run, and then it
+    // returns that batch instead of stamping a new one (see CLAIM in scripts.ts).
+    const { prefix, count } = this.unanswered ?? { prefix: uuidv7Prefix(), count: Math.min(max, MAX_BATCH) };
     const pop = this.takeEnd === 'RIGHT' ? 'RPOP' : 'LPOP';
     const acks = this.acks.take();
     let reply: Buffer[];
     try {
       reply = (await this.scripts.claim(
         this.keys.queue, this.processing, this.keys.items, this.claims, this.keys.attempts,
-        pop, acks.items.length, ...acks.items, prefix, Math.min(max, MAX_BATCH),
+        pop, acks.items.length, ...acks.items, prefix, count,
       )) as Buffer[];
       acks.settle();
     } catch (err) {
       acks.settle(err);
+      this.unanswered = { prefix, count };
       throw err;
     }
+    this.unanswered = undefined;
     const claimedAt = Date.now();
     const time = new Date(uuidv7Time(batchId(prefix, 0)) ?? claimedAt);
     return reply.map((item, n) => ({ id: batchId(prefix, n), item, time, attempts: 0, claimedAt, fresh: true }));

@@ -22,6 +22,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * to `count` items: first any the consumer moved with BLMOVE and has not stamped yet (oldest
  * first), then straight from the queue. The n-th item of the call gets the id `prefix` followed by
  * n as four hex digits (the bridge sends a fresh random UUIDv7 prefix per call).
+ *
+ * A call is idempotent per prefix. When its reply is lost (the connection drops after the script
+ * ran), the same call comes again: ioredis resends it after reconnecting, or the bridge repeats the
+ * prefix after an error. If `prefix` has already stamped items, the call stamps nothing new and
+ * returns that batch again, the items this consumer still holds under it, in order. Without this
+ * the repeat would stamp the next items with the same ids and overwrite the first batch in `items`.
  * KEYS: queue, processing, items, claims, attempts.
  * ARGV: pop command for the queue (LPOP/RPOP), number of acks n, n delivered ids, prefix, count.
  * Returns the items in order; the n-th (from 0) has the id prefix .. ('%04x'):format(n).
@@ -36,6 +42,16 @@ end
 local prefix = ARGV[3 + acks]
 local want = tonumber(ARGV[4 + acks])
 local items = {}
+if redis.call('HEXISTS', KEYS[3], prefix .. '0000') == 1 then
+  for i = 0, want - 1 do
+    local id = prefix .. string.format('%04x', i)
+    if redis.call('SISMEMBER', KEYS[4], id) == 0 then break end
+    local item = redis.call('HGET', KEYS[3], id)
+    if not item then break end
+    items[#items + 1] = item
+  end
+  return items
+end
 if redis.call('LLEN', KEYS[2]) > 0 then
   while #items < want do
     local item = redis.call('RPOP', KEYS[2])

@@ -7,9 +7,11 @@ import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
 import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
 import { ListSource } from '../../function/bridge/list-source.ts';
 import { connect, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
+import { defineScripts } from '../../function/bridge/scripts.ts';
 import type { Claim } from '../../function/bridge/source.ts';
 import { allKeys, waitUntil } from '../helpers/bridge.ts';
 import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
+import { ReplyCut } from '../helpers/reply-cut.ts';
 
 describe('bridge list mode: claims, leases and recovery (real Redis)', function () {
   this.timeout(30_000);
@@ -23,11 +25,11 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     for (const c of clients.splice(0)) c.disconnect();
   });
 
-  const target = (): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port: r.server.port, db: 0, tls: false });
+  const target = (port = r.server.port): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port, db: 0, tls: false });
 
-  function source(consumer: string, leaseMs = 30_000, pushEnd: 'left' | 'right' = 'left'): ListSource {
-    const client = connect(target(), 'test');
-    const blocking = connect(target(), 'test-blocking', true);
+  function source(consumer: string, leaseMs = 30_000, pushEnd: 'left' | 'right' = 'left', port = r.server.port): ListSource {
+    const client = connect(target(port), 'test');
+    const blocking = connect(target(port), 'test-blocking', true);
     clients.push(client, blocking);
     return new ListSource({ client, blocking, keys, consumer, pushEnd, leaseMs, blockSeconds: 1 });
   }
@@ -272,5 +274,49 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     expect(new Set(bodies(seen)).size).to.equal(total);
     a.interrupt();
     b.interrupt();
+  });
+
+  it('a claim call repeated with its prefix (its reply was lost) returns the batch it stamped and stamps nothing new', async function () {
+    await r.redis.lpush(keys.queue, 'a', 'b', 'c');
+    const client = connect(target(), 'test');
+    clients.push(client);
+    const scripts = defineScripts(client);
+    const prefix = '0190a0a0-0000-7000-8000-00000000';
+    const call = async () =>
+      ((await scripts.claim(keys.queue, keys.processing('a'), keys.items, keys.claims('a'), keys.attempts, 'RPOP', 0, prefix, 2)) as Buffer[]).map(String);
+    expect(await call()).to.deep.equal(['a', 'b']);
+    expect(await call(), 'the repeat').to.deep.equal(['a', 'b']);
+    expect(await r.redis.hgetall(keys.items)).to.deep.equal({ [`${prefix}0000`]: 'a', [`${prefix}0001`]: 'b' });
+    expect(await r.redis.lrange(keys.queue, 0, -1)).to.deep.equal(['c']);
+    // Adopted by another consumer meanwhile: the batch is no longer this consumer's to send.
+    await r.redis.smove(keys.claims('a'), keys.claims('b'), `${prefix}0000`);
+    expect(await call()).to.deep.equal([]);
+  });
+
+  it('a claim whose reply never arrives (connection cut after Redis ran it) resolves with that batch: nothing lost, no id reused', async function () {
+    const cut = new ReplyCut(r.server.port);
+    try {
+      const a = source('a', 30_000, 'left', await cut.port);
+      await a.start();
+      // The first claim loads the script, so the reply cut below is the answer of a claim that ran.
+      await r.redis.lpush(keys.queue, 'warm-up');
+      const [warm] = await a.claim(1);
+      await a.ack(warm!);
+      await r.redis.lpush(keys.queue, 'a', 'b', 'c', 'd');
+      cut.arm();
+      const first = await a.claim(2);
+      expect(cut.cuts, 'a reply was dropped').to.equal(1);
+      expect(bodies(first)).to.deep.equal(['a', 'b']);
+      expect(await r.redis.hmget(keys.items, ...first.map((c) => c.id))).to.deep.equal(['a', 'b']);
+      const rest = await a.claim(10);
+      expect(bodies(rest)).to.deep.equal(['c', 'd']);
+      const ids = [...first, ...rest].map((c) => c.id);
+      expect(new Set(ids).size).to.equal(4);
+      expect(await r.redis.hlen(keys.items)).to.equal(4);
+      expect(await r.redis.llen(keys.queue)).to.equal(0);
+      a.interrupt();
+    } finally {
+      await cut.close();
+    }
   });
 });
