@@ -5,7 +5,8 @@
  * bridges add. Items are pushed once every bridge listens; the time runs from the first push to
  * the sink's last 2xx. The sink answers 202 at once, so the figure is the bridge and Redis alone.
  *
- * `node test/bench/bridge-cluster.ts` (ITEMS=15000 by default). Last stdout line: one JSON object.
+ * `npm run bench -- bridge-cluster` (opt-in: `npm run bench` alone leaves it out), or
+ * `node test/bench/bridge-cluster.ts`; ITEMS=15000 by default. Last stdout line: one JSON object.
  */
 import { Cluster, Redis } from 'ioredis';
 import { BridgeProcess, RecordingSink, now } from '../helpers/bridge.ts';
