@@ -35,8 +35,8 @@ export type Outcome =
 /** Node error codes meaning the request never reached the sink. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
 
-/** Node/OpenSSL codes for a sink certificate that cannot be verified: configuration, not the item. */
-const UNTRUSTED = new Set([
+/** Node/OpenSSL codes for a certificate that cannot be verified: configuration, not the item. */
+export const UNTRUSTED = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

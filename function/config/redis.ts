@@ -5,9 +5,11 @@
  * - a single server: REDIS_URL, or REDIS_HOST / REDIS_PORT / REDIS_DB;
  * - Redis Cluster: REDIS_CLUSTER_NODES, a comma-separated list of seed nodes `host:port`;
  * - Sentinel: REDIS_SENTINELS (`host:port,...`) and REDIS_SENTINEL_MASTER (the master's name),
- *   with REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD when the sentinels require them.
+ *   with REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD when the sentinels require them, and
+ *   REDIS_SENTINEL_TLS when the sentinels' TLS differs from the data nodes'.
  *
- * REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS and REDIS_TLS_CA apply to the data nodes of every kind.
+ * REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS and REDIS_TLS_CA apply to the data nodes of every kind;
+ * REDIS_TLS_CA also verifies the sentinels.
  */
 import { z } from 'zod';
 import { baseSchema, envBoolean, envInt, parseConfig } from './base.ts';
@@ -88,6 +90,8 @@ export const redisFields = {
   REDIS_SENTINEL_USERNAME: z.string().min(1).optional(),
   /** From a Secret: the sentinels' own password (REDIS_PASSWORD is the master's). */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** TLS to the sentinels; defaults to REDIS_TLS (sentinels with tls-port usually serve TLS only). */
+  REDIS_SENTINEL_TLS: envBoolean.optional(),
   /** The list (or stream) producers push to. */
   QUEUE_KEY: z
     .string()
@@ -121,7 +125,7 @@ export function redisIssues(env: RedisEnv): [string, string][] {
     for (const v of single) issues.push([v, 'names a single server; REDIS_SENTINELS is set (the sentinels name the master)']);
     if (!env.REDIS_SENTINEL_MASTER) issues.push(['REDIS_SENTINEL_MASTER', 'is required with REDIS_SENTINELS (the master name the sentinels monitor)']);
   } else {
-    for (const v of ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
+    for (const v of ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINEL_TLS'] as const) {
       if (env[v] !== undefined) issues.push([v, 'only applies with REDIS_SENTINELS']);
     }
   }
@@ -146,6 +150,7 @@ export function redisTargetOf(env: RedisEnv): RedisTarget {
       db: env.REDIS_DB ?? 0,
       sentinelUsername: env.REDIS_SENTINEL_USERNAME,
       sentinelPassword: env.REDIS_SENTINEL_PASSWORD,
+      sentinelTls: env.REDIS_SENTINEL_TLS ?? auth.tls,
       ...auth,
     };
   }

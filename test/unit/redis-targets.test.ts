@@ -1,6 +1,8 @@
+import { rootCertificates } from 'node:tls';
 import { expect } from 'chai';
+import { ReplyError } from 'ioredis';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
-import { clusterOptions, describeTarget, redisOptions, sourceUrl } from '../../function/bridge/redis.ts';
+import { clusterOptions, connectionHint, describeTarget, redisOptions, sourceUrl } from '../../function/bridge/redis.ts';
 import { ConfigError } from '../../function/config/base.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 
@@ -39,6 +41,57 @@ describe('Redis targets: single server, Cluster seeds, Sentinel', function () {
     const options = redisOptions(redis, 'x');
     expect(options).to.include({ name: 'jobs', db: 3, password: 'data', sentinelPassword: 'watch' });
     expect(options.host).to.equal(undefined);
+  });
+
+  it('sentinel over TLS: the master is dialled with TLS too, and the sentinels follow REDIS_TLS unless REDIS_SENTINEL_TLS says otherwise', function () {
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const env = { REDIS_SENTINELS: 's0:26379', REDIS_SENTINEL_MASTER: 'jobs', REDIS_TLS: 'true', REDIS_TLS_CA: ca };
+    const both = redisOptions(loadRedisSettings(env).redis, 'x');
+    // ioredis dials the master the sentinels name in plain TCP unless enableTLSForSentinelMode is set.
+    expect(both.enableTLSForSentinelMode).to.equal(true);
+    expect(both.tls?.ca).to.deep.equal([...rootCertificates, ca]);
+    expect(both.sentinelTLS?.ca).to.deep.equal([...rootCertificates, ca]);
+    // Sentinels are dialled by the addresses they announce: no fixed servername.
+    expect(both.tls).to.not.have.property('servername');
+    expect(both.sentinelTLS).to.not.have.property('servername');
+    const plainSentinels = redisOptions(loadRedisSettings({ ...env, REDIS_SENTINEL_TLS: 'false' }).redis, 'x');
+    expect(plainSentinels).to.include({ enableTLSForSentinelMode: true, sentinelTLS: undefined });
+    const tlsSentinelsOnly = redisOptions(loadRedisSettings({ REDIS_SENTINELS: 's0:26379', REDIS_SENTINEL_MASTER: 'jobs', REDIS_SENTINEL_TLS: 'yes' }).redis, 'x');
+    expect(tlsSentinelsOnly).to.include({ enableTLSForSentinelMode: false, tls: undefined });
+    expect(tlsSentinelsOnly.sentinelTLS).to.deep.equal({ ca: undefined });
+    expect(() => loadRedisSettings({ REDIS_SENTINEL_TLS: 'true' })).to.throw(ConfigError, /REDIS_SENTINEL_TLS.*REDIS_SENTINELS/);
+  });
+
+  it('cluster over TLS: every node verified by the address it is dialled at (no servername), with REDIS_TLS_CA added to the system roots', function () {
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const { redis } = loadRedisSettings({ REDIS_CLUSTER_NODES: 'a:1', REDIS_PASSWORD: 'p', REDIS_TLS: 'true', REDIS_TLS_CA: ca });
+    if (redis.kind !== 'cluster') throw new Error('not a cluster target');
+    const node = clusterOptions(redis, 'conn').redisOptions!;
+    expect(node.tls).to.deep.equal({ ca: [...rootCertificates, ca] });
+    expect(node.password).to.equal('p');
+    const single = redisOptions(loadRedisSettings({ REDIS_URL: 'rediss://redis.example:6380/0' }).redis, 'x');
+    expect(single.tls).to.deep.equal({ servername: 'redis.example', ca: undefined });
+  });
+
+  it('connection hints name the variable for a refused password or an untrusted certificate, from a node or a sentinel', function () {
+    const wrongPass = new ReplyError('WRONGPASS invalid username-password pair or user is disabled.') as Error;
+    const noAuth = new ReplyError('NOAUTH Authentication required.') as Error;
+    const untrusted = Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' });
+    const table: [Error, 'node' | 'sentinel', RegExp | undefined][] = [
+      [wrongPass, 'node', /check REDIS_USERNAME and REDIS_PASSWORD$/],
+      [noAuth, 'node', /check REDIS_USERNAME and REDIS_PASSWORD$/],
+      [wrongPass, 'sentinel', /check REDIS_SENTINEL_USERNAME and REDIS_SENTINEL_PASSWORD$/],
+      [untrusted, 'node', /server's certificate is not trusted: check REDIS_TLS_CA$/],
+      [untrusted, 'sentinel', /sentinel's certificate is not trusted: check REDIS_TLS_CA$/],
+      [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'node', undefined],
+      [new ReplyError('LOADING Redis is loading the dataset in memory') as Error, 'node', undefined],
+      [new Error('WRONGPASS in a plain message is not a reply'), 'node', undefined],
+    ];
+    for (const [err, from, hint] of table) {
+      const got = connectionHint(err, from);
+      if (hint) expect(got, err.message).to.match(hint);
+      else expect(got, err.message).to.equal(undefined);
+    }
   });
 
   it('cluster options: masters only, commands wait through a failover, node options carry auth', function () {
