@@ -9,7 +9,7 @@
  * The producer talks to the current master over a plain connection with no retries, so a push
  * either ran once or is reported failed: a failed batch is neither counted nor pushed again.
  */
-import { Redis, type Cluster } from 'ioredis';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
 import { queueKeys } from '../../function/bridge/keys.ts';
 import { BridgeProcess, RecordingSink, identities, pause, waitUntil } from './bridge.ts';
@@ -18,6 +18,8 @@ export interface FailoverRun {
   redisEnv: Record<string, string>;
   /** A client that follows failovers (Cluster or Sentinel), for the checks. */
   redis: Redis | Cluster;
+  /** Password and TLS for the producer's direct connection to the master, when Redis requires them. */
+  producer?: RedisOptions;
   /** The port of the master that holds `queue` now. */
   masterPort(): Promise<number>;
   /** Kills that master with SIGKILL and resolves once a replica took over. */
@@ -79,7 +81,7 @@ export async function failoverRun(o: FailoverRun): Promise<FailoverResult> {
     if (conn && conn.status === 'ready') return conn;
     conn?.disconnect();
     const port = await o.masterPort();
-    conn = new Redis({ host: '127.0.0.1', port, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
+    conn = new Redis({ ...o.producer, host: '127.0.0.1', port, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
     conn.on('error', () => undefined);
     await conn.connect();
     return conn;

@@ -1,8 +1,9 @@
 /**
  * A private Redis Cluster for a test run: three masters with one replica each, six
  * `redis-server --cluster-enabled yes` on free ports in temporary directories, joined with
- * `redis-cli --cluster create`. `stop()` kills exactly the processes it started; a process 'exit'
- * hook SIGKILLs them should the test run die first.
+ * `redis-cli --cluster create`; optionally with a password and TLS only (`RedisSecurity`). `stop()`
+ * kills exactly the processes it started; a process 'exit' hook SIGKILLs them should the test run
+ * die first.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freeClusterPort } from '../cluster/ports.ts';
 import { waitUntil } from './bridge.ts';
+import { cliArgs, cliFor, serverArgs, type Cli, type RedisSecurity } from './redis-security.ts';
 
 const exec = promisify(execFile);
 
@@ -24,8 +26,8 @@ export interface RedisClusterServers {
   nodes: ClusterNode[];
   /** `127.0.0.1:port,...` for REDIS_CLUSTER_NODES. */
   seeds: string;
-  /** `redis-cli -p port <args>` against one node. */
-  cli(port: number, ...args: string[]): Promise<string>;
+  /** `redis-cli -p port <args>` against one node (authenticated, over TLS, as the nodes require). */
+  cli: Cli;
   /** The port of the master serving `key`'s slot, from CLUSTER NODES of a live node. */
   masterOf(key: string): Promise<number>;
   /**
@@ -42,13 +44,15 @@ export interface RedisClusterServers {
   stop(): Promise<void>;
 }
 
-export async function cli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await exec('redis-cli', ['-p', String(port), ...args], { timeout: 10_000 });
-  return stdout;
-}
+/** `redis-cli -p port <args>` against a node without password or TLS. */
+export const cli: Cli = cliFor();
 
-/** Starts 3 masters + 3 replicas; `nodeTimeoutMs` is cluster-node-timeout (how fast a dead master is failed over). */
-export async function startRedisCluster(nodeTimeoutMs = 1_000): Promise<RedisClusterServers> {
+/**
+ * Starts 3 masters + 3 replicas; `nodeTimeoutMs` is cluster-node-timeout (how fast a dead master is
+ * failed over). With `security.tls`, each node's port is its TLS port and it has no other.
+ */
+export async function startRedisCluster(nodeTimeoutMs = 1_000, security: RedisSecurity = {}): Promise<RedisClusterServers> {
+  const cli = cliFor(security);
   const nodes: ClusterNode[] = [];
   const killOnExit = () => {
     for (const n of nodes) n.child.kill('SIGKILL');
@@ -58,7 +62,7 @@ export async function startRedisCluster(nodeTimeoutMs = 1_000): Promise<RedisClu
     spawn(
       'redis-server',
       [
-        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+        ...serverArgs(port, security), '--bind', '127.0.0.1', '--dir', dir,
         '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs),
         '--save', '', '--appendonly', 'no',
       ],
@@ -94,7 +98,7 @@ export async function startRedisCluster(nodeTimeoutMs = 1_000): Promise<RedisClu
     }
     await exec(
       'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'],
+      [...cliArgs(security), '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'],
       { timeout: 60_000 },
     );
     for (const n of nodes) {
@@ -180,7 +184,8 @@ export async function startRedisCluster(nodeTimeoutMs = 1_000): Promise<RedisClu
       for (;;) {
         const keys = (await cli(from, 'CLUSTER', 'GETKEYSINSLOT', slot, '100')).trim().split('\n').filter(Boolean);
         if (!keys.length) break;
-        await cli(from, 'MIGRATE', '127.0.0.1', String(target.port), '', '0', '5000', 'KEYS', ...keys);
+        const auth = security.password ? ['AUTH', security.password] : [];
+        await cli(from, 'MIGRATE', '127.0.0.1', String(target.port), '', '0', '5000', ...auth, 'KEYS', ...keys);
       }
       for (const n of all.filter((m) => m.flags.includes('master') && !m.flags.includes('fail'))) {
         await cli(n.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', target.id);

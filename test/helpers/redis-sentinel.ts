@@ -1,8 +1,8 @@
 /**
  * A private Sentinel deployment for a test run: a master, one replica and three sentinels
  * (`redis-server <conf> --sentinel`, what Debian's redis-sentinel runs), on free ports in temporary
- * directories. `stop()` kills exactly the processes it started; a process 'exit' hook SIGKILLs
- * them should the test run die first.
+ * directories; optionally with passwords and TLS only (`SentinelSecurity`). `stop()` kills exactly
+ * the processes it started; a process 'exit' hook SIGKILLs them should the test run die first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../cluster/ports.ts';
 import { waitUntil } from './bridge.ts';
-import { cli } from './redis-cluster.ts';
+import { cliFor, serverArgs, serverDirectives, type RedisSecurity } from './redis-security.ts';
 
 export const SENTINEL_MASTER = 'job-robot';
 
@@ -18,6 +18,14 @@ interface Proc {
   port: number;
   dir: string;
   child: ChildProcess;
+}
+
+/**
+ * The data nodes' security, and the sentinels': they use the same TLS (port 0, TLS port only, TLS
+ * to the data nodes and to each other) and require `sentinelPassword` when it is set.
+ */
+export interface SentinelSecurity extends RedisSecurity {
+  sentinelPassword?: string;
 }
 
 export interface RedisSentinelServers {
@@ -31,7 +39,9 @@ export interface RedisSentinelServers {
   stop(): Promise<void>;
 }
 
-export async function startRedisSentinel(downAfterMs = 1_000): Promise<RedisSentinelServers> {
+export async function startRedisSentinel(downAfterMs = 1_000, security: SentinelSecurity = {}): Promise<RedisSentinelServers> {
+  const cli = cliFor(security);
+  const sentinelCli = cliFor(security, security.sentinelPassword);
   const procs: Proc[] = [];
   const killOnExit = () => {
     for (const p of procs) p.child.kill('SIGKILL');
@@ -41,7 +51,7 @@ export async function startRedisSentinel(downAfterMs = 1_000): Promise<RedisSent
     spawn(
       'redis-server',
       [
-        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+        ...serverArgs(port, security), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
         ...(replicaOf ? ['--replicaof', '127.0.0.1', String(replicaOf)] : []),
       ],
       { stdio: 'ignore' },
@@ -58,7 +68,7 @@ export async function startRedisSentinel(downAfterMs = 1_000): Promise<RedisSent
     );
     for (const p of procs) rmSync(p.dir, { recursive: true, force: true });
   };
-  const ping = (port: number) => waitUntil(async () => (await cli(port, 'PING').catch(() => '')).startsWith('PONG'), 10_000, `redis on ${port}`, 50);
+  const ping = (port: number, run = cli) => waitUntil(async () => (await run(port, 'PING').catch(() => '')).startsWith('PONG'), 10_000, `redis on ${port}`, 50);
   try {
     const masterPort = await freePort();
     const masterDir = mkdtempSync(join(tmpdir(), 'job-robot-redis-sentinel-'));
@@ -75,10 +85,13 @@ export async function startRedisSentinel(downAfterMs = 1_000): Promise<RedisSent
       writeFileSync(
         conf,
         [
-          `port ${port}`,
+          ...serverDirectives(port, { tls: security.tls }).map((d) => d.join(' ')),
+          ...(security.sentinelPassword ? [`requirepass ${security.sentinelPassword}`] : []),
           'bind 127.0.0.1',
           `dir ${dir}`,
           `sentinel monitor ${SENTINEL_MASTER} 127.0.0.1 ${masterPort} 2`,
+          ...(security.password ? [`sentinel auth-pass ${SENTINEL_MASTER} ${security.password}`] : []),
+          ...(security.sentinelPassword ? [`sentinel sentinel-pass ${security.sentinelPassword}`] : []),
           `sentinel down-after-milliseconds ${SENTINEL_MASTER} ${downAfterMs}`,
           `sentinel failover-timeout ${SENTINEL_MASTER} 10000`,
           `sentinel parallel-syncs ${SENTINEL_MASTER} 1`,
@@ -89,11 +102,11 @@ export async function startRedisSentinel(downAfterMs = 1_000): Promise<RedisSent
     }
     const sentinels = procs.slice(2);
     for (const s of sentinels) {
-      await ping(s.port);
+      await ping(s.port, sentinelCli);
       // Each sentinel knows the replica and the two other sentinels: a failover can be agreed.
       await waitUntil(
         async () => {
-          const out = await cli(s.port, 'SENTINEL', 'MASTER', SENTINEL_MASTER).catch(() => '');
+          const out = await sentinelCli(s.port, 'SENTINEL', 'MASTER', SENTINEL_MASTER).catch(() => '');
           const f = out.trim().split('\n');
           const get = (k: string) => Number(f[f.indexOf(k) + 1]);
           return get('num-slaves') >= 1 && get('num-other-sentinels') >= 2;
@@ -109,7 +122,7 @@ export async function startRedisSentinel(downAfterMs = 1_000): Promise<RedisSent
   }
   const sentinelPorts = procs.slice(2).map((p) => p.port);
   const masterPort = async () => {
-    const out = await cli(sentinelPorts[0]!, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER);
+    const out = await sentinelCli(sentinelPorts[0]!, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER);
     return Number(out.trim().split('\n')[1]);
   };
   return {

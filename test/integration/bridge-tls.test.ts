@@ -3,45 +3,24 @@
  * redis-server trusted through REDIS_TLS_CA. Certificates come from a throwaway CA made with
  * openssl for this run.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { freePort } from '../cluster/ports.ts';
 import { BridgeProcess, RecordingSink, waitUntil } from '../helpers/bridge.ts';
+import { makePki, type Pki } from '../helpers/pki.ts';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
-
-interface Pki {
-  dir: string;
-  ca: string;
-  cert: string;
-  key: string;
-}
-
-/** A CA and a server certificate for 127.0.0.1 / localhost. */
-function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), 'job-robot-bridge-tls-'));
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=job-robot test CA', '-keyout', 'ca.key', '-out', 'ca.crt']);
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr']);
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'ext.cnf', '-out', 'server.crt']);
-  const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-  return { dir, ca: read('ca.crt'), cert: read('server.crt'), key: read('server.key') };
-}
 
 describe('bridge TLS: verified https sink and TLS Redis (child process)', function () {
   this.timeout(60_000);
   let pki: Pki;
 
   before(function () {
-    pki = makePki();
+    pki = makePki('bridge-tls');
   });
   after(function () {
-    rmSync(pki.dir, { recursive: true, force: true });
+    pki.remove();
   });
   afterEach(async function () {
     await BridgeProcess.killAll();
@@ -106,12 +85,9 @@ describe('bridge TLS: verified https sink and TLS Redis (child process)', functi
 
     before(async function () {
       tlsPort = await freePort();
-      const w = (name: string, text: string) => writeFileSync(join(pki.dir, name), text);
-      w('redis.crt', pki.cert);
-      w('redis.key', pki.key);
       redisChild = spawn(
         'redis-server',
-        ['--port', '0', '--tls-port', String(tlsPort), '--bind', '127.0.0.1', '--tls-cert-file', join(pki.dir, 'redis.crt'), '--tls-key-file', join(pki.dir, 'redis.key'), '--tls-ca-cert-file', join(pki.dir, 'ca.crt'), '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', pki.dir],
+        ['--port', '0', '--tls-port', String(tlsPort), '--bind', '127.0.0.1', '--tls-cert-file', pki.files.cert, '--tls-key-file', pki.files.key, '--tls-ca-cert-file', pki.files.ca, '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', pki.dir],
         { stdio: 'ignore' },
       );
       const probe = new Redis({ port: tlsPort, host: '127.0.0.1', tls: { ca: pki.ca }, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
@@ -142,6 +118,7 @@ describe('bridge TLS: verified https sink and TLS Redis (child process)', functi
       await waitUntil(() => bridge.logged('redis connection failed; retrying with backoff').length > 0, 15_000, 'the refused TLS connection to be logged');
       const failure = bridge.logged('redis connection failed; retrying with backoff')[0]!;
       expect(String(failure['err'])).to.match(/certificate/i);
+      expect(String(failure['hint'])).to.match(/not trusted: check REDIS_TLS_CA/);
       expect((await bridge.get('/health/readiness')).status).to.equal(503);
       expect(bridge.alive).to.equal(true);
       expect((await bridge.terminate()).code).to.equal(0);
