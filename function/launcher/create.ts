@@ -1,19 +1,21 @@
 /**
  * The launcher's decision, whole: an accepted event becomes exactly one Job. The Job's name is the
- * event's identity, so a redelivery's create answers 409 AlreadyExists, which is success. Every
- * other API answer maps to one HTTP class here.
+ * event's identity, so a redelivery's create answers 409 AlreadyExists, which is success once the
+ * Job proves to be this launcher's own. Every other API answer maps to one HTTP class here.
  */
 import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
 import type { Incoming } from '../http/cloudevent.ts';
 import { HttpError, InternalError, InvalidEvent, Misconfigured, PayloadTooLarge, RetryLater } from '../http/errors.ts';
 import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
 import type { CallOptions } from '../kube/call-options.ts';
+import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../kube/labels.ts';
 import type { Logger } from '../log.ts';
 import { argsFromData } from './args.ts';
 import type { Capacity } from './capacity.ts';
 import { eventEnv } from './event-env.ts';
 import { buildJob, type JobSettings } from './job.ts';
 import type { LauncherMetrics } from './metrics.ts';
+import type { JobStatus } from './status.ts';
 
 export interface LaunchSettings extends JobSettings {
   /** Accepted CloudEvent types; `*` accepts any. */
@@ -31,6 +33,8 @@ export interface LauncherDeps {
   namespace: string;
   capacity: Capacity;
   metrics: LauncherMetrics;
+  /** Reads a Job that already exists, to tell a redelivery from another job-robot's Job. */
+  status: JobStatus;
 }
 
 /** An event turned into its Job, not yet created. */
@@ -70,35 +74,64 @@ export class Launcher {
     return { name: job.metadata!.name!, job, event };
   }
 
-  /** Creates the planned Job. Created or already there: success. Anything else throws an HttpError. */
+  /**
+   * Creates the planned Job. Created, or already there and this launcher's: success. Anything else
+   * throws an HttpError.
+   */
   async launch(p: Planned, log: Logger): Promise<Launched> {
     const slot = await this.d.capacity.reserve(p.name);
     const end = this.d.metrics.createSeconds.startTimer();
+    let outcome: 'created' | 'exists' | 'error' = 'error';
+    try {
+      outcome = await this.create(p);
+    } finally {
+      end({ outcome });
+      slot.release(outcome === 'error' ? 'failed' : outcome);
+    }
+    if (outcome === 'created') {
+      this.d.metrics.jobsCreated.inc();
+      log.debug({ job: p.name }, 'Job created');
+      return { name: p.name, created: true };
+    }
+    this.d.metrics.duplicates.inc();
+    log.debug({ job: p.name }, 'Job already exists: a redelivery');
+    return { name: p.name, created: false };
+  }
+
+  private async create(p: Planned): Promise<'created' | 'exists'> {
     try {
       // Strict, like the start-up dry run: a field the API server does not know fails instead of vanishing.
       await this.d.batch.createNamespacedJob(
         { namespace: this.d.namespace, body: p.job, fieldValidation: 'Strict' },
         this.d.calls.call({ body: p.job }),
       );
-      end({ outcome: 'created' });
-      slot.release('created');
-      this.d.metrics.jobsCreated.inc();
-      log.debug({ job: p.name }, 'Job created');
-      return { name: p.name, created: true };
+      return 'created';
     } catch (err) {
       const f = kubeFailure(err);
-      if (f.code === 409 && f.reason === 'AlreadyExists') {
-        end({ outcome: 'exists' });
-        slot.release('exists');
-        this.d.metrics.duplicates.inc();
-        log.debug({ job: p.name }, 'Job already exists: a redelivery');
-        return { name: p.name, created: false };
-      }
-      end({ outcome: 'error' });
-      slot.release('failed');
-      throw createFailure(f, this.d.namespace, this.d.settings.retryAfterSeconds);
+      if (f.code !== 409 || f.reason !== 'AlreadyExists') throw createFailure(f, this.d.namespace, this.d.settings.retryAfterSeconds);
     }
+    // A redelivery, unless the Job of that name is another job-robot's (the same event reached two
+    // instances that share JOB_NAME_PREFIX). One deleted meanwhile was there: a redelivery too.
+    const existing = await this.d.status.read(p.name);
+    if (existing && !this.d.status.owns(existing)) throw nameTaken(existing, this.d.namespace, this.d.settings.prefix);
+    return 'exists';
   }
+}
+
+/** 500: the event's Job name is held by a Job this launcher does not own. Pure. */
+export function nameTaken(job: V1Job, namespace: string, prefix: string): Misconfigured {
+  const labels = job.metadata?.labels ?? {};
+  const holder =
+    labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE
+      ? 'a Job job-robot does not manage'
+      : labels[INSTANCE_LABEL]
+        ? `job-robot instance ${labels[INSTANCE_LABEL]}`
+        : 'the job-robot without INSTANCE';
+  return new Misconfigured(
+    `Job ${job.metadata?.name} already exists and belongs to ${holder}, not to this launcher: the same event reached another job-robot with the same JOB_NAME_PREFIX`,
+    `give each job-robot in namespace ${namespace} its own JOB_NAME_PREFIX (this one has ${prefix}), and route each queue's events to one launcher only`,
+    'name-taken',
+  );
 }
 
 /** Fields of a Job that event data fills: a 422 on these is the event's fault, not the template's. */

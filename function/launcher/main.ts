@@ -82,8 +82,8 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     argsField: config.ARGS_FIELD,
     retryAfterSeconds: config.RETRY_AFTER_SECONDS,
   };
-  const launcher = new Launcher({ template, settings, batch, calls, namespace, capacity, metrics });
   const status = new JobStatus({ batch, calls, namespace, owner: ownerLabels(config.INSTANCE), retryAfterSeconds: config.RETRY_AFTER_SECONDS });
+  const launcher = new Launcher({ template, settings, batch, calls, namespace, capacity, metrics, status });
   const sample = new CloudEvent<unknown>({ id: 'dry-run', source: 'job-robot/launcher/start-up', type: config.ACCEPTED_TYPES.find((t) => t !== '*') ?? QUEUE_ITEM_TYPE, data: { sample: true } });
   const startup = new Startup({
     kc,

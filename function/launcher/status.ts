@@ -1,4 +1,4 @@
-import type { BatchV1Api } from '@kubernetes/client-node';
+import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
 import { Misconfigured, RetryLater } from '../http/errors.ts';
 import { kubeFailure } from '../kube/api-error.ts';
 import type { CallOptions } from '../kube/call-options.ts';
@@ -24,9 +24,19 @@ export class JobStatus {
 
   async report(name: string): Promise<JobReport | undefined> {
     if (!isDns1123Label(name)) return undefined;
+    const job = await this.read(name);
+    return job && this.owns(job) ? jobReport(job) : undefined;
+  }
+
+  /** Whether `job` carries this launcher's owner labels. */
+  owns(job: V1Job): boolean {
+    return ownedBy(job, this.d.owner);
+  }
+
+  /** The Job named `name` whoever owns it; undefined when there is none. */
+  async read(name: string): Promise<V1Job | undefined> {
     try {
-      const job = await this.d.batch.readNamespacedJob({ name, namespace: this.d.namespace }, this.d.calls.call());
-      return ownedBy(job, this.d.owner) ? jobReport(job) : undefined;
+      return await this.d.batch.readNamespacedJob({ name, namespace: this.d.namespace }, this.d.calls.call());
     } catch (err) {
       const f = kubeFailure(err);
       if (f.code === 404) return undefined;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { InvalidEvent, Misconfigured, PayloadTooLarge, RetryLater, InternalError } from '../../function/http/errors.ts';
 import { wantsJson } from '../../function/launcher/app.ts';
-import { createFailure } from '../../function/launcher/create.ts';
+import { createFailure, nameTaken } from '../../function/launcher/create.ts';
 import { jobState, isActive } from '../../function/launcher/state.ts';
 
 describe('launcher create: every API answer maps to one HTTP class', function () {
@@ -39,6 +39,33 @@ describe('launcher create: every API answer maps to one HTTP class', function ()
   it('a 403 names the fix: kubectl apply -f config/rbac.yaml in the namespace', function () {
     expect((map(403) as Misconfigured).fix).to.equal(
       "grant create on jobs.batch to the launcher's ServiceAccount in namespace ns1: kubectl apply -n ns1 -f config/rbac.yaml",
+    );
+  });
+});
+
+describe('launcher create: a Job name held by a Job this launcher does not own', function () {
+  const held = (labels: Record<string, string>) => nameTaken({ metadata: { name: 'job-robot-abc', labels } }, 'ns1', 'job-robot-');
+
+  it('is a 500 name-taken naming who holds it', function () {
+    const rows: Array<[Record<string, string>, string]> = [
+      [{ 'app.kubernetes.io/managed-by': 'job-robot', 'app.kubernetes.io/instance': 'blue' }, 'job-robot instance blue'],
+      [{ 'app.kubernetes.io/managed-by': 'job-robot' }, 'the job-robot without INSTANCE'],
+      [{ 'app.kubernetes.io/managed-by': 'helm', 'app.kubernetes.io/instance': 'blue' }, 'a Job job-robot does not manage'],
+      [{}, 'a Job job-robot does not manage'],
+    ];
+    for (const [labels, holder] of rows) {
+      const err = held(labels);
+      expect(err, holder).to.be.instanceOf(Misconfigured);
+      expect([err.status, err.reason], holder).to.deep.equal([500, 'name-taken']);
+      expect(err.message, holder).to.equal(
+        `Job job-robot-abc already exists and belongs to ${holder}, not to this launcher: the same event reached another job-robot with the same JOB_NAME_PREFIX`,
+      );
+    }
+  });
+
+  it('the fix: a JOB_NAME_PREFIX per job-robot in the namespace, one launcher per queue', function () {
+    expect(held({}).fix).to.equal(
+      "give each job-robot in namespace ns1 its own JOB_NAME_PREFIX (this one has job-robot-), and route each queue's events to one launcher only",
     );
   });
 });
