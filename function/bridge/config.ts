@@ -64,6 +64,10 @@ export const bridgeSchema = baseSchema
     BACKOFF_MAX_MS: envInt(1, 3_600_000).default(60_000),
     SEND_TIMEOUT_MS: envInt(100, 3_600_000).default(15_000),
     LEASE_MS: envInt(500, 3_600_000).default(30_000),
+    /** List mode: replicas that must hold a batch's claim before it is sent (Redis WAIT); 0 waits for none. */
+    CLAIM_WAIT_REPLICAS: envInt(0, 64).default(0),
+    /** How long a claim waits for CLAIM_WAIT_REPLICAS before the batch is sent anyway (and counted). */
+    CLAIM_WAIT_MS: envInt(1, 60_000).default(1_000),
     SHUTDOWN_GRACE_MS: envInt(0, 3_600_000).default(20_000),
     CONSUMER: consumerName.optional(),
     HOSTNAME: z.string().optional(),
@@ -107,6 +111,7 @@ export const bridgeSchema = baseSchema
       backoff: { minMs: env.BACKOFF_MIN_MS, maxMs: env.BACKOFF_MAX_MS },
       sendTimeoutMs: env.SEND_TIMEOUT_MS,
       leaseMs: env.LEASE_MS,
+      claimWait: { replicas: env.CLAIM_WAIT_REPLICAS, timeoutMs: env.CLAIM_WAIT_MS },
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
       consumer: env.CONSUMER ?? (env.HOSTNAME || hostname()),
       sink: env.K_SINK,

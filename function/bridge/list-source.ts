@@ -36,6 +36,19 @@ export interface ListSourceOptions {
   leaseMs: number;
   /** How long one BLMOVE blocks before it is reissued (it returns at once when an item arrives). */
   blockSeconds?: number;
+  /**
+   * Replicas that must hold a batch's stamps before it is sent (Redis WAIT, in one round trip with
+   * the claim). Without it, a failover that loses an unreplicated claim puts those items back under
+   * new ids after they were sent: a second Job each.
+   */
+  replicas?: ReplicaWait;
+}
+
+export interface ReplicaWait {
+  count: number;
+  timeoutMs: number;
+  /** A batch goes out although fewer replicas acknowledged it within the timeout. */
+  onShort?: (items: number, acknowledged: number) => void;
 }
 
 type Side = 'LEFT' | 'RIGHT';
@@ -53,6 +66,7 @@ export class ListSource implements Source {
   private interrupted = false;
   /** The last claim call, when it failed: it may have run without its reply reaching us. */
   private unanswered: { prefix: string; count: number } | undefined;
+  private readonly replicas: ReplicaWait | undefined;
 
   constructor(options: ListSourceOptions) {
     this.client = options.client;
@@ -62,6 +76,7 @@ export class ListSource implements Source {
     this.leaseMs = options.leaseMs;
     this.blockSeconds = options.blockSeconds ?? 5;
     this.takeEnd = options.pushEnd === 'left' ? 'RIGHT' : 'LEFT';
+    this.replicas = options.replicas && options.replicas.count > 0 ? options.replicas : undefined;
     this.scripts = defineScripts(options.client);
     this.acks = new Batcher(async (ids) => {
       await this.scripts.ack(this.keys.items, this.keys.attempts, this.claims, ...ids);
@@ -107,10 +122,8 @@ export class ListSource implements Source {
     const acks = this.acks.take();
     let reply: Buffer[];
     try {
-      reply = (await this.scripts.claim(
-        this.keys.queue, this.processing, this.keys.items, this.claims, this.keys.attempts,
-        pop, acks.items.length, ...acks.items, prefix, count,
-      )) as Buffer[];
+      const args = [this.keys.queue, this.processing, this.keys.items, this.claims, this.keys.attempts, pop, acks.items.length, ...acks.items, prefix, count];
+      reply = this.replicas ? await this.claimReplicated(args, this.replicas) : ((await this.scripts.claim(...args)) as Buffer[]);
       acks.settle();
     } catch (err) {
       acks.settle(err);
@@ -121,6 +134,21 @@ export class ListSource implements Source {
     const claimedAt = Date.now();
     const time = new Date(uuidv7Time(batchId(prefix, 0)) ?? claimedAt);
     return reply.map((item, n) => ({ id: batchId(prefix, n), item, time, attempts: 0, claimedAt, fresh: true }));
+  }
+
+  /**
+   * The claim and a WAIT in one pipeline, so both go to the same server (in a cluster, the master
+   * of the queue's slot) and the WAIT covers the claim's writes. A short count still sends: holding
+   * the items back while a replica is away would stop the queue; `onShort` counts the exposure.
+   */
+  private async claimReplicated(args: (string | number)[], wait: ReplicaWait): Promise<Buffer[]> {
+    const results = await this.scripts.claimPipeline(args).call('WAIT', wait.count, wait.timeoutMs).exec();
+    const [claimed, waited] = results ?? [];
+    if (!claimed || claimed[0]) throw claimed?.[0] ?? new Error('the claim pipeline returned no reply');
+    const reply = claimed[1] as Buffer[];
+    const acknowledged = waited && !waited[0] ? Number(waited[1]) : 0;
+    if (reply.length && acknowledged < wait.count) wait.onShort?.(reply.length, acknowledged);
+    return reply;
   }
 
   async sweep(): Promise<Claim[]> {

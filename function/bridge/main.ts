@@ -21,11 +21,22 @@ import { StreamSource } from './stream-source.ts';
 /** How long a metrics scrape waits for Redis to report the queue depth. */
 const DEPTH_TIMEOUT_MS = 1_000;
 
-export function createSource(config: BridgeConfig, client: RedisClient, blocking: RedisClient, log: Logger): Source {
+export function createSource(
+  config: BridgeConfig,
+  client: RedisClient,
+  blocking: RedisClient,
+  log: Logger,
+  onUnreplicated: (items: number) => void = () => undefined,
+): Source {
   const keys = queueKeys(config.queueKey, config.deadLetterKey);
   const common = { client, blocking, keys, consumer: config.consumer, leaseMs: config.leaseMs };
+  const { replicas, timeoutMs } = config.claimWait;
+  const onShort = (items: number, acknowledged: number) => {
+    onUnreplicated(items);
+    log.warn({ items, acknowledged, wanted: replicas, timeoutMs }, 'claim not acknowledged by enough replicas in time; sending it anyway');
+  };
   return config.mode === 'list'
-    ? new ListSource({ ...common, pushEnd: config.listEnd })
+    ? new ListSource({ ...common, pushEnd: config.listEnd, ...(replicas > 0 ? { replicas: { count: replicas, timeoutMs, onShort } } : {}) })
     : new StreamSource({
         ...common,
         ...config.stream,
@@ -44,11 +55,12 @@ export async function main(_argv: string[]): Promise<void> {
   watchConnection(client, 'redis', health, log);
   watchConnection(blocking, 'redis-blocking', health, log);
 
-  const source = createSource(config, client, blocking, log);
+  let metrics: BridgeMetrics | undefined;
+  const source = createSource(config, client, blocking, log, (items) => metrics?.unreplicated.inc(items));
   const sender = new Sender({ sink: config.sink, timeoutMs: config.sendTimeoutMs, connections: config.concurrency, caCerts: config.caCerts });
   const registry = createRegistry('bridge');
   let bridge: Bridge | undefined;
-  const metrics = new BridgeMetrics(registry, {
+  metrics = new BridgeMetrics(registry, {
     depth: () => (client.status === 'ready' ? withTimeout(source.depth(), DEPTH_TIMEOUT_MS) : Promise.resolve(undefined)),
     inFlight: () => bridge?.inFlight() ?? 0,
     oldestClaimAge: () => bridge?.oldestClaimAge() ?? 0,

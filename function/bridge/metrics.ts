@@ -15,6 +15,7 @@ export class BridgeMetrics {
   readonly retried: Counter<'reason'>;
   readonly deadLettered: Counter<'reason'>;
   readonly deliverySeconds: Histogram;
+  readonly unreplicated: Counter;
 
   constructor(registry: Registry, gauges: BridgeGauges) {
     const registers = [registry];
@@ -22,6 +23,11 @@ export class BridgeMetrics {
       name: 'job_robot_bridge_claimed_total',
       help: 'Items claimed: new from the queue, recovered after a restart, or adopted from a dead consumer',
       labelNames: ['how'],
+      registers,
+    });
+    this.unreplicated = new Counter({
+      name: 'job_robot_bridge_unreplicated_claims_total',
+      help: 'Items sent before CLAIM_WAIT_REPLICAS replicas acknowledged their claim (a failover then could give them new ids)',
       registers,
     });
     this.delivered = new Counter({ name: 'job_robot_bridge_delivered_total', help: 'Items the sink accepted (2xx)', registers });

@@ -10,6 +10,7 @@
  * never lost, and an item that has been sent under an id keeps that id (only never-sent items go
  * back to the queue, on shutdown, see RELEASE).
  */
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './redis.ts';
 
 const NOW_MS = `
@@ -303,6 +304,8 @@ function define(client: RedisClient, name: string, keys: number, lua: string): S
 /** The scripts, bound to one client. Replies are raw (Buffers); the sources decode them. */
 export interface Scripts {
   claim: ScriptCall;
+  /** A pipeline that starts with the claim script, for commands that must follow it on its connection. */
+  claimPipeline(args: (string | number)[]): ChainableCommander;
   own: ScriptCall;
   lease: ScriptCall;
   adopt: ScriptCall;
@@ -321,6 +324,7 @@ export interface Scripts {
 export function defineScripts(client: RedisClient): Scripts {
   return {
     claim: define(client, 'jobRobotClaim', 5, CLAIM),
+    claimPipeline: (args) => (client.pipeline() as unknown as Record<string, (...a: (string | number)[]) => ChainableCommander>)['jobRobotClaimBuffer']!(...args),
     own: define(client, 'jobRobotOwn', 3, OWN),
     lease: define(client, 'jobRobotLease', 1, LEASE),
     adopt: define(client, 'jobRobotAdopt', 7, ADOPT),

@@ -10,7 +10,8 @@ import { connect, type RedisClient, type RedisTarget } from '../../function/brid
 import { defineScripts } from '../../function/bridge/scripts.ts';
 import type { Claim } from '../../function/bridge/source.ts';
 import { allKeys, waitUntil } from '../helpers/bridge.ts';
-import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
+import { Redis } from 'ioredis';
+import { startRedis, uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
 import { ReplyCut } from '../helpers/reply-cut.ts';
 
 describe('bridge list mode: claims, leases and recovery (real Redis)', function () {
@@ -317,6 +318,44 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
       a.interrupt();
     } finally {
       await cut.close();
+    }
+  });
+
+  it('CLAIM_WAIT_REPLICAS: a batch goes out once a replica holds its stamps; with the replica stalled, after the timeout, counted', async function () {
+    // Full sync at once, not after the default 5 s wait for more replicas.
+    await r.redis.config('SET', 'repl-diskless-sync-delay', '0');
+    const replica = await startRedis(['--replicaof', '127.0.0.1', String(r.server.port)]);
+    const onReplica = new Redis(replica.url);
+    try {
+      await waitUntil(async () => /slave0:.*state=online/.test(await r.redis.info('replication')), 10_000, 'the replica to sync');
+      const shorts: [number, number][] = [];
+      const client = connect(target(), 'test');
+      const blocking = connect(target(), 'test-blocking', true);
+      clients.push(client, blocking);
+      const replicas = { count: 1, timeoutMs: 500, onShort: (items: number, acked: number) => void shorts.push([items, acked]) };
+      const a = new ListSource({ client, blocking, keys, consumer: 'a', pushEnd: 'left', leaseMs: 30_000, blockSeconds: 1, replicas });
+      await a.start();
+      await r.redis.lpush(keys.queue, 'a', 'b');
+      const first = await a.claim(10);
+      expect(bodies(first)).to.deep.equal(['a', 'b']);
+      expect(shorts, 'the replica acknowledged in time').to.deep.equal([]);
+      expect(await onReplica.hmget(keys.items, ...first.map((c) => c.id)), 'the replica holds the stamps once the claim returns').to.deep.equal(['a', 'b']);
+
+      replica.child!.kill('SIGSTOP');
+      try {
+        await r.redis.lpush(keys.queue, 'c');
+        const started = Date.now();
+        const second = await a.claim(10);
+        expect(bodies(second)).to.deep.equal(['c']);
+        expect(Date.now() - started).to.be.at.least(450);
+        expect(shorts).to.deep.equal([[1, 0]]);
+      } finally {
+        replica.child!.kill('SIGCONT');
+      }
+      a.interrupt();
+    } finally {
+      onReplica.disconnect();
+      await replica.stop();
     }
   });
 });

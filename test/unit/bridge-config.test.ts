@@ -27,6 +27,7 @@ describe('bridge config: defaults', function () {
       backoff: { minMs: 200, maxMs: 60_000 },
       sendTimeoutMs: 15_000,
       leaseMs: 30_000,
+      claimWait: { replicas: 0, timeoutMs: 1_000 },
       shutdownGraceMs: 20_000,
       consumer: 'bridge-abc12',
       deadLetterKey: undefined,
@@ -34,6 +35,12 @@ describe('bridge config: defaults', function () {
     expect(cfg.redis).to.deep.include({ host: '127.0.0.1', port: 6379, db: 0, tls: false });
     expect(cfg.stream).to.deep.equal({ group: 'job-robot', field: 'data', deleteAcked: true });
     expect(cfg.event).to.deep.equal({ type: 'dev.job-robot.queue.item', source: 'redis://127.0.0.1:6379/0/job-robot:queue', extensions: {} });
+  });
+
+  it('CLAIM_WAIT_REPLICAS and CLAIM_WAIT_MS: how many replicas must hold a claim, and for how long to wait', function () {
+    expect(loadBridgeConfig({ ...base, CLAIM_WAIT_REPLICAS: '1', CLAIM_WAIT_MS: '250' }).claimWait).to.deep.equal({ replicas: 1, timeoutMs: 250 });
+    expect(errorOf({ ...base, CLAIM_WAIT_REPLICAS: '-1' }).variables).to.deep.equal(['CLAIM_WAIT_REPLICAS']);
+    expect(errorOf({ ...base, CLAIM_WAIT_MS: '0' }).variables).to.deep.equal(['CLAIM_WAIT_MS']);
   });
 
   it('CONSUMER wins over HOSTNAME', function () {
