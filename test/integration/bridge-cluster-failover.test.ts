@@ -12,6 +12,9 @@ import { failoverRun } from '../helpers/failover-run.ts';
 import { startRedisCluster, type RedisClusterServers } from '../helpers/redis-cluster.ts';
 import { uniquePrefix } from '../helpers/redis.ts';
 
+
+/** As a list-mode deployment with replicas should run (README): a claim is sent once a replica holds it. Short, as the promoted master has no replica left. */
+const CLAIM_WAIT = { CLAIM_WAIT_REPLICAS: '1', CLAIM_WAIT_MS: '100' };
 describe('bridge on Redis Cluster: the queue\'s master killed, or its slot resharded, while items flow', function () {
   this.timeout(180_000);
   let cluster: RedisClusterServers | undefined;
@@ -37,7 +40,7 @@ describe('bridge on Redis Cluster: the queue\'s master killed, or its slot resha
       const c = cluster!;
       const queue = `${uniquePrefix(`failover-${mode}`)}queue`;
       const result = await failoverRun({
-        redisEnv: { REDIS_CLUSTER_NODES: c.seeds },
+        redisEnv: { REDIS_CLUSTER_NODES: c.seeds, ...CLAIM_WAIT },
         redis: redis!,
         masterPort: () => c.masterOf(queue),
         failover: () => c.killMasterOf(queue),
@@ -59,7 +62,7 @@ describe('bridge on Redis Cluster: the queue\'s master killed, or its slot resha
     const c = cluster!;
     const queue = `${uniquePrefix('reshard')}queue`;
     const result = await failoverRun({
-      redisEnv: { REDIS_CLUSTER_NODES: c.seeds },
+      redisEnv: { REDIS_CLUSTER_NODES: c.seeds, ...CLAIM_WAIT },
       redis: redis!,
       masterPort: () => c.masterOf(queue),
       failover: async () => {

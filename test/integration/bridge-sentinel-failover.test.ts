@@ -15,6 +15,9 @@ import { failoverRun } from '../helpers/failover-run.ts';
 import { SENTINEL_MASTER, startRedisSentinel, type RedisSentinelServers } from '../helpers/redis-sentinel.ts';
 import { uniquePrefix } from '../helpers/redis.ts';
 
+
+/** As a list-mode deployment with replicas should run (README): a claim is sent once a replica holds it. Short, as the promoted master has no replica left. */
+const CLAIM_WAIT = { CLAIM_WAIT_REPLICAS: '1', CLAIM_WAIT_MS: '100' };
 describe('bridge on Redis Sentinel: kill -9 the master while items flow', function () {
   this.timeout(180_000);
   let servers: RedisSentinelServers | undefined;
@@ -47,7 +50,7 @@ describe('bridge on Redis Sentinel: kill -9 the master while items flow', functi
       const s = servers!;
       const queue = `${uniquePrefix(`sentinel-${mode}`)}queue`;
       const result = await failoverRun({
-        redisEnv: { REDIS_SENTINELS: s.sentinels, REDIS_SENTINEL_MASTER: SENTINEL_MASTER },
+        redisEnv: { REDIS_SENTINELS: s.sentinels, REDIS_SENTINEL_MASTER: SENTINEL_MASTER, ...CLAIM_WAIT },
         redis: redis!,
         masterPort: () => s.masterPort(),
         failover: () => s.killMaster(),
