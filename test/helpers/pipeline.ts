@@ -93,6 +93,16 @@ export class Component {
     await Promise.all([...Component.running].map((c) => c.kill9()));
   }
 
+  /** One exit hook for every component (one each would trip Node's listener-leak warning). */
+  private static hooked = false;
+  private static hookExit(): void {
+    if (Component.hooked) return;
+    Component.hooked = true;
+    process.once('exit', () => {
+      for (const c of Component.running) c.child?.kill('SIGKILL');
+    });
+  }
+
   readonly name: ComponentName;
   readonly port: number;
   env: Record<string, string>;
@@ -139,12 +149,10 @@ export class Component {
     });
     this.child = child;
     this.starts += 1;
-    const killOnExit = () => child.kill('SIGKILL');
-    process.once('exit', killOnExit);
+    Component.hookExit();
     Component.running.add(this);
     this.exited = new Promise((resolve) =>
       child.once('exit', () => {
-        process.removeListener('exit', killOnExit);
         if (this.child === child) Component.running.delete(this);
         resolve();
       }),
