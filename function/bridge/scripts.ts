@@ -114,16 +114,20 @@ return out
 /**
  * adopt: takes over a consumer whose lease has expired. Its unstamped items go back to the head of
  * the queue (they have no id yet); its claims move, ids unchanged, to the adopting consumer.
- * KEYS: consumers, processing(dead), claims(dead), claims(me), queue, items, attempts.
- * ARGV: dead consumer, queue end to push back to (LEFT/RIGHT: the end the bridge takes from).
+ *
+ * The ids moved are also noted under `adopted(dead, me)` for a while (ARGV[3] ms): a repeat of
+ * the call (its reply was lost and ioredis resent it) finds the lease gone and returns those
+ * claims again, instead of nothing, which would leave them under a live consumer's name, unsent,
+ * until it restarts.
+ * KEYS: consumers, processing(dead), claims(dead), claims(me), queue, items, attempts, adopted(dead, me).
+ * ARGV: dead consumer, queue end to push back to (LEFT/RIGHT: the end the bridge takes from), note ms.
  * Returns nil if the lease is alive, else id, item, attempts, ...
  */
 const ADOPT = `${NOW_MS}
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if lease and tonumber(lease) > now then return false end
-while redis.call('LMOVE', KEYS[2], KEYS[5], 'LEFT', ARGV[2]) do end
 local out = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+local function give(id)
   local item = redis.call('HGET', KEYS[6], id)
   if item then
     redis.call('SADD', KEYS[4], id)
@@ -131,6 +135,18 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     out[#out + 1] = item
     out[#out + 1] = redis.call('HGET', KEYS[7], id) or '0'
   end
+end
+if not lease then
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[8])) do
+    if redis.call('SISMEMBER', KEYS[4], id) == 1 then give(id) end
+  end
+end
+while redis.call('LMOVE', KEYS[2], KEYS[5], 'LEFT', ARGV[2]) do end
+local moved = redis.call('SMEMBERS', KEYS[3])
+for _, id in ipairs(moved) do give(id) end
+if #moved > 0 then
+  redis.call('SADD', KEYS[8], unpack(moved))
+  redis.call('PEXPIRE', KEYS[8], ARGV[3])
 end
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -327,7 +343,7 @@ export function defineScripts(client: RedisClient): Scripts {
     claimPipeline: (args) => (client.pipeline() as unknown as Record<string, (...a: (string | number)[]) => ChainableCommander>)['jobRobotClaimBuffer']!(...args),
     own: define(client, 'jobRobotOwn', 3, OWN),
     lease: define(client, 'jobRobotLease', 1, LEASE),
-    adopt: define(client, 'jobRobotAdopt', 7, ADOPT),
+    adopt: define(client, 'jobRobotAdopt', 8, ADOPT),
     ack: define(client, 'jobRobotAck', 3, ACK),
     dead: define(client, 'jobRobotDead', 4, DEAD),
     attempt: define(client, 'jobRobotAttempt', 2, ATTEMPT),

@@ -11,7 +11,8 @@ export class ReplyCut {
   cuts = 0;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private armed = false;
+  /** Replies still to pass before the next one is dropped; -1 when not armed. */
+  private armed = -1;
 
   constructor(redisPort: number) {
     this.server = createServer((client) => {
@@ -23,11 +24,12 @@ export class ReplyCut {
       }
       client.on('data', (chunk) => upstream.write(chunk));
       upstream.on('data', (chunk) => {
-        if (!this.armed) {
+        if (this.armed !== 0) {
+          if (this.armed > 0) this.armed -= 1;
           client.write(chunk);
           return;
         }
-        this.armed = false;
+        this.armed = -1;
         this.cuts += 1;
         client.destroy();
         upstream.destroy();
@@ -38,9 +40,12 @@ export class ReplyCut {
     this.port = new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as { port: number }).port)));
   }
 
-  /** Drops the next reply from Redis, whatever command it answers, and cuts that connection. */
-  arm(): void {
-    this.armed = true;
+  /**
+   * Drops a reply from Redis, whatever command it answers, and cuts that connection: the next one,
+   * or the one after `pass` more have gone through (each command's reply comes in one piece here).
+   */
+  arm(pass = 0): void {
+    this.armed = pass;
   }
 
   async close(): Promise<void> {

@@ -321,6 +321,31 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     }
   });
 
+  it('an adoption whose reply never arrives resolves with the adopted claims: none left unsent under a live consumer', async function () {
+    await r.redis.lpush(keys.queue, 'x', 'y');
+    const dead = source('dead', 500);
+    await dead.start();
+    const held = await dead.claim(10);
+    expect(bodies(held)).to.deep.equal(['x', 'y']);
+    await leaseExpired('dead');
+    const cut = new ReplyCut(r.server.port);
+    try {
+      const a = source('a', 30_000, 'left', await cut.port);
+      await a.start();
+      // The sweep renews a's lease (that reply passes), then adopts: that reply is dropped.
+      cut.arm(1);
+      const adopted = await a.sweep();
+      expect(cut.cuts, 'a reply was dropped').to.equal(1);
+      expect(adopted.map((c) => c.id).sort()).to.deep.equal(held.map((c) => c.id).sort());
+      expect(bodies(adopted).sort()).to.deep.equal(['x', 'y']);
+      expect(await r.redis.smembers(keys.claims('a'))).to.have.members(held.map((c) => c.id));
+      expect(await r.redis.exists(keys.adopted('dead', 'a')), 'the note is gone once the reply arrived').to.equal(0);
+      a.interrupt();
+    } finally {
+      await cut.close();
+    }
+  });
+
   it('CLAIM_WAIT_REPLICAS: a batch goes out once a replica holds its stamps; with the replica stalled, after the timeout, counted', async function () {
     // Full sync at once, not after the default 5 s wait for more replicas.
     await r.redis.config('SET', 'repl-diskless-sync-delay', '0');
@@ -329,11 +354,15 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     try {
       await waitUntil(async () => /slave0:.*state=online/.test(await r.redis.info('replication')), 10_000, 'the replica to sync');
       const shorts: [number, number][] = [];
-      const client = connect(target(), 'test');
-      const blocking = connect(target(), 'test-blocking', true);
-      clients.push(client, blocking);
-      const replicas = { count: 1, timeoutMs: 500, onShort: (items: number, acked: number) => void shorts.push([items, acked]) };
-      const a = new ListSource({ client, blocking, keys, consumer: 'a', pushEnd: 'left', leaseMs: 30_000, blockSeconds: 1, replicas });
+      const waiting = (consumer: string, timeoutMs: number) => {
+        const client = connect(target(), 'test');
+        const blocking = connect(target(), 'test-blocking', true);
+        clients.push(client, blocking);
+        const replicas = { count: 1, timeoutMs, onShort: (items: number, acked: number) => void shorts.push([items, acked]) };
+        return new ListSource({ client, blocking, keys, consumer, pushEnd: 'left', leaseMs: 30_000, blockSeconds: 1, replicas });
+      };
+      // Generous while the replica is up (a loaded machine may take a while), short once it is stalled.
+      const a = waiting('a', 10_000);
       await a.start();
       await r.redis.lpush(keys.queue, 'a', 'b');
       const first = await a.claim(10);
@@ -343,9 +372,12 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
 
       replica.child!.kill('SIGSTOP');
       try {
+        const b = waiting('b', 500);
+        await b.start();
         await r.redis.lpush(keys.queue, 'c');
         const started = Date.now();
-        const second = await a.claim(10);
+        const second = await b.claim(10);
+        b.interrupt();
         expect(bodies(second)).to.deep.equal(['c']);
         expect(Date.now() - started).to.be.at.least(450);
         expect(shorts).to.deep.equal([[1, 0]]);
