@@ -13,8 +13,12 @@
  *     naive         the script: @kubernetes/client-node as it comes (a new TLS connection per call),
  *                   one list of everything, sequential deletes (Background propagation);
  *     naive-pooled  the same script given the reaper's connection pool, isolating what paging and
- *                   bounded concurrency alone are worth.
- *   The headline ratio is naive / reaper; naive-pooled / reaper is reported beside it.
+ *                   bounded concurrency alone are worth;
+ *     reaper-checked the reaper given the bridge's Redis (a private redis-server), as config/ runs
+ *                   it: every Job carries the queue's event source, so each expired one is checked
+ *                   for a queue item still in flight (none is) before it is deleted.
+ *   The headline ratio is naive / reaper; naive-pooled / reaper and reaper-checked / reaper (what
+ *   the in-flight check costs) are reported beside it.
  * - Rounds rotate which approach goes first; ratios compare medians.
  * - Memory: each run forces a GC every 500 ms and records the largest heap left after it (the live
  *   heap: what the approach holds, garbage excluded) and the peak RSS, both as growth over the
@@ -33,16 +37,19 @@ import { join } from 'node:path';
 import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
 import { CallOptions } from '../../function/kube/call-options.ts';
 import { ownerLabels, ownerSelector } from '../../function/kube/labels.ts';
-import { loadReaperConfig, policyFrom } from '../../function/reaper/config.ts';
+import { inFlightFrom, loadReaperConfig, policyFrom } from '../../function/reaper/config.ts';
+import { QueueInFlight } from '../../function/reaper/in-flight.ts';
+import { EVENT_ID_ANNOTATION, EVENT_SOURCE_ANNOTATION } from '../../function/kube/labels.ts';
 import { Reaper } from '../../function/reaper/reap.ts';
 import { startControlPlane } from '../cluster/control-plane.ts';
 import { kubernetesVersion } from '../cluster/versions.ts';
 import { createFinishedJob, inParallel } from '../helpers/finished.ts';
 import { applyManifests, createNamespace, eventually, serviceAccountConfig } from '../helpers/kube.ts';
 import { readRepoFile } from '../helpers/paths.ts';
+import { startRedis } from '../helpers/redis.ts';
 import { percentile, printResult, printTable, type Row } from './report.ts';
 
-const APPROACHES = ['reaper', 'naive', 'naive-pooled'] as const;
+const APPROACHES = ['reaper', 'naive', 'naive-pooled', 'reaper-checked'] as const;
 type Approach = (typeof APPROACHES)[number];
 
 interface Measured {
@@ -93,19 +100,23 @@ async function naive(kc: KubeConfig, namespace: string, pooled: boolean): Promis
   return { examined: list.items.length, deleted, errors };
 }
 
-/** The reaper exactly as `job-robot reap` builds it from the environment. */
+/** The reaper exactly as `job-robot reap` builds it from the environment (with Redis: the in-flight check). */
 async function reaper(kc: KubeConfig, namespace: string): Promise<Counts> {
   const config = loadReaperConfig();
   const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
+  const queue = inFlightFrom(config);
+  const inFlight = queue ? new QueueInFlight(queue) : undefined;
   const r = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,
     policy: policyFrom(config),
     concurrency: config.REAPER_CONCURRENCY,
     pageSize: config.REAPER_PAGE_SIZE,
     calls,
+    ...(inFlight ? { inFlight } : {}),
   });
   const s = await r.run();
-  await calls.close();
+  await Promise.all([calls.close(), inFlight?.close()]);
+  if (inFlight && s.kept['in-flight'] + s.kept['in-flight-unknown'] > 0) throw new Error(`the in-flight check kept ${JSON.stringify(s.kept)}`);
   return { examined: s.examined, deleted: s.deleted, errors: s.errors };
 }
 
@@ -127,7 +138,7 @@ async function child(approach: Approach): Promise<void> {
   const timers = [setInterval(sampleRss, 10), setInterval(sampleHeap, 500)];
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const counts = approach === 'reaper' ? await reaper(kc, namespace) : await naive(kc, namespace, approach === 'naive-pooled');
+  const counts = approach === 'reaper' || approach === 'reaper-checked' ? await reaper(kc, namespace) : await naive(kc, namespace, approach === 'naive-pooled');
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   for (const t of timers) clearInterval(t);
@@ -174,6 +185,7 @@ export async function main(): Promise<void> {
   const scale = num('BENCH_REAPER_SCALE', 5000);
   const load0 = loadavg()[0]!;
   const cp = await startControlPlane();
+  const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'job-robot-bench-reaper-'));
   const setup = new CallOptions(60_000);
   try {
@@ -185,6 +197,10 @@ export async function main(): Promise<void> {
     const kubeconfig = join(dir, 'job-robot.kubeconfig');
     writeFileSync(kubeconfig, robot.exportConfig(), { mode: 0o600 });
     const env = { KUBECONFIG: kubeconfig, NAMESPACE: namespace, REAPER_FAILED_KEEP: '0', LOG_LEVEL: 'silent' };
+    // reaper-checked only: the bridge's queue, whose event source every Job of the population carries.
+    const queueEnv = { REDIS_URL: redis.url, QUEUE_KEY: 'bench:queue' };
+    const source = inFlightFrom(loadReaperConfig(queueEnv))!.source;
+    const envOf = (approach: Approach) => (approach === 'reaper-checked' ? { ...env, ...queueEnv } : env);
     const batch = admin.makeApiClient(BatchV1Api);
     const owned = async () => (await batch.listNamespacedJob({ namespace, labelSelector: ownerSelector() }, setup.call())).items.length;
 
@@ -194,7 +210,10 @@ export async function main(): Promise<void> {
       const t0 = performance.now();
       const finishedAt = (i: number) => new Date(Date.now() - 48 * H - i * 1000);
       await inParallel([...Array(n).keys()], 16, (i) =>
-        createFinishedJob(admin, namespace, `g${g}-${i}`, i % 4 === 3 ? 'Failed' : 'Complete', finishedAt(i), ownerLabels(), setup),
+        createFinishedJob(admin, namespace, `g${g}-${i}`, i % 4 === 3 ? 'Failed' : 'Complete', finishedAt(i), ownerLabels(), setup, {
+          [EVENT_ID_ANNOTATION]: `g${g}-${i}`,
+          [EVENT_SOURCE_ANNOTATION]: source,
+        }),
       );
       const count = await owned();
       if (count !== n) throw new Error(`expected ${n} owned Jobs, found ${count}`);
@@ -203,7 +222,7 @@ export async function main(): Promise<void> {
     const emptied = () => eventually(async () => (await owned()) === 0, 60_000, 'every owned Job to be gone');
     const reap = async (approach: Approach, n: number) => {
       await populate(n);
-      const m = await runChild(approach, env);
+      const m = await runChild(approach, envOf(approach));
       await emptied();
       if (m.deleted !== n || m.errors) throw new Error(`${approach} deleted ${m.deleted} of ${n} with ${m.errors} errors`);
       log(`${approach}: ${n} Jobs in ${Math.round(m.ms)} ms, live heap +${m.heapGrowthMiB.toFixed(1)} MiB`);
@@ -222,6 +241,7 @@ export async function main(): Promise<void> {
     const ms = (a: Approach) => median(a, (m) => m.ms);
     const ratio = ms('naive') / ms('reaper');
     const sameClient = ms('naive-pooled') / ms('reaper');
+    const checkCost = ms('reaper-checked') / ms('reaper');
     const config = loadReaperConfig({});
 
     printTable(
@@ -248,7 +268,7 @@ export async function main(): Promise<void> {
       ]),
     );
     process.stdout.write(
-      `\nratio naive / reaper (medians): ${ratio.toFixed(2)}x (target >= 3x); naive-pooled / reaper: ${sameClient.toFixed(2)}x\n`,
+      `\nratio naive / reaper (medians): ${ratio.toFixed(2)}x (target >= 3x); naive-pooled / reaper: ${sameClient.toFixed(2)}x; reaper with the in-flight check / without: ${checkCost.toFixed(2)}x\n`,
     );
 
     const atScaleOf = (a: Approach, f: (m: Measured) => number) => {
@@ -257,6 +277,8 @@ export async function main(): Promise<void> {
     };
     printResult('reaper', ratio, {
       ratio_same_client: sameClient,
+      in_flight_check_cost: checkCost,
+      reaper_checked_ms: ms('reaper-checked'),
       target_met: ratio >= 3,
       jobs,
       rounds,
@@ -290,7 +312,7 @@ export async function main(): Promise<void> {
     });
   } finally {
     await setup.close();
-    await cp.stop();
+    await Promise.all([cp.stop(), redis.stop()]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

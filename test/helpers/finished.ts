@@ -13,9 +13,10 @@ import { plainJob } from './jobs.ts';
 
 export type Outcome = 'Complete' | 'Failed';
 
-export function suspendedJob(name: string, labels: Record<string, string>): V1Job {
+export function suspendedJob(name: string, labels: Record<string, string>, annotations?: Record<string, string>): V1Job {
   const job = plainJob(name, { labels });
   job.spec!.suspend = true;
+  if (annotations) job.metadata!.annotations = annotations;
   return job;
 }
 
@@ -53,9 +54,10 @@ export async function createFinishedJob(
   at: Date,
   labels: Record<string, string>,
   calls?: CallOptions,
+  annotations?: Record<string, string>,
 ): Promise<V1Job> {
   const batch = kc.makeApiClient(BatchV1Api);
-  await batch.createNamespacedJob({ namespace, body: suspendedJob(name, labels) }, calls?.call());
+  await batch.createNamespacedJob({ namespace, body: suspendedJob(name, labels, annotations) }, calls?.call());
   return batch.patchNamespacedJobStatus({ name, namespace, body: finishedStatusPatch(outcome, at) }, calls?.call());
 }
 
