@@ -149,7 +149,7 @@ export function describeTarget(target: RedisTarget): string {
 }
 
 /** An error that says what went wrong: a Redis reply (WRONGPASS, NOAUTH) or a coded socket/TLS failure. */
-function telling(err: Error): boolean {
+export function telling(err: Error): boolean {
   return err.name === 'ReplyError' || typeof (err as NodeJS.ErrnoException).code === 'string';
 }
 
@@ -170,7 +170,7 @@ export function connectionHint(err: Error, from: 'node' | 'sentinel' = 'node'): 
   return undefined;
 }
 
-interface Cause {
+export interface Cause {
   where: string;
   err: Error;
   from: 'node' | 'sentinel';
@@ -187,7 +187,7 @@ interface Probe {
  * The client's sentinels (the first one), or the cluster node that failed last: ioredis drops the
  * errors of its connections to both (it asks them over throwaway connections that ignore errors).
  */
-function probeOf(client: RedisClient, cause: Cause | undefined): Probe | undefined {
+export function probeOf(client: RedisClient, cause: Cause | undefined): Probe | undefined {
   if (client instanceof Cluster) {
     const key = cause?.where ?? '';
     const colon = key.lastIndexOf(':');
