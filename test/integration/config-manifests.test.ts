@@ -13,7 +13,7 @@ interface Container {
   image?: string;
   securityContext?: Record<string, unknown>;
   env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
-  envFrom?: { configMapRef?: { name: string } }[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
 }
 
 /** Every container of every pod template in a rendered object, wherever the kind keeps it. */
@@ -121,13 +121,14 @@ describe('config/: kustomize renders manifests the API server accepts', function
   it('the bridge, the dead-letter sink and the reaper read one queue ConfigMap and one Redis Secret, so they cannot disagree', function () {
     const queue = rendered.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'job-robot-queue') as unknown as { data: Record<string, string> };
     expect(queue.data).to.deep.equal({ QUEUE_KEY: 'job-robot:queue', MODE: 'list' });
+    const secret = rendered.find((o) => o.kind === 'Secret' && o.metadata?.name === 'job-robot-redis') as unknown as { data: Record<string, string> };
+    expect(Object.keys(secret.data), 'redis.env: only the uncommented variable').to.deep.equal(['REDIS_URL']);
     const owners = ['ContainerSource/job-robot-bridge', 'Service/job-robot-dead-letter', 'Service/job-robot-reaper'];
     for (const owner of owners) {
       const obj = rendered.find((o) => `${o.kind}/${o.metadata?.name}` === owner)!;
       const [c] = containers(obj);
-      expect(c!.envFrom, owner).to.deep.equal([{ configMapRef: { name: 'job-robot-queue' } }]);
-      expect(c!.env?.find((e) => e.name === 'REDIS_URL')?.valueFrom?.secretKeyRef, owner).to.deep.equal({ name: 'job-robot-redis', key: 'REDIS_URL' });
-      for (const name of ['QUEUE_KEY', 'MODE']) expect(c!.env?.map((e) => e.name), `${owner} must not set ${name} again`).to.not.include(name);
+      expect(c!.envFrom, owner).to.deep.equal([{ configMapRef: { name: 'job-robot-queue' } }, { secretRef: { name: 'job-robot-redis' } }]);
+      for (const name of ['QUEUE_KEY', 'MODE', 'REDIS_URL']) expect(c!.env?.map((e) => e.name) ?? [], `${owner} must not set ${name} again`).to.not.include(name);
     }
   });
 });
