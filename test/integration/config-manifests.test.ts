@@ -7,6 +7,7 @@ import { adminKubeconfigPath, parseManifests, useNamespace } from '../helpers/ku
 import { installKnativeCrds } from '../helpers/knative.ts';
 import { kubectl, renderConfig } from '../helpers/kubectl.ts';
 import { readRepoFile } from '../helpers/paths.ts';
+import { loadBridgeConfig } from '../../function/bridge/config.ts';
 
 interface Container {
   name: string;
@@ -130,5 +131,16 @@ describe('config/: kustomize renders manifests the API server accepts', function
       expect(c!.envFrom, owner).to.deep.equal([{ configMapRef: { name: 'job-robot-queue' } }, { secretRef: { name: 'job-robot-redis' } }]);
       for (const name of ['QUEUE_KEY', 'MODE', 'REDIS_URL']) expect(c!.env?.map((e) => e.name) ?? [], `${owner} must not set ${name} again`).to.not.include(name);
     }
+  });
+
+  it('the Trigger takes only the events this bridge marks, so several job-robots can share a Broker', function () {
+    const source = rendered.find((o) => o.kind === 'ContainerSource') as unknown as { spec: { ceOverrides?: { extensions?: Record<string, string> } } };
+    const trigger = rendered.find((o) => o.kind === 'Trigger') as unknown as { spec: { filter: { attributes: Record<string, string> } } };
+    const marks = source.spec.ceOverrides?.extensions ?? {};
+    expect(Object.keys(marks)).to.deep.equal(['jobrobot']);
+    expect(trigger.spec.filter.attributes).to.deep.equal({ type: 'dev.job-robot.queue.item', jobrobot: marks['jobrobot'] });
+    // The bridge must accept the mark as Knative passes it (K_CE_OVERRIDES).
+    const config = loadBridgeConfig({ K_SINK: 'http://broker', HOSTNAME: 'b', K_CE_OVERRIDES: JSON.stringify(source.spec.ceOverrides) });
+    expect(config.event.extensions).to.deep.equal(marks);
   });
 });
