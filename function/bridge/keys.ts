@@ -15,7 +15,7 @@
  * | `{job-robot:queue}:claims:<c>`          | set    | event ids consumer `c` holds                       |
  * | `{job-robot:queue}:consumers`           | zset   | consumer -> lease expiry (Redis server time, ms)   |
  * | `{job-robot:queue}:attempts`            | hash   | event id -> failed delivery attempts so far        |
- * | `{job-robot:queue}:adopted:<d>:<c>`     | set    | ids consumer `c` adopted from `d`, kept briefly (a repeated adopt returns them) |
+ * | `{job-robot:queue}:adopted`             | hash   | consumer -> the consumer it last adopted and the ids, until the reply arrives |
  * | `{job-robot:queue}:dead-letter`         | stream | dead-lettered items with id, reason, status, attempts, time |
  *
  * A key without braces hashes whole, so `job-robot:queue` and `{job-robot:queue}:...` share a slot.
@@ -31,7 +31,7 @@ export interface QueueKeys {
   deadLetter: string;
   processing(consumer: string): string;
   claims(consumer: string): string;
-  adopted(dead: string, consumer: string): string;
+  adopted: string;
 }
 
 /**
@@ -76,7 +76,7 @@ export function queueKeys(queueKey: string, deadLetter?: string): QueueKeys {
     deadLetter: deadLetter ?? `${p}:dead-letter`,
     processing: (consumer) => `${p}:processing:${consumer}`,
     claims: (consumer) => `${p}:claims:${consumer}`,
-    adopted: (dead, consumer) => `${p}:adopted:${dead}:${consumer}`,
+    adopted: `${p}:adopted`,
   };
 }
 

@@ -156,7 +156,6 @@ export class ListSource implements Source {
     const adopted: Claim[] = [];
     for (const name of expired) {
       const dead = name.toString('utf8');
-      const note = this.keys.adopted(dead, this.consumer);
       const reply = (await this.scripts.adopt(
         this.keys.consumers,
         this.keys.processing(dead),
@@ -165,15 +164,14 @@ export class ListSource implements Source {
         this.keys.queue,
         this.keys.items,
         this.keys.attempts,
-        note,
+        this.keys.adopted,
         dead,
         this.takeEnd,
-        // Outlives any resend of this call; the DEL below usually removes it at once.
-        Math.max(60_000, 10 * this.leaseMs),
+        this.consumer,
       )) as Buffer[] | null;
       if (reply) adopted.push(...triples(reply));
-      // The reply arrived: no repeat of the call can come any more.
-      if (reply?.length) await this.client.del(note);
+      // The reply arrived: no repeat of the call can come any more, so the note can go.
+      if (reply?.length) await this.client.hdel(this.keys.adopted, this.consumer);
     }
     return adopted;
   }

@@ -115,12 +115,14 @@ return out
  * adopt: takes over a consumer whose lease has expired. Its unstamped items go back to the head of
  * the queue (they have no id yet); its claims move, ids unchanged, to the adopting consumer.
  *
- * The ids moved are also noted under `adopted(dead, me)` for a while (ARGV[3] ms): a repeat of
- * the call (its reply was lost and ioredis resent it) finds the lease gone and returns those
- * claims again, instead of nothing, which would leave them under a live consumer's name, unsent,
- * until it restarts.
- * KEYS: consumers, processing(dead), claims(dead), claims(me), queue, items, attempts, adopted(dead, me).
- * ARGV: dead consumer, queue end to push back to (LEFT/RIGHT: the end the bridge takes from), note ms.
+ * The adopter's note in `adopted` (field: the adopter; value: the dead consumer and the ids moved)
+ * lets a repeat of the call (its reply was lost and ioredis resent it) find the lease gone and
+ * return those claims again, instead of nothing, which would leave them unsent under a live
+ * consumer's name until it restarts. The adopter removes its note once the reply arrives; a note
+ * whose adopter died first goes when that adopter is adopted in turn (its claims, adopted ones
+ * too, move on then).
+ * KEYS: consumers, processing(dead), claims(dead), claims(me), queue, items, attempts, adopted.
+ * ARGV: dead consumer, queue end to push back to (LEFT/RIGHT: the end the bridge takes from), me.
  * Returns nil if the lease is alive, else id, item, attempts, ...
  */
 const ADOPT = `${NOW_MS}
@@ -137,17 +139,23 @@ local function give(id)
   end
 end
 if not lease then
-  for _, id in ipairs(redis.call('SMEMBERS', KEYS[8])) do
-    if redis.call('SISMEMBER', KEYS[4], id) == 1 then give(id) end
+  local note = redis.call('HGET', KEYS[8], ARGV[3])
+  if note then
+    local first, ours = true, false
+    for token in string.gmatch(note, '%S+') do
+      if first then
+        ours, first = token == ARGV[1], false
+      elseif ours and redis.call('SISMEMBER', KEYS[4], token) == 1 then
+        give(token)
+      end
+    end
   end
 end
 while redis.call('LMOVE', KEYS[2], KEYS[5], 'LEFT', ARGV[2]) do end
 local moved = redis.call('SMEMBERS', KEYS[3])
 for _, id in ipairs(moved) do give(id) end
-if #moved > 0 then
-  redis.call('SADD', KEYS[8], unpack(moved))
-  redis.call('PEXPIRE', KEYS[8], ARGV[3])
-end
+if #moved > 0 then redis.call('HSET', KEYS[8], ARGV[3], ARGV[1] .. ' ' .. table.concat(moved, ' ')) end
+redis.call('HDEL', KEYS[8], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return out

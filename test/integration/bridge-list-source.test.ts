@@ -339,11 +339,36 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
       expect(adopted.map((c) => c.id).sort()).to.deep.equal(held.map((c) => c.id).sort());
       expect(bodies(adopted).sort()).to.deep.equal(['x', 'y']);
       expect(await r.redis.smembers(keys.claims('a'))).to.have.members(held.map((c) => c.id));
-      expect(await r.redis.exists(keys.adopted('dead', 'a')), 'the note is gone once the reply arrived').to.equal(0);
+      expect(await r.redis.exists(keys.adopted), 'the note is gone once the reply arrived').to.equal(0);
       a.interrupt();
     } finally {
       await cut.close();
     }
+  });
+
+  it('an adopter that died before removing its note: the note goes when it is adopted in turn, with everything it held', async function () {
+    await r.redis.lpush(keys.queue, 'x');
+    const dead = source('dead', 500);
+    await dead.start();
+    const [held] = await dead.claim(10);
+    await leaseExpired('dead');
+    // "a" adopts through the script alone, as if killed before its clean-up.
+    const a = source('a', 500);
+    await a.start();
+    const scripts = defineScripts(clients.at(-2)!);
+    const reply = (await scripts.adopt(
+      keys.consumers, keys.processing('dead'), keys.claims('dead'), keys.claims('a'), keys.queue, keys.items, keys.attempts, keys.adopted, 'dead', 'RIGHT', 'a',
+    )) as Buffer[];
+    expect(reply.map(String)[0]).to.equal(held!.id);
+    expect(await r.redis.hget(keys.adopted, 'a')).to.equal(`dead ${held!.id}`);
+    await leaseExpired('a');
+    const b = source('b');
+    await b.start();
+    const adopted = await b.sweep();
+    expect(adopted.map((c) => c.id)).to.deep.equal([held!.id]);
+    expect(await r.redis.exists(keys.adopted), 'no note left').to.equal(0);
+    expect(await r.redis.smembers(keys.claims('b'))).to.deep.equal([held!.id]);
+    b.interrupt();
   });
 
   it('CLAIM_WAIT_REPLICAS: a batch goes out once a replica holds its stamps; with the replica stalled, after the timeout, counted', async function () {
