@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 /**
  * The body of a failover test, for Redis Cluster and Sentinel alike: bridges deliver items to a
  * recording sink while a producer pushes batches, each followed by `WAIT 1 <ms>` on the same
@@ -164,4 +165,18 @@ export async function failoverRun(o: FailoverRun): Promise<FailoverResult> {
     deadLettered: dead.size,
     failoverMs,
   };
+}
+
+/**
+ * List mode as a deployment with replicas should run it (README): a claim is sent once a replica
+ * holds it. Short, as the promoted master has no replica left.
+ */
+export const CLAIM_WAIT = { CLAIM_WAIT_REPLICAS: '1', CLAIM_WAIT_MS: '100' };
+
+/** Prints the run's figures under `label` and holds it to the promise: a failover happened, no acknowledged item was lost, none got two ids. */
+export function expectNothingLost(label: string, result: FailoverResult): void {
+  process.stderr.write(`      ${label}: ${JSON.stringify(result)}\n`);
+  expect(result.promoted).to.not.equal(result.killed);
+  expect(result.lost, 'acknowledged items lost').to.equal(0);
+  expect(result.duplicated, 'items delivered under two ids').to.equal(0);
 }
