@@ -22,9 +22,9 @@ export class HeldBack {
     return this.check !== undefined && job.event?.source === this.check.source;
   }
 
-  /** Why `job` stays despite having expired, or undefined when it may go. Never rejects. */
+  /** Why `job` stays despite having expired, or undefined when it may go (always, when the check does not apply). Never rejects. */
   async reason(job: FinishedJob): Promise<KeepReason | undefined> {
-    if (!this.check || !job.event) return undefined;
+    if (!this.check || !job.event || !this.applies(job)) return undefined;
     if (this.unavailable) return 'in-flight-unknown';
     try {
       if (!(await this.check.inFlight(job.event.id))) return undefined;

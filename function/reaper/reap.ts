@@ -105,18 +105,15 @@ export class Reaper {
     };
     const held = new HeldBack(this.options.inFlight, log);
     const act = async (d: Decision): Promise<void> => {
-      if (d.action !== 'delete' || !held.applies(d.job)) {
-        record(d);
-        if (d.action !== 'delete' || dryRun || fatal) return;
-        await limiter.run(() => this.deleteOrStop(d.job, summary, log, (err) => (fatal ??= err)));
-        return;
-      }
-      // The question to Redis takes a slot too, so a page of them runs `concurrency` at a time.
+      if (d.action === 'keep' || (!held.applies(d.job) && (dryRun || fatal))) return record(d);
+      // A question to Redis takes a slot like a delete, so a page of them runs `concurrency` at a time.
       await limiter.run(async () => {
         const kept = await held.reason(d.job);
         record(kept ? { action: 'keep', job: { name: d.job.name, uid: d.job.uid }, reason: kept, class: d.job.class } : d);
         if (kept || dryRun || fatal) return;
-        await this.deleteOrStop(d.job, summary, log, (err) => (fatal ??= err));
+        await this.delete(d.job, summary, log).catch((err: unknown) => {
+          fatal ??= err;
+        });
       });
     };
     const stopping = () => fatal !== undefined || (opts.signal?.aborted ?? false);
@@ -168,10 +165,6 @@ export class Reaper {
       token = list.metadata?._continue || undefined;
       if (token) await beforeNextPage?.(listed);
     } while (token);
-  }
-
-  private deleteOrStop(job: FinishedJob, summary: SummaryBuilder, log: Logger, stop: (err: unknown) => void): Promise<void> {
-    return this.delete(job, summary, log).catch(stop);
   }
 
   /** Deletes one expired Job; 404 and 409 mean someone got there first. Throws only for 403 (the run stops). */
