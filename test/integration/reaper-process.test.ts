@@ -95,7 +95,8 @@ describe('reaper process: node function/cli.ts reaper', function () {
   }
 
   it('as job-robot: ready after the permission check, reaps on a ping, answers metrics, exits 0 on SIGTERM', async function () {
-    await createFinishedJob(ns.kc, ns.name, 'old', 'Complete', new Date(Date.now() - 2 * 3_600_000), ownerLabels());
+    // Well past the default retention (2 h for succeeded Jobs).
+    await createFinishedJob(ns.kc, ns.name, 'old', 'Complete', new Date(Date.now() - 3 * 3_600_000), ownerLabels());
     const c = await spawnReaper({ KUBECONFIG: await kubeconfigFor('job-robot') });
     await eventually(async () => (await readiness(c)).status === 200, 20_000, 'readiness');
     const res = await fetch(`${c.url}/`, {
@@ -106,7 +107,8 @@ describe('reaper process: node function/cli.ts reaper', function () {
     expect(res.status).to.equal(200);
     expect((await res.json()) as ReapSummary).to.deep.include({ namespace: ns.name, deleted: 1, errors: 0 });
     expect(await (await fetch(`${c.url}/metrics`)).text()).to.match(/job_robot_reaper_runs_total\{outcome="ok",dry_run="false",component="reaper"\} 1/);
-    const run = logLines(c).find((l) => l['message'] === 'reaper run: deleted 1 Job(s)');
+    // The answer can arrive before the run's log line has come through the pipe.
+    const run = await eventually(async () => logLines(c).find((l) => l['message'] === 'reaper run: deleted 1 Job(s)'), 5_000, 'the run logged');
     expect(run, c.stdout()).to.deep.include({ level: 'info', eventId: 'tick', deleted: 1 });
     c.process.kill('SIGTERM');
     expect(await c.exited).to.equal(0);
