@@ -6,7 +6,7 @@
  * grace period, and hands the rest back to Redis for another replica.
  */
 import type { Logger } from '../log.ts';
-import { backoffDelay, retryDelay } from './backoff.ts';
+import { backoffDelay, retryDelay } from '../async/backoff.ts';
 import { eventBuilder, type Outbound } from './event.ts';
 import type { BridgeMetrics } from './metrics.ts';
 import { classify, type SendResult } from './outcome.ts';

@@ -10,7 +10,7 @@
  * | 408, other 5xx, 1xx/3xx, timeout, connection reset | retry, counted towards MAX_ATTEMPTS       |
  * | other 4xx                                          | rejected: dead-letter now                 |
  */
-import { parseRetryAfter } from './backoff.ts';
+import { parseRetryAfter } from '../async/backoff.ts';
 
 /** What the sender saw: an HTTP answer, or a transport error with its Node error code. */
 export type SendResult =

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { backoffDelay, parseRetryAfter, retryDelay } from '../../function/bridge/backoff.ts';
+import { backoffDelay, parseRetryAfter, retryDelay } from '../../function/async/backoff.ts';
 import { classify } from '../../function/bridge/outcome.ts';
 
 const NOW = Date.parse('2024-07-01T12:00:00Z');

@@ -1,4 +1,4 @@
-/** Retry timing: exponential backoff with jitter, and the sink's `Retry-After`. Pure functions. */
+/** Retry timing for every part: exponential backoff with jitter, and `Retry-After`. Pure functions. */
 
 /**
  * Delay before retry number `attempt` (1-based): the ceiling doubles from `minMs` up to `maxMs`,
