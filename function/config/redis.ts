@@ -106,7 +106,7 @@ const redisObject = z.object(redisFields);
 export type RedisEnv = z.infer<typeof redisObject>;
 
 /** Cross-variable problems, as [variable, message]. */
-export function redisIssues(env: RedisEnv): [string, string][] {
+function redisIssues(env: RedisEnv): [string, string][] {
   const issues: [string, string][] = [];
   if (env.REDIS_URL) {
     for (const v of ['REDIS_HOST', 'REDIS_PORT', 'REDIS_DB', 'REDIS_USERNAME', 'REDIS_TLS'] as const) {

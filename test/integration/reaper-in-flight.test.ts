@@ -13,7 +13,7 @@ import { connect, sourceUrl, type RedisClient, type RedisTarget } from '../../fu
 import type { Claim, Source } from '../../function/bridge/source.ts';
 import { StreamSource } from '../../function/bridge/stream-source.ts';
 import { buildJob } from '../../function/launcher/job.ts';
-import { inFlightFrom, loadReaperConfig } from '../../function/reaper/config.ts';
+import { loadReaperConfig } from '../../function/reaper/config.ts';
 import { QueueInFlight, type InFlightSettings } from '../../function/reaper/in-flight.ts';
 import type { Policy } from '../../function/reaper/policy.ts';
 import { Reaper } from '../../function/reaper/reap.ts';
@@ -58,7 +58,7 @@ describe('reaper: an expired Job stays while its queue item is in flight (real R
 
   /** The check as the reaper process would build it from the bridge's variables. */
   function check(mode: 'list' | 'stream', extra: Record<string, string> = {}): QueueInFlight {
-    const settings = inFlightFrom(loadReaperConfig({ REDIS_URL: `redis://127.0.0.1:${r.server.port}/0`, QUEUE_KEY: keys.queue, MODE: mode, ...extra }));
+    const settings = loadReaperConfig({ REDIS_URL: `redis://127.0.0.1:${r.server.port}/0`, QUEUE_KEY: keys.queue, MODE: mode, ...extra }).queue;
     expect(settings, 'a Redis address turns the check on').to.not.equal(undefined);
     const c = new QueueInFlight(settings as InFlightSettings);
     checks.push(c);
