@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   // The control plane, and the kubectl the printed commands name: a fresh machine may have none.
   const { missing } = locateBinaries();
-  if (missing.length) say('stack', `building ${missing.join(', ')} from source, once; later runs reuse them (progress below)`);
+  if (missing.length) say('stack', `building ${missing.join(', ')} from source, once (progress below)`);
   const { kubectl, ...binaries } = await ensureBinaries();
   const cp: ControlPlane = await startControlPlane({ binaries });
   const redis: RedisServer = process.env['REDIS_URL']
