@@ -7,7 +7,7 @@ import { rootCertificates } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { backoffDelay } from '../async/backoff.ts';
-import { UNTRUSTED } from './outcome.ts';
+import { UNTRUSTED } from '../tls-errors.ts';
 
 /** Credentials and TLS of the data nodes, the same for every kind. */
 interface NodeAuth {
