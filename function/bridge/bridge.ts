@@ -10,7 +10,7 @@ import { backoffDelay, retryDelay } from '../async/backoff.ts';
 import { eventBuilder, type Outbound } from './event.ts';
 import type { BridgeMetrics } from './metrics.ts';
 import { classify, type SendResult } from './outcome.ts';
-import type { Claim, Source } from './source.ts';
+import type { Claim, Source } from '../queue/source.ts';
 
 export interface BridgeOptions {
   source: Source;

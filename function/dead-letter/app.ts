@@ -6,8 +6,8 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
-import { noteFields } from '../bridge/dead-letter.ts';
-import type { RedisClient } from '../bridge/redis.ts';
+import { noteFields } from '../queue/dead-letter.ts';
+import type { RedisClient } from '../queue/connection.ts';
 import { baseApp } from '../http/app.ts';
 import { eventsFromRequest, rawBody } from '../http/cloudevent.ts';
 import { errorHandler, RetryLater } from '../http/errors.ts';

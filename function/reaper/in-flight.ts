@@ -13,8 +13,8 @@
  * Only Jobs whose event came from this queue (the same event source as the bridge's) are checked.
  */
 import type { RedisOptions } from 'ioredis';
-import { queueKeys, type QueueKeys } from '../bridge/keys.ts';
-import { connect, describeTarget, sourceUrl, type RedisClient, type RedisTarget } from '../bridge/redis.ts';
+import { queueKeys, type QueueKeys } from '../queue/keys.ts';
+import { connect, describeTarget, sourceUrl, type RedisClient, type RedisTarget } from '../queue/connection.ts';
 import type { QueueMode } from '../config/queue.ts';
 
 export interface InFlightSettings {

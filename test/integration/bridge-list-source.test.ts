@@ -3,12 +3,12 @@
  * behind are built directly, then a fresh source (a restarted or another replica) must recover them.
  */
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
-import { ListSource } from '../../function/bridge/list-source.ts';
-import { connect, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
-import { defineScripts } from '../../function/bridge/scripts.ts';
-import type { Claim } from '../../function/bridge/source.ts';
+import { readDeadLetters } from '../../function/queue/dead-letter.ts';
+import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
+import { ListSource } from '../../function/queue/list-source.ts';
+import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';
+import { defineScripts } from '../../function/queue/scripts.ts';
+import type { Claim } from '../../function/queue/source.ts';
 import { allKeys, waitUntil } from '../helpers/bridge.ts';
 import { Redis } from 'ioredis';
 import { startRedis, uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';

@@ -1,10 +1,10 @@
 /** Stream mode against a real redis-server: the consumer group, pending entries and hand-over. */
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
-import type { Claim } from '../../function/bridge/source.ts';
-import { StreamSource } from '../../function/bridge/stream-source.ts';
-import { connect, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
+import { readDeadLetters } from '../../function/queue/dead-letter.ts';
+import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
+import type { Claim } from '../../function/queue/source.ts';
+import { StreamSource } from '../../function/queue/stream-source.ts';
+import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';
 import { pause, waitUntil } from '../helpers/bridge.ts';
 import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
 

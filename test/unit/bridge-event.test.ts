@@ -8,7 +8,7 @@ import {
   contentTypeOf,
   encodeHeaderValue,
 } from '../../function/bridge/event.ts';
-import { streamIdTime, uuidv7, uuidv7Time } from '../../function/bridge/ids.ts';
+import { streamIdTime, uuidv7, uuidv7Time } from '../../function/queue/ids.ts';
 import { QUEUE_ITEM_TYPE } from '../../function/events.ts';
 
 const attrs = {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
-import { encodePathSegment, sourceUrl, type StandaloneTarget } from '../../function/bridge/redis.ts';
+import { encodePathSegment, sourceUrl, type StandaloneTarget } from '../../function/queue/connection.ts';
 
 const target = (over: Partial<StandaloneTarget> = {}): StandaloneTarget => ({ kind: 'standalone', host: 'redis', port: 6379, db: 0, tls: false, ...over });
 

@@ -2,7 +2,7 @@ import { rootCertificates } from 'node:tls';
 import { expect } from 'chai';
 import { ReplyError } from 'ioredis';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
-import { clusterOptions, connectionHint, describeTarget, redisOptions, sourceUrl } from '../../function/bridge/redis.ts';
+import { clusterOptions, connectionHint, describeTarget, redisOptions, sourceUrl } from '../../function/queue/connection.ts';
 import { ConfigError } from '../../function/config/base.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 

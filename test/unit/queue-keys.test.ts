@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { familyPrefix, hashTag, queueKeys, sameSlot, slotText } from '../../function/bridge/keys.ts';
+import { familyPrefix, hashTag, queueKeys, sameSlot, slotText } from '../../function/queue/keys.ts';
 
 /** Redis Cluster's slot function: CRC16/XMODEM of the hashed part, mod 16384. */
 function crc16(data: Buffer): number {

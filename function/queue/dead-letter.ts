@@ -14,7 +14,7 @@
  *
  * The bridge only appends to this stream; people read, replay and trim it.
  */
-import type { RedisClient } from './redis.ts';
+import type { RedisClient } from './connection.ts';
 
 export interface DeadLetterNote {
   reason: string;

@@ -13,7 +13,7 @@ import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
 import { streamIdTime } from './ids.ts';
 import type { QueueKeys } from './keys.ts';
-import type { RedisClient } from './redis.ts';
+import type { RedisClient } from './connection.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
 import type { Claim, Source } from './source.ts';
 

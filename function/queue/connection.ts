@@ -1,7 +1,7 @@
 /**
- * Where the bridge's Redis is and how to connect to it: a single server, a Redis Cluster (seed
+ * Where the queue's Redis is and how to connect to it: a single server, a Redis Cluster (seed
  * nodes) or a Sentinel-managed master (sentinels + master name). `connect` returns the matching
- * ioredis client. Nothing else in the bridge looks at connection details.
+ * ioredis client. Nothing outside function/queue/ looks at connection details.
  */
 import { rootCertificates } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
@@ -48,7 +48,7 @@ export interface SentinelTarget extends NodeAuth {
 
 export type RedisTarget = StandaloneTarget | ClusterTarget | SentinelTarget;
 
-/** The client the bridge uses: one server (standalone or via Sentinel) or a cluster. */
+/** A connection to the queue's Redis: one server (standalone or via Sentinel) or a cluster. */
 export type RedisClient = Redis | Cluster;
 
 /** Reconnect delay after `times` failed attempts: exponential from 100 ms to 5 s, with jitter. */

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { noteFields, parseDeadLetter } from '../../function/bridge/dead-letter.ts';
-import { itemOf, redisErrorCode } from '../../function/bridge/stream-source.ts';
+import { noteFields, parseDeadLetter } from '../../function/queue/dead-letter.ts';
+import { itemOf, redisErrorCode } from '../../function/queue/stream-source.ts';
 
 describe('bridge dead letter: fields', function () {
   it('round-trips id, item bytes, reason, status, attempts, time and source', function () {

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { Batcher } from '../../function/bridge/batch.ts';
+import { Batcher } from '../../function/queue/batch.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 import { ConfigError } from '../../function/config/base.ts';
-import { describeTarget } from '../../function/bridge/redis.ts';
-import { uuidv7Prefix, uuidv7Time } from '../../function/bridge/ids.ts';
+import { describeTarget } from '../../function/queue/connection.ts';
+import { uuidv7Prefix, uuidv7Time } from '../../function/queue/ids.ts';
 
 describe('bridge batcher: many acks, one round trip', function () {
   it('calls made together run as one batch, and each caller learns it is done', async function () {
