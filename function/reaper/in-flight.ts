@@ -14,7 +14,8 @@
  */
 import type { RedisOptions } from 'ioredis';
 import { queueKeys, type QueueKeys } from '../queue/keys.ts';
-import { connect, describeTarget, sourceUrl, type RedisClient, type RedisTarget } from '../queue/connection.ts';
+import { connect, describeTarget, type RedisClient, type RedisTarget } from '../queue/connection.ts';
+import { sourceUrl } from '../kube/event-source.ts';
 import type { QueueMode } from '../config/queue.ts';
 
 export interface InFlightSettings {

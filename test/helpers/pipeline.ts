@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { KubeConfig, V1Job } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
-import { sourceUrl } from '../../function/queue/connection.ts';
+import { sourceUrl } from '../../function/kube/event-source.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 import { freePort } from '../cluster/ports.ts';
 import { applyManifests, serviceAccountConfig } from './kube.ts';

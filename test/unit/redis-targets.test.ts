@@ -2,7 +2,8 @@ import { rootCertificates } from 'node:tls';
 import { expect } from 'chai';
 import { ReplyError } from 'ioredis';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
-import { clusterOptions, connectionHint, describeTarget, redisOptions, sourceUrl } from '../../function/queue/connection.ts';
+import { sourceUrl } from '../../function/kube/event-source.ts';
+import { clusterOptions, connectionHint, describeTarget, redisOptions } from '../../function/queue/connection.ts';
 import { ConfigError } from '../../function/config/base.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 
