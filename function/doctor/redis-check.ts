@@ -2,7 +2,8 @@
 import { ConfigError } from '../config/base.ts';
 import { loadRedisSettings } from '../config/redis.ts';
 import { Cluster } from 'ioredis';
-import { connect, connectionHint, describeTarget, probeConnection, probeOf, telling, type Cause } from '../queue/connection.ts';
+import { connect, describeTarget } from '../queue/connection.ts';
+import { connectionHint, probeConnection, probeOf, telling, type Cause } from '../queue/diagnosis.ts';
 import type { CheckResult } from './checks.ts';
 
 export async function checkRedis(env: NodeJS.ProcessEnv, timeoutMs = 5000): Promise<CheckResult> {

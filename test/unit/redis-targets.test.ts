@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import { ReplyError } from 'ioredis';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
 import { sourceUrl } from '../../function/kube/event-source.ts';
-import { clusterOptions, connectionHint, describeTarget, redisOptions } from '../../function/queue/connection.ts';
+import { clusterOptions, describeTarget, redisOptions } from '../../function/queue/connection.ts';
+import { connectionHint } from '../../function/queue/diagnosis.ts';
 import { ConfigError } from '../../function/config/base.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 
