@@ -13,7 +13,7 @@ export async function checkRedis(env: NodeJS.ProcessEnv, timeoutMs = 5000): Prom
     if (err instanceof ConfigError) return { check, status: 'fail', detail: err.message, fix: 'correct the REDIS_* variables (config/redis.env)' };
     throw err;
   }
-  const health = await checkQueue(settings.redis, settings.queueKey, timeoutMs);
+  const health = await checkQueue(settings.redis, settings.queueKey, 'job-robot-doctor', timeoutMs);
   if (health.ok) return { check, status: 'ok', detail: health.detail };
   return {
     check,

@@ -10,9 +10,10 @@ import { connectionHint, probeConnection, probeOf, telling, type Cause } from '.
 
 export type QueueHealth = { ok: true; detail: string } | { ok: false; detail: string; hint?: string | undefined };
 
-export async function checkQueue(redis: RedisTarget, queueKey: string, timeoutMs = 5000): Promise<QueueHealth> {
+/** `name` is the connection's name in CLIENT LIST. */
+export async function checkQueue(redis: RedisTarget, queueKey: string, name: string, timeoutMs = 5000): Promise<QueueHealth> {
   const where = describeTarget(redis);
-  const client = connect(redis, 'job-robot-doctor', false, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  const client = connect(redis, name, false, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
   let cause: Error | undefined;
   client.on('error', (err: Error) => (cause = err));
   // A cluster's and the sentinels' own failures reach only these events, or nothing at all.
