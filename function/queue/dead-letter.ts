@@ -1,6 +1,7 @@
 /**
- * Dead letters: items the sink refused (4xx other than 408/429) or that used up MAX_ATTEMPTS, and
- * stream entries that cannot be sent. Each is one entry of the queue's dead-letter stream:
+ * Dead letters: items the sink refused (4xx other than 408/429) or that used up MAX_ATTEMPTS, stream
+ * entries that cannot be sent, and events the Broker gave up on. Each is one entry of the queue's
+ * dead-letter stream:
  *
  * | field      | value                                                    |
  * |------------|----------------------------------------------------------|
@@ -12,7 +13,10 @@
  * | `time`     | when it was dead-lettered, ISO 8601                      |
  * | `source`   | the CloudEvent source, so a replay keeps the identity    |
  *
- * The bridge only appends to this stream; people read, replay and trim it.
+ * Two writers, one record: the sources' scripts (DEAD, XDEAD in scripts.ts) move a claimed item
+ * here with `id` and `item` first and then `noteFields`; `appendDeadLetters` writes the same record
+ * for what the Broker gave up on (the dead-letter sink). job-robot only appends to this stream;
+ * people read, replay and trim it.
  */
 import type { RedisClient } from './connection.ts';
 
@@ -24,11 +28,10 @@ export interface DeadLetterNote {
   source: string;
 }
 
-export interface DeadLetter extends DeadLetterNote {
+/** One dead letter as it is written: the item, the id it had, and why. */
+export interface DeadLetterRecord extends DeadLetterNote {
   id: string;
   item: Buffer;
-  /** The dead-letter stream's own entry id. */
-  entry: string;
 }
 
 /** Everything but `id` and `item` (the scripts add those from Redis) as field, value, ... */
@@ -47,25 +50,13 @@ export function noteFields(note: DeadLetterNote): string[] {
   ];
 }
 
-/** One dead-letter stream entry back into a record. */
-export function parseDeadLetter(entry: string, fields: Buffer[]): DeadLetter {
-  const map = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!.toString('utf8'), fields[i + 1]!);
-  const text = (name: string) => map.get(name)?.toString('utf8') ?? '';
-  return {
-    entry,
-    id: text('id'),
-    item: map.get('item') ?? Buffer.alloc(0),
-    reason: text('reason'),
-    status: Number(text('status')),
-    attempts: Number(text('attempts')),
-    time: new Date(text('time')),
-    source: text('source'),
-  };
-}
-
-/** Reads up to `count` dead letters, oldest first. */
-export async function readDeadLetters(client: RedisClient, key: string, count = 10_000): Promise<DeadLetter[]> {
-  const entries = (await client.xrangeBuffer(key, '-', '+', 'COUNT', count)) as [Buffer, Buffer[]][];
-  return entries.map(([entry, fields]) => parseDeadLetter(entry.toString('utf8'), fields));
+/**
+ * Appends `letters` to the dead-letter stream `key` in one round trip. Resolves with Redis's first
+ * refusal, or undefined once every one is written.
+ */
+export async function appendDeadLetters(client: RedisClient, key: string, letters: readonly DeadLetterRecord[]): Promise<Error | undefined> {
+  const pipeline = client.pipeline();
+  for (const letter of letters) pipeline.xadd(key, '*', 'id', letter.id, 'item', letter.item, ...noteFields(letter));
+  const results = (await pipeline.exec()) ?? [];
+  return results.find(([err]) => err)?.[0] ?? undefined;
 }

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { readDeadLetters } from '../../function/queue/dead-letter.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { queueKeys } from '../../function/queue/keys.ts';
 import { freePort } from '../cluster/ports.ts';
 import { BridgeProcess, RecordingSink, allKeys, identities, waitUntil } from '../helpers/bridge.ts';

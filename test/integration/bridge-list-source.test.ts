@@ -3,7 +3,7 @@
  * behind are built directly, then a fresh source (a restarted or another replica) must recover them.
  */
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/queue/dead-letter.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
 import { ListSource } from '../../function/queue/list-source.ts';
 import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';

@@ -1,6 +1,6 @@
 /** Stream mode against a real redis-server: the consumer group, pending entries and hand-over. */
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/queue/dead-letter.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
 import type { Claim } from '../../function/queue/source.ts';
 import { StreamSource } from '../../function/queue/stream-source.ts';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
-import { readDeadLetters } from '../../function/queue/dead-letter.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { connect, type RedisClient } from '../../function/queue/connection.ts';
 import { deadLetterApp } from '../../function/dead-letter/app.ts';
 import { loadDeadLetterConfig } from '../../function/dead-letter/config.ts';

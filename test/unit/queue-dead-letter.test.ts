@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { noteFields, parseDeadLetter } from '../../function/queue/dead-letter.ts';
+import { noteFields } from '../../function/queue/dead-letter.ts';
+import { parseDeadLetter } from '../helpers/dead-letters.ts';
 import { itemOf, redisErrorCode } from '../../function/queue/stream-source.ts';
 
 describe('bridge dead letter: fields', function () {
