@@ -157,7 +157,7 @@ export class Bridge {
   private async sweep(): Promise<void> {
     if (this.sweeping || this.stopping) return;
     this.sweeping = this.source
-      .sweep([...this.held.keys()], Math.max(0, this.room()))
+      .renewAndAdopt({ held: [...this.held.keys()], room: Math.max(0, this.room()) })
       .then(
         (adopted) => {
           if (!adopted.length) return;

@@ -151,7 +151,8 @@ export class ListSource implements Source {
     return reply;
   }
 
-  async sweep(): Promise<Claim[]> {
+  /** Renews this consumer's one lease; adopts every claim of each consumer whose lease expired. */
+  async renewAndAdopt(): Promise<Claim[]> {
     const expired = (await this.scripts.lease(this.keys.consumers, this.consumer, this.leaseMs)) as Buffer[];
     const adopted: Claim[] = [];
     for (const name of expired) {
