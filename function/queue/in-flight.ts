@@ -6,9 +6,11 @@
  * - stream mode: while the entry is in the consumer group's pending entries list.
  */
 import type { RedisOptions } from 'ioredis';
-import type { QueueMode } from '../config/queue.ts';
 import { connect, describeTarget, type RedisClient, type RedisTarget } from './connection.ts';
 import { queueKeys, type QueueKeys } from './keys.ts';
+
+/** `list`: producers LPUSH/RPUSH; `stream`: producers XADD and the bridge reads with a consumer group. */
+export type QueueMode = 'list' | 'stream';
 
 /** Which queue: its Redis, key, mode and (stream mode) consumer group. */
 export interface QueueAddress {
