@@ -8,8 +8,8 @@ import { baseSchema, baseSettings, envBoolean, envInt, envPem, parseConfig } fro
 import { queueFields } from '../config/queue.ts';
 import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
-import { familyPrefix, sameSlot } from './keys.ts';
-import { sourceUrl } from './redis.ts';
+import { familyPrefix, sameSlot } from '../queue/keys.ts';
+import { sourceUrl } from '../kube/event-source.ts';
 
 /** Attribute names an override may not replace (CloudEvents context attributes). */
 const RESERVED_ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'datacontenttype', 'dataschema', 'subject', 'time', 'data', 'data_base64']);

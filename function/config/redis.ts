@@ -13,8 +13,8 @@
  */
 import { z } from 'zod';
 import { baseSchema, envBoolean, envInt, envPem, parseConfig } from './base.ts';
-import { familyPrefix } from '../bridge/keys.ts';
-import type { RedisTarget } from '../bridge/redis.ts';
+import { familyPrefix } from '../queue/keys.ts';
+import type { RedisTarget } from '../queue/connection.ts';
 
 /** `redis://[user:password@]host:port/db` or `rediss://...` (TLS). */
 const redisUrl = z.string().transform((text, ctx) => {

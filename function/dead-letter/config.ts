@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts';
 import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
-import { queueKeys } from '../bridge/keys.ts';
+import { queueKeys } from '../queue/keys.ts';
 
 /** The dead-letter sink's environment: the bridge's Redis variables, and where dead letters go. */
 export const deadLetterSchema = baseSchema

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { controlPlane } from '../cluster/fixture.ts';
 import { JobLedger } from '../helpers/job-ledger.ts';
 import { eventually, useNamespace } from '../helpers/kube.ts';

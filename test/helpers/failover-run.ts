@@ -11,8 +11,8 @@ import { expect } from 'chai';
  * either ran once or is reported failed: a failed batch is neither counted nor pushed again.
  */
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { queueKeys } from '../../function/bridge/keys.ts';
+import { readDeadLetters } from './dead-letters.ts';
+import { queueKeys } from '../../function/queue/keys.ts';
 import { BridgeProcess, RecordingSink, identities, pause, waitUntil } from './bridge.ts';
 
 export interface FailoverRun {

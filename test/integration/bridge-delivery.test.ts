@@ -4,8 +4,8 @@
  */
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { queueKeys } from '../../function/bridge/keys.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
+import { queueKeys } from '../../function/queue/keys.ts';
 import { freePort } from '../cluster/ports.ts';
 import { BridgeProcess, RecordingSink, allKeys, identities, waitUntil } from '../helpers/bridge.ts';
 import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';

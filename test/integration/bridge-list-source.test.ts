@@ -3,12 +3,12 @@
  * behind are built directly, then a fresh source (a restarted or another replica) must recover them.
  */
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
-import { ListSource } from '../../function/bridge/list-source.ts';
-import { connect, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
-import { defineScripts } from '../../function/bridge/scripts.ts';
-import type { Claim } from '../../function/bridge/source.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
+import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
+import { ListSource } from '../../function/queue/list-source.ts';
+import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';
+import { defineScripts } from '../../function/queue/scripts.ts';
+import type { Claim } from '../../function/queue/source.ts';
 import { allKeys, waitUntil } from '../helpers/bridge.ts';
 import { Redis } from 'ioredis';
 import { startRedis, uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
@@ -107,10 +107,10 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await r.redis.lmove(keys.queue, keys.processing('dead'), 'RIGHT', 'LEFT'); // "first" moved, then kill -9
     const live = source('live');
     await live.start();
-    expect(await live.sweep()).to.deep.equal([]);
+    expect(await live.renewAndAdopt()).to.deep.equal([]);
     expect(await r.redis.lrange(keys.processing('dead'), 0, -1)).to.deep.equal(['first']);
     await leaseExpired('dead');
-    expect(await live.sweep()).to.deep.equal([]);
+    expect(await live.renewAndAdopt()).to.deep.equal([]);
     expect(await r.redis.exists(keys.processing('dead'))).to.equal(0);
     expect(await r.redis.zscore(keys.consumers, 'dead')).to.equal(null);
     expect(bodies(await live.claim(1))).to.deep.equal(['first']);
@@ -124,9 +124,9 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await dead.recordAttempts(held[0]!, 3);
     const live = source('live');
     await live.start();
-    expect(await live.sweep()).to.deep.equal([]);
+    expect(await live.renewAndAdopt()).to.deep.equal([]);
     await leaseExpired('dead');
-    const adopted = await live.sweep();
+    const adopted = await live.renewAndAdopt();
     expect(adopted.map((c) => [c.id, c.item.toString(), c.attempts])).to.have.deep.members([
       [held[0]!.id, 'x', 3],
       [held[1]!.id, 'y', 0],
@@ -144,8 +144,8 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await other.start();
     const deadline = Date.now() + 1_500;
     while (Date.now() < deadline) {
-      await busy.sweep();
-      expect(await other.sweep()).to.deep.equal([]);
+      await busy.renewAndAdopt();
+      expect(await other.renewAndAdopt()).to.deep.equal([]);
       await new Promise((r) => setTimeout(r, 150));
     }
     expect(await r.redis.scard(keys.claims('busy'))).to.equal(1);
@@ -159,7 +159,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await leaseExpired('old');
     const adopter = source('adopter');
     await adopter.start();
-    const [adopted] = await adopter.sweep();
+    const [adopted] = await adopter.renewAndAdopt();
     expect(adopted!.id).to.equal(claim!.id);
     await old.ack(claim!); // the partitioned holder's send succeeded after all
     await adopter.ack(adopted!);
@@ -196,7 +196,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     expect(await r.redis.lrange(keys.queue, 0, -1)).to.deep.equal(['c', 'b']);
     const next = source('next');
     await next.start();
-    const adopted = await next.sweep(); // no waiting for the 60 s lease
+    const adopted = await next.renewAndAdopt(); // no waiting for the 60 s lease
     expect(adopted.map((c) => c.id)).to.deep.equal([held!.id]);
     expect(bodies(await next.claim(5))).to.deep.equal(['b', 'c']);
   });
@@ -332,9 +332,9 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     try {
       const a = source('a', 30_000, 'left', await cut.port);
       await a.start();
-      // The sweep renews a's lease (that reply passes), then adopts: that reply is dropped.
+      // renewAndAdopt renews a's lease (that reply passes), then adopts: that reply is dropped.
       cut.arm(1);
-      const adopted = await a.sweep();
+      const adopted = await a.renewAndAdopt();
       expect(cut.cuts, 'a reply was dropped').to.equal(1);
       expect(adopted.map((c) => c.id).sort()).to.deep.equal(held.map((c) => c.id).sort());
       expect(bodies(adopted).sort()).to.deep.equal(['x', 'y']);
@@ -364,7 +364,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await leaseExpired('a');
     const b = source('b');
     await b.start();
-    const adopted = await b.sweep();
+    const adopted = await b.renewAndAdopt();
     expect(adopted.map((c) => c.id)).to.deep.equal([held!.id]);
     expect(await r.redis.exists(keys.adopted), 'no note left').to.equal(0);
     expect(await r.redis.smembers(keys.claims('b'))).to.deep.equal([held!.id]);

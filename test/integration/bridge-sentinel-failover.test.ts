@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { sourceUrl } from '../../function/bridge/redis.ts';
+import { sourceUrl } from '../../function/kube/event-source.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 import { checkRedis } from '../../function/doctor/redis-check.ts';
 import { BridgeProcess, RecordingSink } from '../helpers/bridge.ts';

@@ -7,11 +7,12 @@
  */
 import { expect } from 'chai';
 import { BatchV1Api, type V1Job } from '@kubernetes/client-node';
-import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
-import { ListSource } from '../../function/bridge/list-source.ts';
-import { connect, sourceUrl, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
-import type { Claim, Source } from '../../function/bridge/source.ts';
-import { StreamSource } from '../../function/bridge/stream-source.ts';
+import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
+import { ListSource } from '../../function/queue/list-source.ts';
+import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';
+import { sourceUrl } from '../../function/kube/event-source.ts';
+import type { Claim, Source } from '../../function/queue/source.ts';
+import { StreamSource } from '../../function/queue/stream-source.ts';
 import { buildJob } from '../../function/launcher/job.ts';
 import { loadReaperConfig } from '../../function/reaper/config.ts';
 import { QueueInFlight, type InFlightSettings } from '../../function/reaper/in-flight.ts';
