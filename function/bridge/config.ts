@@ -55,6 +55,12 @@ export const bridgeSchema = baseSchema
     STREAM_DELETE_ACKED: envBoolean.default(true),
 
     CONCURRENCY: envInt(1, 1024).default(16),
+    /**
+     * Longest item the bridge takes, measured in Redis; a longer one goes to the dead-letter stream
+     * (reason too-large) without being loaded. The default is the launcher's MAX_EVENT_BYTES: the
+     * item becomes CE_DATA, so a longer one could only end in a 413 there.
+     */
+    MAX_ITEM_BYTES: envInt(1024, 16 * 1024 * 1024).default(64 * 1024),
     MAX_ATTEMPTS: envInt(1, 100_000).default(20),
     BACKOFF_MIN_MS: envInt(1, 3_600_000).default(200),
     BACKOFF_MAX_MS: envInt(1, 3_600_000).default(60_000),
@@ -102,6 +108,8 @@ export const bridgeSchema = baseSchema
       listEnd: env.LIST_END,
       stream: { group: env.STREAM_GROUP, field: env.STREAM_FIELD, deleteAcked: env.STREAM_DELETE_ACKED },
       concurrency: env.CONCURRENCY,
+      /** One claim's items stay within CONCURRENCY items of the limit, together. */
+      intake: { maxItemBytes: env.MAX_ITEM_BYTES, batchBytes: env.CONCURRENCY * env.MAX_ITEM_BYTES },
       maxAttempts: env.MAX_ATTEMPTS,
       backoff: { minMs: env.BACKOFF_MIN_MS, maxMs: env.BACKOFF_MAX_MS },
       sendTimeoutMs: env.SEND_TIMEOUT_MS,

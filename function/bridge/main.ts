@@ -16,6 +16,7 @@ import { BridgeMetrics } from './metrics.ts';
 import { connect, type RedisClient } from '../queue/connection.ts';
 import { watchConnection } from '../queue/diagnosis.ts';
 import { Sender } from './sender.ts';
+import type { Buried } from '../queue/intake.ts';
 import type { Source } from '../queue/source.ts';
 import { StreamSource } from '../queue/stream-source.ts';
 
@@ -28,9 +29,21 @@ export function createSource(
   blocking: RedisClient,
   log: Logger,
   onUnreplicated: (items: number) => void = () => undefined,
+  onBuried: (letters: Buried[]) => void = () => undefined,
 ): Source {
   const keys = queueKeys(config.queueKey, config.deadLetterKey);
-  const common = { client, blocking, keys, consumer: config.consumer, leaseMs: config.leaseMs };
+  const { maxItemBytes } = config.intake;
+  const intake = {
+    ...config.intake,
+    eventSource: config.event.source,
+    onBuried: (letters: Buried[]) => {
+      for (const { id, reason, bytes } of letters) log.warn({ eventId: id, reason, bytes, maxItemBytes }, 'dead-lettered in Redis before delivery');
+      onBuried(letters);
+    },
+    onReplyCut: (bytes: number) =>
+      log.warn({ bytes, maxItemBytes }, 'a blocking read passed MAX_ITEM_BYTES; dropped its connection, the next claim dead-letters the item'),
+  };
+  const common = { client, blocking, keys, consumer: config.consumer, leaseMs: config.leaseMs, intake };
   const { replicas, timeoutMs } = config.claimWait;
   const onShort = (items: number, acknowledged: number) => {
     onUnreplicated(items);
@@ -38,12 +51,7 @@ export function createSource(
   };
   return config.mode === 'list'
     ? new ListSource({ ...common, pushEnd: config.listEnd, ...(replicas > 0 ? { replicas: { count: replicas, timeoutMs, onShort } } : {}) })
-    : new StreamSource({
-        ...common,
-        ...config.stream,
-        onDeleted: (ids) =>
-          log.warn({ ids }, 'pending stream entries were deleted or trimmed by someone else before delivery; their content is gone'),
-      });
+    : new StreamSource({ ...common, ...config.stream });
 }
 
 export async function main(_argv: string[]): Promise<void> {
@@ -57,7 +65,11 @@ export async function main(_argv: string[]): Promise<void> {
   watchConnection(blocking, 'redis-blocking', health, log);
 
   let metrics: BridgeMetrics | undefined;
-  const source = createSource(config, client, blocking, log, (items) => metrics?.unreplicated.inc(items));
+  const source = createSource(
+    config, client, blocking, log,
+    (items) => metrics?.unreplicated.inc(items),
+    (letters) => letters.forEach(({ reason }) => metrics?.deadLettered.inc({ reason })),
+  );
   const sender = new Sender({ sink: config.sink, timeoutMs: config.sendTimeoutMs, connections: config.concurrency, caCerts: config.caCerts });
   const registry = createRegistry('bridge');
   let bridge: Bridge | undefined;

@@ -16,6 +16,7 @@
  * | `{job-robot:queue}:consumers`           | zset   | consumer -> lease expiry (Redis server time, ms)   |
  * | `{job-robot:queue}:attempts`            | hash   | event id -> failed delivery attempts so far        |
  * | `{job-robot:queue}:adopted`             | hash   | consumer -> the consumer it last adopted and the ids, until the reply arrives |
+| `{job-robot:queue}:last-claim`          | hash   | consumer -> the id prefix of its last claim call that moved items |
  * | `{job-robot:queue}:dead-letter`         | stream | dead-lettered items with id, reason, status, attempts, time |
  *
  * A key without braces hashes whole, so `job-robot:queue` and `{job-robot:queue}:...` share a slot.
@@ -32,6 +33,7 @@ export interface QueueKeys {
   processing(consumer: string): string;
   claims(consumer: string): string;
   adopted: string;
+  lastClaim: string;
 }
 
 /**
@@ -77,6 +79,7 @@ export function queueKeys(queueKey: string, deadLetter?: string): QueueKeys {
     processing: (consumer) => `${p}:processing:${consumer}`,
     claims: (consumer) => `${p}:claims:${consumer}`,
     adopted: `${p}:adopted`,
+    lastClaim: `${p}:last-claim`,
   };
 }
 

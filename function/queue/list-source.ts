@@ -14,15 +14,26 @@
  *
  * Acknowledgements are batched and ride along with the next claim script call (or go alone after
  * a couple of milliseconds), so a busy bridge makes about one Redis round trip per batch of items.
+ *
+ * The scripts measure each item (see Intake): one over the limit is dead-lettered in Redis, under
+ * an id of its own, before anything reaches this process. BLMOVE returns the item it moved too;
+ * its connection drops a reply past the limit (ReplyLimit), and the next claim dead-letters the
+ * item from the processing list.
  */
 import { Batcher } from './batch.ts';
 import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
 import { MAX_BATCH, batchId, uuidv7Prefix, uuidv7Time } from './ids.ts';
+import { noteArgs, report, type Intake } from './intake.ts';
 import type { QueueKeys } from './keys.ts';
 import type { RedisClient } from './connection.ts';
+import { ReplyLimit } from './reply-limit.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
 import type { Claim, Source } from './source.ts';
+
+
+/** What a claim script hands back: the items, and id, reason, size of each item it dead-lettered itself. */
+type Reply = [Buffer[], (Buffer | number)[]];
 
 export interface ListSourceOptions {
   /** Commands and scripts. */
@@ -34,6 +45,7 @@ export interface ListSourceOptions {
   /** The end producers push to; the bridge takes from the other. */
   pushEnd: 'left' | 'right';
   leaseMs: number;
+  intake: Intake;
   /** How long one BLMOVE blocks before it is reissued (it returns at once when an item arrives). */
   blockSeconds?: number;
   /**
@@ -67,6 +79,8 @@ export class ListSource implements Source {
   /** The last claim call, when it failed: it may have run without its reply reaching us. */
   private unanswered: { prefix: string; count: number } | undefined;
   private readonly replicas: ReplicaWait | undefined;
+  private readonly intake: Intake;
+  private readonly replyLimit: ReplyLimit;
 
   constructor(options: ListSourceOptions) {
     this.client = options.client;
@@ -77,6 +91,8 @@ export class ListSource implements Source {
     this.blockSeconds = options.blockSeconds ?? 5;
     this.takeEnd = options.pushEnd === 'left' ? 'RIGHT' : 'LEFT';
     this.replicas = options.replicas && options.replicas.count > 0 ? options.replicas : undefined;
+    this.intake = options.intake;
+    this.replyLimit = new ReplyLimit(options.blocking, options.intake.maxItemBytes, options.intake.onReplyCut);
     this.scripts = defineScripts(options.client);
     this.acks = new Batcher(async (ids) => {
       await this.scripts.ack(this.keys.items, this.keys.attempts, this.claims, ...ids);
@@ -93,14 +109,18 @@ export class ListSource implements Source {
 
   async start(): Promise<Claim[]> {
     await this.scripts.lease(this.keys.consumers, this.consumer, this.leaseMs);
-    const reply = (await this.scripts.own(this.claims, this.keys.items, this.keys.attempts)) as Buffer[];
-    return triples(reply);
+    const [own, letters] = (await this.scripts.own(
+      this.claims, this.keys.items, this.keys.attempts, this.keys.deadLetter, this.intake.maxItemBytes, ...noteArgs(this.intake),
+    )) as Reply;
+    report(this.intake, letters);
+    return triples(own);
   }
 
   async claim(max: number): Promise<Claim[]> {
     const ready = await this.stamp(max);
     if (ready.length || this.interrupted) return ready;
     try {
+      this.replyLimit.start();
       await this.blocking.callBuffer('BLMOVE', this.keys.queue, this.processing, this.takeEnd, 'LEFT', this.blockSeconds);
     } catch (err) {
       if (this.interrupted) return [];
@@ -111,19 +131,30 @@ export class ListSource implements Source {
   }
 
   /**
-   * Stamps up to `max` items (processing list first, then the queue) without blocking. Acks waiting
-   * for their batch ride along in the same script call: one round trip instead of two.
+   * Stamps up to `max` items (processing list first, then the queue) without blocking. A call that
+   * only dead-lettered items is followed by another at once: more may be waiting.
    */
   private async stamp(max: number): Promise<Claim[]> {
+    for (;;) {
+      const { claims, buried } = await this.stampOnce(max);
+      if (claims.length || !buried || this.interrupted) return claims;
+    }
+  }
+
+  /** One claim script call. Acks waiting for their batch ride along: one round trip instead of two. */
+  private async stampOnce(max: number): Promise<{ claims: Claim[]; buried: number }> {
     // After a failed call, the same prefix and count again: the script may have run, and then it
     // returns that batch instead of stamping a new one (see CLAIM in scripts.ts).
     const { prefix, count } = this.unanswered ?? { prefix: uuidv7Prefix(), count: Math.min(max, MAX_BATCH) };
     const pop = this.takeEnd === 'RIGHT' ? 'RPOP' : 'LPOP';
     const acks = this.acks.take();
-    let reply: Buffer[];
+    let reply: Reply;
     try {
-      const args = [this.keys.queue, this.processing, this.keys.items, this.claims, this.keys.attempts, pop, acks.items.length, ...acks.items, prefix, count];
-      reply = this.replicas ? await this.claimReplicated(args, this.replicas) : ((await this.scripts.claim(...args)) as Buffer[]);
+      const args = [
+        this.keys.queue, this.processing, this.keys.items, this.claims, this.keys.attempts, this.keys.deadLetter, this.keys.lastClaim,
+        pop, acks.items.length, ...acks.items, prefix, count, this.intake.maxItemBytes, this.intake.batchBytes, this.consumer, ...noteArgs(this.intake),
+      ];
+      reply = this.replicas ? await this.claimReplicated(args, this.replicas) : ((await this.scripts.claim(...args)) as Reply);
       acks.settle();
     } catch (err) {
       acks.settle(err);
@@ -131,23 +162,27 @@ export class ListSource implements Source {
       throw err;
     }
     this.unanswered = undefined;
+    const [items, letters] = reply;
+    const buried = report(this.intake, letters);
     const claimedAt = Date.now();
     const time = new Date(uuidv7Time(batchId(prefix, 0)) ?? claimedAt);
-    return reply.map((item, n) => ({ id: batchId(prefix, n), item, time, attempts: 0, claimedAt, fresh: true }));
+    const claims = items.map((item, n) => ({ id: batchId(prefix, n), item, time, attempts: 0, claimedAt, fresh: true }));
+    return { claims, buried };
   }
+
 
   /**
    * The claim and a WAIT in one pipeline, so both go to the same server (in a cluster, the master
    * of the queue's slot) and the WAIT covers the claim's writes. A short count still sends: holding
    * the items back while a replica is away would stop the queue; `onShort` counts the exposure.
    */
-  private async claimReplicated(args: (string | number)[], wait: ReplicaWait): Promise<Buffer[]> {
+  private async claimReplicated(args: (string | number)[], wait: ReplicaWait): Promise<Reply> {
     const results = await this.scripts.claimPipeline(args).call('WAIT', wait.count, wait.timeoutMs).exec();
     const [claimed, waited] = results ?? [];
     if (!claimed || claimed[0]) throw claimed?.[0] ?? new Error('the claim pipeline returned no reply');
-    const reply = claimed[1] as Buffer[];
+    const reply = claimed[1] as Reply;
     const acknowledged = waited && !waited[0] ? Number(waited[1]) : 0;
-    if (reply.length && acknowledged < wait.count) wait.onShort?.(reply.length, acknowledged);
+    if (reply[0].length && acknowledged < wait.count) wait.onShort?.(reply[0].length, acknowledged);
     return reply;
   }
 
@@ -166,13 +201,19 @@ export class ListSource implements Source {
         this.keys.items,
         this.keys.attempts,
         this.keys.adopted,
+        this.keys.deadLetter,
+        this.keys.lastClaim,
         dead,
         this.takeEnd,
         this.consumer,
-      )) as Buffer[] | null;
-      if (reply) adopted.push(...triples(reply));
+        this.intake.maxItemBytes,
+        ...noteArgs(this.intake),
+      )) as Reply | null;
+      if (!reply) continue;
+      report(this.intake, reply[1]);
+      adopted.push(...triples(reply[0]));
       // The reply arrived: no repeat of the call can come any more, so the note can go.
-      if (reply?.length) await this.client.hdel(this.keys.adopted, this.consumer);
+      if (reply[0].length || reply[1].length) await this.client.hdel(this.keys.adopted, this.consumer);
     }
     return adopted;
   }
@@ -197,7 +238,7 @@ export class ListSource implements Source {
   async handBack(unsent: readonly Claim[]): Promise<void> {
     const fresh = unsent.filter((c) => c.fresh).map((c) => c.id);
     await this.scripts.release(
-      this.keys.consumers, this.processing, this.keys.queue, this.claims, this.keys.items,
+      this.keys.consumers, this.processing, this.keys.queue, this.claims, this.keys.items, this.keys.lastClaim,
       this.consumer, this.takeEnd, ...fresh.reverse(),
     );
   }

@@ -5,10 +5,15 @@
  * replicas with skewed clocks agree on leases.
  *
  * Invariant in list mode: an item is in exactly one place at a time: the queue, one consumer's
- * processing list (moved there by BLMOVE, no id yet), or the `items` hash under its id with that id
- * in one consumer's `claims` set. Every move between places is one atomic script, so an item is
+ * processing list (moved there by BLMOVE, no id yet), the `items` hash under its id with that id
+ * in one consumer's `claims` set, or, at the end, the dead-letter stream. Every move between places is one atomic script, so an item is
  * never lost, and an item that has been sent under an id keeps that id (only never-sent items go
  * back to the queue, on shutdown, see RELEASE).
+ *
+ * Bounded input: no script hands the bridge an item longer than the limit it passes (MAX_ITEM_BYTES),
+ * and a claim's items together stay within a byte budget. What is too long is measured here
+ * (the popped string, HSTRLEN, the stream field) and moved to the dead-letter stream by the same
+ * script, so the bridge's memory depends on its configuration, not on what producers push.
  */
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connection.ts';
@@ -19,21 +24,57 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * claim: first acknowledges the given delivered ids (acks riding along, as in ACK), then stamps up
- * to `count` items: first any the consumer moved with BLMOVE and has not stamped yet (oldest
- * first), then straight from the queue. The n-th item of the call gets the id `prefix` followed by
- * n as four hex digits (the bridge sends a fresh random UUIDv7 prefix per call).
+ * Writing a dead letter from inside a script, for what a claim must not hand to the bridge: an item
+ * longer than the limit (`too-large`) and a pending stream entry whose content is gone (`trimmed`).
+ * The record is the one function/queue/dead-letter.ts describes: id, item, reason, status 0,
+ * attempts, time and source (the last two come from the bridge as arguments). `letters` collects
+ * id, reason, size for the reply, so the bridge can log and count what it never saw.
+ */
+const BURY = `
+local letters = {}
+local function bury(key, id, item, kind, size, max, attempts, time, source)
+  local reason
+  if kind == 'too-large' then
+    reason = 'too-large: ' .. size .. ' bytes, over the limit of ' .. max .. ' (MAX_ITEM_BYTES)'
+  else
+    reason = 'trimmed: the stream entry was deleted or trimmed before it was delivered; its content is gone'
+  end
+  redis.call('XADD', key, '*', 'id', id, 'item', item, 'reason', reason, 'status', '0', 'attempts', attempts, 'time', time, 'source', source)
+  letters[#letters + 1] = id
+  letters[#letters + 1] = kind
+  letters[#letters + 1] = size
+end
+`;
+
+/**
+ * claim: first acknowledges the given delivered ids (acks riding along, as in ACK), then takes up
+ * to `count` items, one at a time: first any the consumer moved with BLMOVE and has not stamped
+ * yet (oldest first), then straight from the queue. Each item is measured here, in Redis:
+ *
+ * - longer than `max` bytes: moved whole to the dead-letter stream (`too-large`, its size and the
+ *   limit), under an id of this call counting down from prefix..ffff; never returned;
+ * - making the batch longer than `budget` bytes: put back where it came from, and the call ends
+ *   (the first item always goes, it is at most `max`);
+ * - otherwise stamped: the n-th stamped item of the call gets the id `prefix` followed by n as four
+ *   hex digits (the bridge sends a fresh random UUIDv7 prefix per call).
+ *
+ * The call also ends once the bytes it moved (stamped or dead-lettered) reach `budget`, so one call
+ * copies at most about `budget` plus one item inside Redis.
  *
  * A call is idempotent per prefix. When its reply is lost (the connection drops after the script
  * ran), the same call comes again: ioredis resends it after reconnecting, or the bridge repeats the
- * prefix after an error. If `prefix` has already stamped items, the call stamps nothing new and
- * returns that batch again, the items this consumer still holds under it, in order. Without this
- * the repeat would stamp the next items with the same ids and overwrite the first batch in `items`.
- * KEYS: queue, processing, items, claims, attempts.
- * ARGV: pop command for the queue (LPOP/RPOP), number of acks n, n delivered ids, prefix, count.
- * Returns the items in order; the n-th (from 0) has the id prefix .. ('%04x'):format(n).
+ * prefix after an error. The call notes its prefix in `last-claim` under the consumer; a call that
+ * finds its own prefix there stamps nothing new and returns that batch again, the items this
+ * consumer still holds under it, in order. Without this the repeat would stamp the next items with
+ * the same ids and overwrite the first batch in `items`, or dead-letter other items under ids
+ * already given.
+ * KEYS: queue, processing, items, claims, attempts, dead-letter, last-claim.
+ * ARGV: pop command for the queue (LPOP/RPOP), number of acks n, n delivered ids, prefix, count,
+ * max, budget, consumer, time, source.
+ * Returns {items, letters}: the stamped items in order (the n-th, from 0, has the id
+ * prefix .. ('%04x'):format(n)), and id, reason, size of each item dead-lettered.
  */
-const CLAIM = `
+const CLAIM = `${BURY}
 local acks = tonumber(ARGV[2])
 if acks > 0 then
   redis.call('HDEL', KEYS[3], unpack(ARGV, 3, 2 + acks))
@@ -42,8 +83,11 @@ if acks > 0 then
 end
 local prefix = ARGV[3 + acks]
 local want = tonumber(ARGV[4 + acks])
+local max = tonumber(ARGV[5 + acks])
+local budget = tonumber(ARGV[6 + acks])
+local consumer, time, source = ARGV[7 + acks], ARGV[8 + acks], ARGV[9 + acks]
 local items = {}
-if redis.call('HEXISTS', KEYS[3], prefix .. '0000') == 1 then
+if redis.call('HGET', KEYS[7], consumer) == prefix then
   for i = 0, want - 1 do
     local id = prefix .. string.format('%04x', i)
     if redis.call('SISMEMBER', KEYS[4], id) == 0 then break end
@@ -51,51 +95,88 @@ if redis.call('HEXISTS', KEYS[3], prefix .. '0000') == 1 then
     if not item then break end
     items[#items + 1] = item
   end
-  return items
+  return {items, letters}
 end
-if redis.call('LLEN', KEYS[2]) > 0 then
-  while #items < want do
-    local item = redis.call('RPOP', KEYS[2])
-    if not item then break end
+local putBack = ARGV[1] == 'RPOP' and 'RPUSH' or 'LPUSH'
+local fromProcessing = redis.call('LLEN', KEYS[2]) > 0
+local bytes, moved, buried = 0, 0, 0
+while #items + buried < want and moved < budget do
+  local item
+  if fromProcessing then
+    item = redis.call('RPOP', KEYS[2])
+    if not item then fromProcessing = false end
+  end
+  if not item then item = redis.call(ARGV[1], KEYS[1]) end
+  if not item then break end
+  local size = #item
+  if size > max then
+    bury(KEYS[6], prefix .. string.format('%04x', 65535 - buried), item, 'too-large', size, max, '0', time, source)
+    buried = buried + 1
+  elseif #items > 0 and bytes + size > budget then
+    if fromProcessing then redis.call('RPUSH', KEYS[2], item) else redis.call(putBack, KEYS[1], item) end
+    break
+  else
     items[#items + 1] = item
+    bytes = bytes + size
   end
+  moved = moved + size
 end
-if #items < want then
-  local popped = redis.call(ARGV[1], KEYS[1], want - #items)
-  if popped then
-    for _, item in ipairs(popped) do items[#items + 1] = item end
+if #items > 0 then
+  local fields, ids = {}, {}
+  for i, item in ipairs(items) do
+    local id = prefix .. string.format('%04x', i - 1)
+    ids[i] = id
+    fields[#fields + 1] = id
+    fields[#fields + 1] = item
   end
+  redis.call('HSET', KEYS[3], unpack(fields))
+  redis.call('SADD', KEYS[4], unpack(ids))
 end
-if #items == 0 then return {} end
-local fields, ids = {}, {}
-for i, item in ipairs(items) do
-  local id = prefix .. string.format('%04x', i - 1)
-  ids[i] = id
-  fields[#fields + 1] = id
-  fields[#fields + 1] = item
-end
-redis.call('HSET', KEYS[3], unpack(fields))
-redis.call('SADD', KEYS[4], unpack(ids))
-return items
+if #items + buried > 0 then redis.call('HSET', KEYS[7], consumer, prefix) end
+return {items, letters}
 `;
 
 /**
- * own: the claims a consumer already holds (its previous life, same name), with their attempts.
- * KEYS: claims, items, attempts. Returns id, item, attempts, ...
+ * Measuring a claim already stamped (held in `items`) before it is handed over again: one longer
+ * than `max` (stamped before the limit existed, or under a larger one) is dead-lettered with its
+ * attempts and leaves `items`, `attempts` and the given claims set. HSTRLEN measures without
+ * loading the item.
  */
-const OWN = `
+const HELD = `
+local function oversized(items, attempts, claims, deadLetter, id, max, time, source)
+  local size = redis.call('HSTRLEN', items, id)
+  if size <= max then return false end
+  local item = redis.call('HGET', items, id)
+  bury(deadLetter, id, item, 'too-large', size, max, redis.call('HGET', attempts, id) or '0', time, source)
+  redis.call('HDEL', items, id)
+  redis.call('HDEL', attempts, id)
+  redis.call('SREM', claims, id)
+  return true
+end
+`;
+
+/**
+ * own: the claims a consumer already holds (its previous life, same name), with their attempts;
+ * one over `max` is dead-lettered instead (see HELD).
+ * KEYS: claims, items, attempts, dead-letter. ARGV: max, time, source.
+ * Returns {id, item, attempts, ..., letters}.
+ */
+const OWN = `${BURY}${HELD}
+local max = tonumber(ARGV[1])
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local item = redis.call('HGET', KEYS[2], id)
-  if item then
-    out[#out + 1] = id
-    out[#out + 1] = item
-    out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
-  else
-    redis.call('SREM', KEYS[1], id)
+  if not oversized(KEYS[2], KEYS[3], KEYS[1], KEYS[4], id, max, ARGV[2], ARGV[3]) then
+    local item = redis.call('HGET', KEYS[2], id)
+    if item then
+      out[#out + 1] = id
+      out[#out + 1] = item
+      out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
+    else
+      redis.call('SREM', KEYS[1], id)
+    end
   end
 end
-return out
+return {out, letters}
 `;
 
 /**
@@ -121,15 +202,20 @@ return out
  * consumer's name until it restarts. The adopter removes its note once the reply arrives; a note
  * whose adopter died first goes when that adopter is adopted in turn (its claims, adopted ones
  * too, move on then).
- * KEYS: consumers, processing(dead), claims(dead), claims(me), queue, items, attempts, adopted.
- * ARGV: dead consumer, queue end to push back to (LEFT/RIGHT: the end the bridge takes from), me.
- * Returns nil if the lease is alive, else id, item, attempts, ...
+ * A claim over `max` is dead-lettered instead of given (see HELD).
+ * KEYS: consumers, processing(dead), claims(dead), claims(me), queue, items, attempts, adopted,
+ * dead-letter, last-claim.
+ * ARGV: dead consumer, queue end to push back to (LEFT/RIGHT: the end the bridge takes from), me,
+ * max, time, source.
+ * Returns nil if the lease is alive, else {id, item, attempts, ..., letters}.
  */
-const ADOPT = `${NOW_MS}
+const ADOPT = `${NOW_MS}${BURY}${HELD}
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if lease and tonumber(lease) > now then return false end
+local max = tonumber(ARGV[4])
 local out = {}
 local function give(id)
+  if oversized(KEYS[6], KEYS[7], KEYS[4], KEYS[9], id, max, ARGV[5], ARGV[6]) then return end
   local item = redis.call('HGET', KEYS[6], id)
   if item then
     redis.call('SADD', KEYS[4], id)
@@ -156,9 +242,10 @@ local moved = redis.call('SMEMBERS', KEYS[3])
 for _, id in ipairs(moved) do give(id) end
 if #moved > 0 then redis.call('HSET', KEYS[8], ARGV[3], ARGV[1] .. ' ' .. table.concat(moved, ' ')) end
 redis.call('HDEL', KEYS[8], ARGV[1])
+redis.call('HDEL', KEYS[10], ARGV[1])
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[1], ARGV[1])
-return out
+return {out, letters}
 `;
 
 /**
@@ -204,12 +291,13 @@ return 1
  * consumer stamped but never sent, without their ids (no one has seen those ids); other claims stay
  * under their ids and the lease is expired so another replica adopts them now; a consumer holding
  * nothing leaves the lease table.
- * KEYS: consumers, processing, queue, claims, items.
+ * KEYS: consumers, processing, queue, claims, items, last-claim.
  * ARGV: consumer, queue end to push back to (LEFT/RIGHT), never-sent ids (newest first)...
  * Returns the number of claims left for adoption.
  */
 const RELEASE = `
 while redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', ARGV[2]) do end
+redis.call('HDEL', KEYS[6], ARGV[1])
 local push = ARGV[2] == 'RIGHT' and 'RPUSH' or 'LPUSH'
 for i = 3, #ARGV do
   local item = redis.call('HGET', KEYS[5], ARGV[i])
@@ -247,6 +335,163 @@ local args = {'XADD', KEYS[3], '*', 'id', ARGV[2], 'item', ARGV[4]}
 for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call(unpack(args))
 return 1
+`;
+
+/**
+ * Measuring stream entries. An entry's size is the length of its item field, or, without that
+ * field, of all its field names and values (the bridge then sends them as one JSON object, and
+ * measures that again). `settle` handles one entry this consumer holds pending: its content gone,
+ * it is dead-lettered `trimmed` (empty item); over `max`, `too-large` (the item field, or the
+ * fields as a JSON object); either way it is acknowledged (and XDEL'd when asked) and returns nil.
+ * Otherwise it returns the entry's size.
+ */
+const ENTRY = `
+local function sizeOf(fields, field)
+  local total = 0
+  for i = 1, #fields, 2 do
+    if fields[i] == field then return #fields[i + 1] end
+    total = total + #fields[i] + #fields[i + 1]
+  end
+  return total
+end
+local function wholeItem(fields, field)
+  local parts = {}
+  for i = 1, #fields, 2 do
+    if fields[i] == field then return fields[i + 1] end
+    parts[#parts + 1] = cjson.encode(fields[i]) .. ':' .. cjson.encode(fields[i + 1])
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+local function settle(stream, attempts, deadLetter, group, id, fields, field, max, delete, time, source)
+  local size = fields and sizeOf(fields, field) or 0
+  if fields and size <= max then return size end
+  local tries = redis.call('HGET', attempts, id) or '0'
+  redis.call('XACK', stream, group, id)
+  redis.call('HDEL', attempts, id)
+  if fields then
+    bury(deadLetter, id, wholeItem(fields, field), 'too-large', size, max, tries, time, source)
+    if delete == '1' then redis.call('XDEL', stream, id) end
+  else
+    bury(deadLetter, id, '', 'trimmed', 0, max, tries, time, source)
+  end
+  return nil
+end
+local function fieldsOf(stream, id)
+  local e = redis.call('XRANGE', stream, id, id)
+  return e[1] and e[1][2] or nil
+end
+`;
+
+const XTAKE = `${BURY}${ENTRY}
+local group, consumer, want, max, budget = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local field, delete, time, source = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local out = {}
+if ARGV[10] ~= '' then
+  local fields = fieldsOf(KEYS[1], ARGV[10])
+  if settle(KEYS[1], KEYS[2], KEYS[3], group, ARGV[10], fields, field, max, delete, time, source) then
+    out[1] = ARGV[10]
+    out[2] = fields
+  end
+  return {out, letters}
+end
+local bytes, moved, last = 0, 0, nil
+while #out / 2 + #letters / 3 < want and moved < budget do
+  if last and #out > 0 then
+    local next = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)[1]
+    if not next then break end
+    local size = sizeOf(next[2], field)
+    if size <= max and bytes + size > budget then break end
+  end
+  local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', KEYS[1], '>')
+  local entry = read and read[1][2][1]
+  if not entry then break end
+  last = entry[1]
+  local size = settle(KEYS[1], KEYS[2], KEYS[3], group, last, entry[2], field, max, delete, time, source)
+  if size then
+    out[#out + 1] = last
+    out[#out + 1] = entry[2]
+    bytes = bytes + size
+    moved = moved + size
+  else
+    moved = moved + sizeOf(entry[2], field)
+  end
+end
+return {out, letters}
+`;
+
+/**
+ * xown: after a restart, the entries still pending for this consumer after `after` (exclusive; '-'
+ * for the start), up to `count` of them, with their attempts; each one settled first (see ENTRY).
+ * The ones handed over are XCLAIMed to this consumer again, which resets their idle time, so no
+ * other replica adopts them while this one sends them.
+ * KEYS: stream, attempts, dead-letter. ARGV: group, consumer, after, count, max, field, delete, time, source.
+ * Returns {id, fields, attempts, ..., letters, examined, last examined id}.
+ */
+const XOWN = `${BURY}${ENTRY}
+local group, consumer, max, field, delete, time, source = ARGV[1], ARGV[2], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local start = ARGV[3] == '-' and '-' or '(' .. ARGV[3]
+local pending = redis.call('XPENDING', KEYS[1], group, start, '+', tonumber(ARGV[4]), consumer)
+local out, kept = {}, {'XCLAIM', KEYS[1], group, consumer, 0}
+for _, p in ipairs(pending) do
+  local fields = fieldsOf(KEYS[1], p[1])
+  if settle(KEYS[1], KEYS[2], KEYS[3], group, p[1], fields, field, max, delete, time, source) then
+    out[#out + 1] = p[1]
+    out[#out + 1] = fields
+    out[#out + 1] = redis.call('HGET', KEYS[2], p[1]) or '0'
+    kept[#kept + 1] = p[1]
+  end
+end
+if #kept > 5 then
+  kept[#kept + 1] = 'JUSTID'
+  redis.call(unpack(kept))
+end
+local last = pending[#pending] and pending[#pending][1] or ARGV[3]
+return {out, letters, #pending, last}
+`;
+
+/**
+ * xadopt: XAUTOCLAIM of entries idle longer than the lease (a dead consumer's), ids only, then each
+ * settled here (see ENTRY); entries Redis reports as deleted are dead-lettered `trimmed`. Taken
+ * entries stop before one that would make the batch longer than `budget` bytes (the first always
+ * goes): that one and the rest are handed back idle (IDLE = lease) for the next sweep, which starts
+ * at it.
+ * KEYS: stream, attempts, dead-letter.
+ * ARGV: group, consumer, lease ms, cursor, count, max, budget, field, delete, time, source.
+ * Returns {next cursor, {id, fields, attempts, ...}, letters}.
+ */
+const XADOPT = `${BURY}${ENTRY}
+local group, consumer, lease, max, budget = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7])
+local field, delete, time, source = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, lease, ARGV[4], 'COUNT', tonumber(ARGV[5]), 'JUSTID')
+local cursor = claimed[1]
+for _, id in ipairs(claimed[3] or {}) do
+  settle(KEYS[1], KEYS[2], KEYS[3], group, id, nil, field, max, delete, time, source)
+end
+local out, bytes, back = {}, 0, nil
+for _, id in ipairs(claimed[2]) do
+  if back then
+    back[#back + 1] = id
+  else
+    local fields = fieldsOf(KEYS[1], id)
+    local size = settle(KEYS[1], KEYS[2], KEYS[3], group, id, fields, field, max, delete, time, source)
+    if size and #out > 0 and bytes + size > budget then
+      back = {'XCLAIM', KEYS[1], group, consumer, 0, id}
+      cursor = id
+    elseif size then
+      out[#out + 1] = id
+      out[#out + 1] = fields
+      out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
+      bytes = bytes + size
+    end
+  end
+end
+if back then
+  back[#back + 1] = 'IDLE'
+  back[#back + 1] = lease
+  back[#back + 1] = 'JUSTID'
+  redis.call(unpack(back))
+end
+return {cursor, out, letters}
 `;
 
 /**
@@ -339,6 +584,9 @@ export interface Scripts {
   release: ScriptCall;
   xack: ScriptCall;
   xdead: ScriptCall;
+  xtake: ScriptCall;
+  xown: ScriptCall;
+  xadopt: ScriptCall;
   xattempt: ScriptCall;
   xtouch: ScriptCall;
   xleave: ScriptCall;
@@ -347,17 +595,20 @@ export interface Scripts {
 
 export function defineScripts(client: RedisClient): Scripts {
   return {
-    claim: define(client, 'jobRobotClaim', 5, CLAIM),
+    claim: define(client, 'jobRobotClaim', 7, CLAIM),
     claimPipeline: (args) => (client.pipeline() as unknown as Record<string, (...a: (string | number)[]) => ChainableCommander>)['jobRobotClaimBuffer']!(...args),
-    own: define(client, 'jobRobotOwn', 3, OWN),
+    own: define(client, 'jobRobotOwn', 4, OWN),
     lease: define(client, 'jobRobotLease', 1, LEASE),
-    adopt: define(client, 'jobRobotAdopt', 8, ADOPT),
+    adopt: define(client, 'jobRobotAdopt', 10, ADOPT),
     ack: define(client, 'jobRobotAck', 3, ACK),
     dead: define(client, 'jobRobotDead', 4, DEAD),
     attempt: define(client, 'jobRobotAttempt', 2, ATTEMPT),
-    release: define(client, 'jobRobotRelease', 5, RELEASE),
+    release: define(client, 'jobRobotRelease', 6, RELEASE),
     xack: define(client, 'jobRobotXAck', 2, XACK),
     xdead: define(client, 'jobRobotXDead', 3, XDEAD),
+    xtake: define(client, 'jobRobotXTake', 3, XTAKE),
+    xown: define(client, 'jobRobotXOwn', 3, XOWN),
+    xadopt: define(client, 'jobRobotXAdopt', 3, XADOPT),
     xattempt: define(client, 'jobRobotXAttempt', 2, XATTEMPT),
     xtouch: define(client, 'jobRobotXTouch', 1, XTOUCH),
     xleave: define(client, 'jobRobotXLeave', 1, XLEAVE),

@@ -6,14 +6,23 @@
  * XAUTOCLAIM. A live consumer keeps its entries from looking idle by touching them at every renewal.
  * The group is created at `0` on first start, so entries queued before it are delivered too, and
  * the bridge never destroys it.
+ *
+ * Every read that returns entries runs in a script that measures them first (see Intake): an entry
+ * over the limit, or one deleted or trimmed while pending, is dead-lettered in Redis and
+ * acknowledged. The bridge claims without blocking; when nothing is there it waits in XREADGROUP
+ * BLOCK COUNT 1, whose reply (the entry itself) is cut off past the limit (ReplyLimit), and hands
+ * the id it got to the next claim script to measure. An entry whose reply was cut stays pending
+ * for this consumer and is adopted, and dead-lettered, once idle past the lease.
  */
 import { isUtf8 } from 'node:buffer';
 import { Batcher } from './batch.ts';
 import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
 import { streamIdTime } from './ids.ts';
+import { noteArgs, report, type Intake } from './intake.ts';
 import type { QueueKeys } from './keys.ts';
 import type { RedisClient } from './connection.ts';
+import { ReplyLimit } from './reply-limit.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
 import type { Claim, Holding, Source } from './source.ts';
 
@@ -29,18 +38,18 @@ export interface StreamSourceOptions {
   /** XDEL entries once acknowledged or dead-lettered. */
   deleteAcked: boolean;
   leaseMs: number;
+  intake: Intake;
   blockMs?: number;
-  /**
-   * Told about pending entries Redis dropped because someone deleted or trimmed them from the
-   * stream before they were delivered (XAUTOCLAIM reports them; their content is gone).
-   */
-  onDeleted?: (ids: string[]) => void;
 }
 
 type Entry = [id: Buffer, fields: Buffer[] | null];
+/** The scripts' letters: id, reason, size, ... */
+type Letters = (Buffer | number)[];
 
 /** Renewals between two prunings of departed consumers. */
 const PRUNE_EVERY = 30;
+/** Pending entries one recovery call looks at. */
+const OWN_PAGE = 500;
 
 export class StreamSource implements Source {
   private readonly client: RedisClient;
@@ -53,7 +62,8 @@ export class StreamSource implements Source {
   private readonly leaseMs: number;
   private readonly blockMs: number;
   private readonly scripts: Scripts;
-  private readonly onDeleted: (ids: string[]) => void;
+  private readonly intake: Intake;
+  private readonly replyLimit: ReplyLimit;
   private readonly acks: Batcher<string>;
   private interrupted = false;
   private cursor = '0-0';
@@ -69,7 +79,8 @@ export class StreamSource implements Source {
     this.deleteFlag = options.deleteAcked ? '1' : '0';
     this.leaseMs = options.leaseMs;
     this.blockMs = options.blockMs ?? 5_000;
-    this.onDeleted = options.onDeleted ?? (() => undefined);
+    this.intake = options.intake;
+    this.replyLimit = new ReplyLimit(options.blocking, options.intake.maxItemBytes, options.intake.onReplyCut);
     this.scripts = defineScripts(options.client);
     this.acks = new Batcher(async (ids) => {
       await this.scripts.xack(this.keys.queue, this.keys.attempts, this.group, this.deleteFlag, ...ids);
@@ -85,28 +96,30 @@ export class StreamSource implements Source {
     }
   }
 
+  /** The entries still pending for this consumer from before a restart, page by page. */
   async start(): Promise<Claim[]> {
     await this.ensureGroup();
     const own: Claim[] = [];
-    let after = '0';
+    let after = '-';
     for (;;) {
-      const reply = (await this.client.callBuffer(
-        'XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', 500, 'STREAMS', this.keys.queue, after,
-      )) as [Buffer, Entry[]][] | null;
-      const entries = reply?.[0]?.[1] ?? [];
-      if (!entries.length) break;
-      own.push(...this.toClaims(entries));
-      after = entries[entries.length - 1]![0].toString('utf8');
+      const [claims, letters, examined, last] = (await this.scripts.xown(
+        this.keys.queue, this.keys.attempts, this.keys.deadLetter,
+        this.group, this.consumer, after, OWN_PAGE, this.intake.maxItemBytes, this.field, this.deleteFlag, ...noteArgs(this.intake),
+      )) as [Buffer[], Letters, number, Buffer];
+      report(this.intake, letters);
+      own.push(...this.toClaims(claims, 3));
+      if (examined < OWN_PAGE) return own;
+      after = last.toString('utf8');
     }
-    return this.withAttempts(own);
   }
 
+  /** Claims up to `max` new entries; when there are none, waits for one (XREADGROUP BLOCK COUNT 1) and claims that. */
   async claim(max: number): Promise<Claim[]> {
-    let reply: [Buffer, Entry[]][] | null;
     try {
-      reply = (await this.blocking.callBuffer(
-        'XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', max, 'BLOCK', this.blockMs, 'STREAMS', this.keys.queue, '>',
-      )) as [Buffer, Entry[]][] | null;
+      const ready = await this.takeAll(max, '');
+      if (ready.length || this.interrupted) return ready;
+      const woken = await this.wait();
+      return woken === undefined || this.interrupted ? [] : await this.takeAll(max, woken);
     } catch (err) {
       if (this.interrupted) return [];
       // Someone deleted the stream (and with it the group): recreate at 0 and go on.
@@ -116,7 +129,32 @@ export class StreamSource implements Source {
       }
       throw err;
     }
-    return this.toClaims(reply?.[0]?.[1] ?? []);
+  }
+
+  /** Claim script calls until one hands over claims or finds nothing; one that only dead-lettered may leave more. */
+  private async takeAll(max: number, woken: string): Promise<Claim[]> {
+    for (let first = woken; ; first = '') {
+      const { claims, buried } = await this.take(max, first);
+      if (claims.length || !buried || this.interrupted) return claims;
+    }
+  }
+
+  /** One claim script call: new entries, or with `woken` the entry a blocking read delivered. */
+  private async take(max: number, woken: string): Promise<{ claims: Claim[]; buried: number }> {
+    const [entries, letters] = (await this.scripts.xtake(
+      this.keys.queue, this.keys.attempts, this.keys.deadLetter,
+      this.group, this.consumer, max, this.intake.maxItemBytes, this.intake.batchBytes, this.field, this.deleteFlag, ...noteArgs(this.intake), woken,
+    )) as [Buffer[], Letters];
+    return { claims: this.toClaims(entries, 2), buried: report(this.intake, letters) };
+  }
+
+  /** Blocks until an entry is delivered to this consumer (its id) or the block times out (undefined). */
+  private async wait(): Promise<string | undefined> {
+    this.replyLimit.start();
+    const reply = (await this.blocking.callBuffer(
+      'XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', 1, 'BLOCK', this.blockMs, 'STREAMS', this.keys.queue, '>',
+    )) as [Buffer, Entry[]][] | null;
+    return reply?.[0]?.[1]?.[0]?.[0].toString('utf8');
   }
 
   /**
@@ -130,12 +168,14 @@ export class StreamSource implements Source {
       await this.scripts.xprune(this.keys.queue, this.group, this.consumer, Math.max(2 * this.leaseMs, 60_000));
     }
     if (room <= 0) return [];
-    const reply = (await this.client.callBuffer(
-      'XAUTOCLAIM', this.keys.queue, this.group, this.consumer, this.leaseMs, this.cursor, 'COUNT', room,
-    )) as [Buffer, Entry[], Buffer[]?];
-    this.cursor = reply[0].toString('utf8');
-    if (reply[2]?.length) this.onDeleted(reply[2].map((id) => id.toString('utf8')));
-    return this.withAttempts(this.toClaims(reply[1].filter((entry) => entry !== null)));
+    const [cursor, claims, letters] = (await this.scripts.xadopt(
+      this.keys.queue, this.keys.attempts, this.keys.deadLetter,
+      this.group, this.consumer, this.leaseMs, this.cursor, room, this.intake.maxItemBytes, this.intake.batchBytes, this.field, this.deleteFlag,
+      ...noteArgs(this.intake),
+    )) as [Buffer, Buffer[], Letters];
+    this.cursor = cursor.toString('utf8');
+    report(this.intake, letters);
+    return this.toClaims(claims, 3);
   }
 
   ack(claim: Claim): Promise<void> {
@@ -173,36 +213,37 @@ export class StreamSource implements Source {
     return this.client.xlen(this.keys.queue);
   }
 
-  private toClaims(entries: Entry[]): Claim[] {
-    const claimedAt = Date.now();
-    return entries.map(([rawId, fields]) => {
-      const id = rawId.toString('utf8');
-      const time = new Date(streamIdTime(id) ?? claimedAt);
-      const { item, problem } = itemOf(fields, this.field);
-      return { id, item, time, attempts: 0, claimedAt, problem };
-    });
-  }
 
-  private async withAttempts(claims: Claim[]): Promise<Claim[]> {
-    if (!claims.length) return claims;
-    const counts = await this.client.hmget(this.keys.attempts, ...claims.map((c) => c.id));
-    return claims.map((c, i) => ({ ...c, attempts: Number(counts[i] ?? 0) || 0 }));
+  /** id, fields (, attempts), ... from a script into claims; `stride` is 2 without attempts, 3 with. */
+  private toClaims(reply: (Buffer | Buffer[])[], stride: 2 | 3): Claim[] {
+    const claimedAt = Date.now();
+    const claims: Claim[] = [];
+    for (let i = 0; i + stride - 1 < reply.length; i += stride) {
+      const id = String(reply[i]);
+      const time = new Date(streamIdTime(id) ?? claimedAt);
+      const { item, problem } = itemOf(reply[i + 1] as Buffer[], this.field, this.intake.maxItemBytes);
+      const attempts = stride === 3 ? Number(String(reply[i + 2])) || 0 : 0;
+      claims.push({ id, item, time, attempts, claimedAt, problem });
+    }
+    return claims;
   }
 }
 
 /**
  * The item of a stream entry: the value of `field`; without it, the entry's fields as one JSON
- * object (when they are text). A deleted entry (fields nil) has no item left to send.
+ * object (when they are text). The scripts measured the fields; written as JSON they can grow
+ * (escapes, base64), so that form is measured again against `maxBytes`.
  */
-export function itemOf(fields: Buffer[] | null, field: string): { item: Buffer; problem?: string } {
-  if (fields === null) return { item: Buffer.alloc(0), problem: 'the stream entry was deleted before delivery' };
+export function itemOf(fields: Buffer[], field: string, maxBytes: number): { item: Buffer; problem?: string } {
   const pairs: [Buffer, Buffer][] = [];
   for (let i = 0; i + 1 < fields.length; i += 2) pairs.push([fields[i]!, fields[i + 1]!]);
   const named = pairs.find(([name]) => name.toString('utf8') === field && isUtf8(name));
   if (named) return { item: named[1] };
   if (pairs.every(([name, value]) => isUtf8(name) && isUtf8(value))) {
     const object = Object.fromEntries(pairs.map(([name, value]) => [name.toString('utf8'), value.toString('utf8')]));
-    return { item: Buffer.from(JSON.stringify(object), 'utf8') };
+    const item = Buffer.from(JSON.stringify(object), 'utf8');
+    if (item.length <= maxBytes) return { item };
+    return { item, problem: `too-large: the entry's fields as a JSON object take ${item.length} bytes, over the limit of ${maxBytes} (MAX_ITEM_BYTES)` };
   }
   // Kept whole for the dead letter: [[name, value], ...] in base64.
   const kept = JSON.stringify(pairs.map(([name, value]) => [name.toString('base64'), value.toString('base64')]));

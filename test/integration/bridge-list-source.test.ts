@@ -27,12 +27,14 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
   });
 
   const target = (port = r.server.port): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port, db: 0, tls: false });
+  /** Limits these tests do not reach (the ones they are about are in bridge-intake.test.ts). */
+  const intake = { maxItemBytes: 4 * 1024 * 1024, batchBytes: 64 * 1024 * 1024, eventSource: 'redis://test/0/queue' };
 
   function source(consumer: string, leaseMs = 30_000, pushEnd: 'left' | 'right' = 'left', port = r.server.port): ListSource {
     const client = connect(target(port), 'test');
     const blocking = connect(target(port), 'test-blocking', true);
     clients.push(client, blocking);
-    return new ListSource({ client, blocking, keys, consumer, pushEnd, leaseMs, blockSeconds: 1 });
+    return new ListSource({ client, blocking, keys, consumer, pushEnd, leaseMs, blockSeconds: 1, intake });
   }
 
   /** Waits until Redis's own clock says the consumer's lease has run out. */
@@ -283,8 +285,13 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     clients.push(client);
     const scripts = defineScripts(client);
     const prefix = '0190a0a0-0000-7000-8000-00000000';
-    const call = async () =>
-      ((await scripts.claim(keys.queue, keys.processing('a'), keys.items, keys.claims('a'), keys.attempts, 'RPOP', 0, prefix, 2)) as Buffer[]).map(String);
+    const call = async () => {
+      const [items] = (await scripts.claim(
+        keys.queue, keys.processing('a'), keys.items, keys.claims('a'), keys.attempts, keys.deadLetter, keys.lastClaim,
+        'RPOP', 0, prefix, 2, 1024, 1024 * 1024, 'a', new Date().toISOString(), 'redis://test',
+      )) as [Buffer[]];
+      return items.map(String);
+    };
     expect(await call()).to.deep.equal(['a', 'b']);
     expect(await call(), 'the repeat').to.deep.equal(['a', 'b']);
     expect(await r.redis.hgetall(keys.items)).to.deep.equal({ [`${prefix}0000`]: 'a', [`${prefix}0001`]: 'b' });
@@ -356,10 +363,11 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     const a = source('a', 500);
     await a.start();
     const scripts = defineScripts(clients.at(-2)!);
-    const reply = (await scripts.adopt(
-      keys.consumers, keys.processing('dead'), keys.claims('dead'), keys.claims('a'), keys.queue, keys.items, keys.attempts, keys.adopted, 'dead', 'RIGHT', 'a',
-    )) as Buffer[];
-    expect(reply.map(String)[0]).to.equal(held!.id);
+    const [given] = (await scripts.adopt(
+      keys.consumers, keys.processing('dead'), keys.claims('dead'), keys.claims('a'), keys.queue, keys.items, keys.attempts, keys.adopted,
+      keys.deadLetter, keys.lastClaim, 'dead', 'RIGHT', 'a', 1024, new Date().toISOString(), 'redis://test',
+    )) as [Buffer[]];
+    expect(given.map(String)[0]).to.equal(held!.id);
     expect(await r.redis.hget(keys.adopted, 'a')).to.equal(`dead ${held!.id}`);
     await leaseExpired('a');
     const b = source('b');
@@ -384,7 +392,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
         const blocking = connect(target(), 'test-blocking', true);
         clients.push(client, blocking);
         const replicas = { count: 1, timeoutMs, onShort: (items: number, acked: number) => void shorts.push([items, acked]) };
-        return new ListSource({ client, blocking, keys, consumer, pushEnd: 'left', leaseMs: 30_000, blockSeconds: 1, replicas });
+        return new ListSource({ client, blocking, keys, consumer, pushEnd: 'left', leaseMs: 30_000, blockSeconds: 1, replicas, intake });
       };
       // Generous while the replica is up (a loaded machine may take a while), short once it is stalled.
       const a = waiting('a', 10_000);

@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
+import type { Buried } from '../../function/queue/intake.ts';
 import type { Claim } from '../../function/queue/source.ts';
 import { StreamSource } from '../../function/queue/stream-source.ts';
 import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';
@@ -23,12 +24,14 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
   });
 
   const target = (): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port: r.server.port, db: 0, tls: false });
+  /** Limits these tests do not reach (the ones they are about are in bridge-intake.test.ts). */
+  const intake = { maxItemBytes: 4 * 1024 * 1024, batchBytes: 64 * 1024 * 1024, eventSource: 'redis://test/0/queue' };
 
   function source(consumer: string, leaseMs = 30_000, deleteAcked = true): StreamSource {
     const client = connect(target(), 'test');
     const blocking = connect(target(), 'test-blocking', true);
     clients.push(client, blocking);
-    return new StreamSource({ client, blocking, keys, consumer, group: GROUP, field: 'data', deleteAcked, leaseMs, blockMs: 500 });
+    return new StreamSource({ client, blocking, keys, consumer, group: GROUP, field: 'data', deleteAcked, leaseMs, blockMs: 500, intake });
   }
 
   const bodies = (claims: Claim[]) => claims.map((c) => c.item.toString());
@@ -163,35 +166,46 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     expect(bodies(await a.claim(1))).to.deep.equal(['after']);
   });
 
-  it('an entry trimmed away while a dead consumer held it is reported, not silently skipped', async function () {
+  it('an entry trimmed away while a dead consumer held it is dead-lettered as trimmed when adopted, not silently skipped', async function () {
     const id = (await r.redis.xadd(keys.queue, '*', 'data', 'trimmed'))!;
     const dead = source('dead', 300);
     await dead.start();
     await dead.claim(1);
-    await r.redis.xdel(keys.queue, id);
-    const reported: string[] = [];
+    await r.redis.xtrim(keys.queue, 'MAXLEN', 0);
+    const reported: Buried[] = [];
     const client = connect(target(), 'test');
     clients.push(client);
     const live = new StreamSource({
       client, blocking: client, keys, consumer: 'live', group: GROUP, field: 'data', deleteAcked: true, leaseMs: 300,
-      onDeleted: (ids) => reported.push(...ids),
+      intake: { ...intake, onBuried: (letters) => reported.push(...letters) },
     });
     await live.start();
     await waitUntil(async () => {
-      await live.renewAndAdopt({ held: [], room: 10 });
+      expect(await live.renewAndAdopt({ held: [], room: 10 })).to.deep.equal([]);
       return reported.length > 0;
-    }, 5_000, 'XAUTOCLAIM to report the deleted entry');
-    expect(reported).to.deep.equal([id]);
+    }, 5_000, 'the adoption to dead-letter the trimmed entry');
+    expect(reported).to.deep.equal([{ id, reason: 'trimmed', bytes: 0 }]);
+    const [letter, ...more] = await readDeadLetters(r.redis, keys.deadLetter);
+    expect(more).to.deep.equal([]);
+    expect(letter).to.deep.include({ id, status: 0, attempts: 0, source: intake.eventSource });
+    expect(letter!.reason).to.match(/^trimmed: /);
+    expect(letter!.item.length).to.equal(0);
+    expect(((await r.redis.xpending(keys.queue, GROUP)) as unknown[])[0], 'nothing pending').to.equal(0);
   });
 
-  it('an entry deleted while pending is recovered as unsendable, not silently skipped', async function () {
+  it('an entry deleted while pending is dead-lettered as trimmed on restart, with its attempts, and acknowledged', async function () {
     const id = (await r.redis.xadd(keys.queue, '*', 'data', 'vanishing'))!;
     const a = source('a');
     await a.start();
-    await a.claim(1);
+    const [claim] = await a.claim(1);
+    await a.recordAttempts(claim!, 2);
     await r.redis.xdel(keys.queue, id);
-    const own = await source('a').start();
-    expect(own).to.have.length(1);
-    expect(own[0]).to.deep.include({ id, problem: 'the stream entry was deleted before delivery' });
+    expect(await source('a').start()).to.deep.equal([]);
+    const [letter, ...more] = await readDeadLetters(r.redis, keys.deadLetter);
+    expect(more).to.deep.equal([]);
+    expect(letter).to.deep.include({ id, status: 0, attempts: 2 });
+    expect(letter!.reason).to.match(/^trimmed: /);
+    expect(((await r.redis.xpending(keys.queue, GROUP)) as unknown[])[0], 'nothing pending').to.equal(0);
+    expect(await r.redis.hlen(keys.attempts)).to.equal(0);
   });
 });

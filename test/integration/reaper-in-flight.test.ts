@@ -53,9 +53,10 @@ describe('reaper: an expired Job stays while its queue item is in flight (real R
     clients.push(c);
     return c;
   };
-  const listSource = () => new ListSource({ client: client(), blocking: client(true), keys, consumer: 'bridge-a', pushEnd: 'left', leaseMs: 30_000, blockSeconds: 1 });
+  const intake = { maxItemBytes: 64 * 1024, batchBytes: 1024 * 1024, eventSource: 'redis://test/0/queue' };
+  const listSource = () => new ListSource({ client: client(), blocking: client(true), keys, consumer: 'bridge-a', pushEnd: 'left', leaseMs: 30_000, blockSeconds: 1, intake });
   const streamSource = () =>
-    new StreamSource({ client: client(), blocking: client(true), keys, consumer: 'bridge-a', group: 'job-robot', field: 'data', deleteAcked: true, leaseMs: 30_000, blockMs: 500 });
+    new StreamSource({ client: client(), blocking: client(true), keys, consumer: 'bridge-a', group: 'job-robot', field: 'data', deleteAcked: true, leaseMs: 30_000, blockMs: 500, intake });
 
   /** The check as the reaper process would build it from the bridge's variables. */
   function check(mode: 'list' | 'stream', extra: Record<string, string> = {}): QueueInFlight {

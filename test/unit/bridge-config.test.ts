@@ -43,6 +43,13 @@ describe('bridge config: defaults', function () {
     expect(errorOf({ ...base, CLAIM_WAIT_MS: '0' }).variables).to.deep.equal(['CLAIM_WAIT_MS']);
   });
 
+  it('MAX_ITEM_BYTES: 64 KiB by default (the launcher\'s MAX_EVENT_BYTES); a claim\'s budget is CONCURRENCY items of it', function () {
+    expect(loadBridgeConfig(base).intake).to.deep.equal({ maxItemBytes: 65_536, batchBytes: 16 * 65_536 });
+    expect(loadBridgeConfig({ ...base, MAX_ITEM_BYTES: '4096', CONCURRENCY: '3' }).intake).to.deep.equal({ maxItemBytes: 4096, batchBytes: 3 * 4096 });
+    expect(errorOf({ ...base, MAX_ITEM_BYTES: '100' }).variables).to.deep.equal(['MAX_ITEM_BYTES']);
+    expect(errorOf({ ...base, MAX_ITEM_BYTES: String(16 * 1024 * 1024 + 1) }).variables).to.deep.equal(['MAX_ITEM_BYTES']);
+  });
+
   it('CONSUMER wins over HOSTNAME', function () {
     expect(loadBridgeConfig({ ...base, CONSUMER: 'replica-1' }).consumer).to.equal('replica-1');
   });

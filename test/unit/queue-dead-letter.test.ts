@@ -22,35 +22,44 @@ describe('queue dead letter: fields', function () {
 
 describe('queue stream mode: the item of an entry', function () {
   const b = (...parts: (string | Buffer)[]) => parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p)));
+  const MAX = 1024;
 
   it('is the value of the data field, byte for byte', function () {
     const value = Buffer.from([0xc3, 0x28, 0x00]);
-    expect(itemOf(b('other', 'x', 'data', value), 'data').item.equals(value)).to.equal(true);
+    expect(itemOf(b('other', 'x', 'data', value), 'data', MAX).item.equals(value)).to.equal(true);
   });
 
   it('without the data field: the fields as one JSON object', function () {
-    const { item, problem } = itemOf(b('job', 'backup', 'n', '3'), 'data');
+    const { item, problem } = itemOf(b('job', 'backup', 'n', '3'), 'data', MAX);
     expect(problem).to.equal(undefined);
     expect(JSON.parse(item.toString())).to.deep.equal({ job: 'backup', n: '3' });
   });
 
   it('a field named __proto__ stays an ordinary JSON member', function () {
-    const { item } = itemOf(b('__proto__', 'x'), 'data');
+    const { item } = itemOf(b('__proto__', 'x'), 'data', MAX);
     expect(item.toString()).to.equal('{"__proto__":"x"}');
   });
 
   it('without the data field and with binary values: a problem, and the fields kept in base64', function () {
-    const { item, problem } = itemOf(b('blob', Buffer.from([0xff])), 'data');
+    const { item, problem } = itemOf(b('blob', Buffer.from([0xff])), 'data', MAX);
     expect(problem).to.match(/not text/);
     expect(JSON.parse(item.toString())).to.deep.equal([[Buffer.from('blob').toString('base64'), '/w==']]);
   });
 
   it('a data field is found even after a binary field', function () {
-    expect(itemOf(b('blob', Buffer.from([0xff]), 'data', 'ok'), 'data').item.toString()).to.equal('ok');
+    expect(itemOf(b('blob', Buffer.from([0xff]), 'data', 'ok'), 'data', MAX).item.toString()).to.equal('ok');
   });
 
-  it('a deleted entry (nil fields) has a problem and an empty item', function () {
-    expect(itemOf(null, 'data')).to.deep.include({ problem: 'the stream entry was deleted before delivery' });
+  it('without the data field: a JSON object longer than the limit is a too-large problem, even when the fields were not', function () {
+    // 600 bytes of fields, 1,100 bytes once every newline is escaped in JSON.
+    const { item, problem } = itemOf(b('text', '\n'.repeat(500), 'n', '1'.repeat(98)), 'data', MAX);
+    expect(item.length).to.be.greaterThan(MAX);
+    expect(problem).to.match(/^too-large: the entry's fields as a JSON object take \d+ bytes, over the limit of 1024 \(MAX_ITEM_BYTES\)$/);
+  });
+
+  it('without the data field: a JSON object exactly at the limit goes out', function () {
+    const value = 'x'.repeat(MAX - '{"k":""}'.length);
+    expect(itemOf(b('k', value), 'data', MAX)).to.deep.equal({ item: Buffer.from(`{"k":"${value}"}`) });
   });
 
   it('a Redis error is recognised by its code, not by words in the message', function () {

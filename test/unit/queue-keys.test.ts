@@ -47,7 +47,7 @@ describe('queue keys: one hash-tagged family per queue', function () {
   for (const queue of ['job-robot:queue', 'orders:{jobs}:queue', 'a{b', 'q with spaces', 'ünïcode:queue', '{x}', 'a}b{c}']) {
     it(`every key of queue ${JSON.stringify(queue)} lands in the queue's own slot`, function () {
       const k = queueKeys(queue);
-      const all = [k.queue, k.items, k.attempts, k.consumers, k.deadLetter, k.processing('pod-1'), k.claims('pod-1'), k.processing('we{ird}'), k.claims('x}y')];
+      const all = [k.queue, k.items, k.attempts, k.consumers, k.deadLetter, k.processing('pod-1'), k.claims('pod-1'), k.processing('we{ird}'), k.claims('x}y'), k.adopted, k.lastClaim];
       for (const key of all) {
         expect(keySlot(key), key).to.equal(keySlot(queue));
         expect(sameSlot(key, queue), key).to.equal(true);
