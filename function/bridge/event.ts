@@ -5,6 +5,7 @@
 import { encodeHeaderValue } from '../http/header-value.ts';
 import { isUtf8 } from 'node:buffer';
 import { SPEC_VERSION } from '../events.ts';
+import { isJsonText } from './json-text.ts';
 
 export const JSON_CONTENT_TYPE = 'application/json';
 export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
@@ -21,15 +22,23 @@ function isJsonSpace(byte: number): boolean {
   return byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
 }
 
+/** Items up to this long are checked with JSON.parse; longer ones by isJsonText, which builds nothing. */
+export const JSON_PARSE_BYTES = 64 * 1024;
+
 /**
  * `application/json` when the item is one JSON text (objects, arrays, strings, numbers, booleans,
- * null), text/plain when it is other UTF-8 (including empty), octet-stream otherwise.
+ * null), text/plain when it is other UTF-8 (including empty), octet-stream otherwise. The answer
+ * is exact at any length: the launcher parses data sent as JSON, so an item called JSON that is not
+ * would be refused (400), and JSON called text would reach the Job as text. Past JSON_PARSE_BYTES
+ * the check is one pass over the bytes instead of JSON.parse, so the heap it needs does not grow
+ * with the item.
  */
 export function contentTypeOf(item: Buffer): string {
   if (!isUtf8(item)) return BYTES_CONTENT_TYPE;
   let first = 0;
   while (first < item.length && isJsonSpace(item[first]!)) first += 1;
   if (first === item.length || !opensJson(item[first]!)) return TEXT_CONTENT_TYPE;
+  if (item.length > JSON_PARSE_BYTES) return isJsonText(item) ? JSON_CONTENT_TYPE : TEXT_CONTENT_TYPE;
   try {
     JSON.parse(item.toString('utf8'));
     return JSON_CONTENT_TYPE;
@@ -37,7 +46,6 @@ export function contentTypeOf(item: Buffer): string {
     return TEXT_CONTENT_TYPE;
   }
 }
-
 
 export interface EventAttributes {
   id: string;
