@@ -1,7 +1,8 @@
 /**
  * Hostile items through the whole pipeline, pushed raw onto the Redis queue: not JSON, broken
- * JSON, unicode, invalid UTF-8, a NUL, a byte-order mark, JSON beyond the launcher's
- * MAX_EVENT_BYTES and beyond its MAX_REQUEST_BYTES, `$(VAR)` references, a forged CloudEvent, and
+ * JSON, unicode, invalid UTF-8, a NUL, a byte-order mark, JSON within the bridge's MAX_ITEM_BYTES
+ * but beyond the launcher's MAX_EVENT_BYTES once the attributes are added, items beyond
+ * MAX_ITEM_BYTES, `$(VAR)` references, a forged CloudEvent, and
  * JSON data naming an image, service accounts, a security context, containers, volumes and host
  * namespaces. Each ends as a Job that received the item faithfully or as a dead letter with a
  * reason (and its bytes intact); no Job differs from the template in image, service account,
@@ -26,7 +27,7 @@ interface Hostile {
   item: Buffer;
   /** What it must become: a Job that received it faithfully, or a dead letter. */
   expect: 'job' | 'dead-letter';
-  /** For dead letters: the launcher's answer, and what the reason must say. */
+  /** For dead letters: the launcher's answer (0: none, the bridge never sent it), and what the reason must say. */
   status?: number;
   reason?: string;
 }
@@ -107,9 +108,12 @@ describe('pipeline: hostile items end as a faithful Job or a dead letter with a 
         item: json('forged-event', { specversion: '1.0', id: 'forged-id', source: '/forged', type: 'dev.job-robot.queue.item', data: { image: 'evil' } }),
         expect: 'job',
       },
-      // Beyond MAX_EVENT_BYTES (64 KiB) as the Job's variables, and beyond MAX_REQUEST_BYTES (1 MiB) on the wire.
-      { name: 'huge-event', item: json('huge-event', { blob: 'x'.repeat(100 * 1024) }), expect: 'dead-letter', status: 413, reason: 'MAX_EVENT_BYTES' },
-      { name: 'huge-request', item: Buffer.concat([Buffer.from(`${mark('huge-request')} `), Buffer.alloc(2 * 1024 * 1024, 'y')]), expect: 'dead-letter', status: 413 },
+      // Within the bridge's MAX_ITEM_BYTES (64 KiB), beyond the launcher's MAX_EVENT_BYTES (64 KiB)
+      // once the event's attributes join the data as the Job's variables.
+      { name: 'huge-event', item: json('huge-event', { blob: 'x'.repeat(64 * 1024 - 100) }), expect: 'dead-letter', status: 413, reason: 'MAX_EVENT_BYTES' },
+      // Beyond MAX_ITEM_BYTES: dead-lettered by Redis, never sent (and beyond MAX_REQUEST_BYTES too).
+      { name: 'huge-json', item: json('huge-json', { blob: 'x'.repeat(100 * 1024) }), expect: 'dead-letter', status: 0, reason: 'too-large' },
+      { name: 'huge-request', item: Buffer.concat([Buffer.from(`${mark('huge-request')} `), Buffer.alloc(2 * 1024 * 1024, 'y')]), expect: 'dead-letter', status: 0, reason: 'MAX_ITEM_BYTES' },
     );
     await redis.lpush(queue, ...items.map((h) => h.item));
 
@@ -179,7 +183,7 @@ describe('pipeline: hostile items end as a faithful Job or a dead letter with a 
         expect(d.item.equals(h.item), `${h.name}: the dead letter's bytes`).to.equal(true);
         expect(d.reason, `${h.name}: the reason`).to.match(/\S/);
         expect(d.source, `${h.name}: the source`).to.equal(pipe!.source);
-        if (h.status) expect(d.status, `${h.name}: the status`).to.equal(h.status);
+        if (h.status !== undefined) expect(d.status, `${h.name}: the status`).to.equal(h.status);
         if (h.reason) expect(d.reason, `${h.name}: the reason`).to.include(h.reason);
       }
     }

@@ -173,7 +173,8 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
       ['1 MB of random bytes', megabyte],
       ['1 MB JSON', bigJson],
     ];
-    const bridge = new BridgeProcess(env({ MAX_ATTEMPTS: '2' }));
+    // Within the bridge's MAX_ITEM_BYTES, past the sink's limit: the sink's 413 decides.
+    const bridge = new BridgeProcess(env({ MAX_ATTEMPTS: '2', MAX_ITEM_BYTES: String(4 * 1024 * 1024) }));
     for (const [, item] of [...cases, ...tooBig]) await redis.lpush(queue, item);
     const deadKey = queueKeys(queue).deadLetter;
     await sink.waitFor(() => sink.accepted().length >= cases.length, 30_000, 'the deliverable hostile items');
