@@ -15,6 +15,7 @@ import { uuidv7Time } from '../../function/queue/ids.ts';
 import type { Buried, Intake } from '../../function/queue/intake.ts';
 import type { Claim } from '../../function/queue/source.ts';
 import { waitUntil } from '../helpers/bridge.ts';
+import { startRedisCluster, type RedisClusterServers } from '../helpers/redis-cluster.ts';
 import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
 
 const LIMIT = 1024;
@@ -292,6 +293,42 @@ describe('bridge intake: MAX_ITEM_BYTES and the batch budget, measured in Redis 
       expect(held.map((c) => c.item.toString())).to.deep.equal(['small']);
       await waitUntil(async () => (await a.renewAndAdopt({ held: held.map((c) => c.id), room: 10 })).length === 0 && buried.length > 0, 5_000, 'the adoption');
       expectTooLarge((await letters())[0], id, big);
+      a.interrupt();
+    });
+  });
+
+  describe('on a Redis Cluster', function () {
+    let cluster: RedisClusterServers | undefined;
+    before(async function () {
+      this.timeout(60_000);
+      cluster = await startRedisCluster();
+    });
+    after(async function () {
+      await cluster?.stop();
+    });
+
+    it('an item over the limit pushed while BLMOVE waits on the slot\'s master: the reply is cut off there, and the item dead-lettered', async function () {
+      const nodes = cluster!.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
+      const connectCluster = (name: string, blocking = false) => {
+        const c = connect({ kind: 'cluster', nodes, tls: false }, name, blocking);
+        clients.push(c);
+        return c;
+      };
+      const producer = connectCluster('test-producer');
+      const a = new ListSource({
+        client: connectCluster('test'), blocking: connectCluster('test-blocking', true), keys, consumer: 'a', pushEnd: 'left', leaseMs: 30_000, blockSeconds: 1, intake: intake(),
+      });
+      await a.start();
+      const claiming = a.claim(10);
+      const master = await cluster!.masterOf(keys.queue);
+      await waitUntil(async () => (await cluster!.cli(master, 'CLIENT', 'LIST', 'TYPE', 'normal')).includes('cmd=blmove'), 10_000, 'BLMOVE to block');
+      const big = bytes(4 * 1024 * 1024);
+      await producer.lpush(keys.queue, big);
+      await waitUntil(() => cuts.length > 0, 10_000, 'the reply to be cut off');
+      await producer.lpush(keys.queue, 'small');
+      expect((await claiming).map((c) => c.item.toString())).to.deep.equal(['small']);
+      const [letter] = await readDeadLetters(producer, keys.deadLetter);
+      expectTooLarge(letter, buried[0]!.id, big);
       a.interrupt();
     });
   });
