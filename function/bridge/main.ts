@@ -41,7 +41,7 @@ export function createSource(
       onBuried(letters);
     },
     onReplyCut: (bytes: number) =>
-      log.warn({ bytes, maxItemBytes }, 'a blocking read passed MAX_ITEM_BYTES; dropped its connection, the next claim dead-letters the item'),
+      log.warn({ bytes, maxItemBytes }, "a blocking read's reply passed MAX_ITEM_BYTES; dropped its connection, and the item is dead-lettered in Redis"),
   };
   const common = { client, blocking, keys, consumer: config.consumer, leaseMs: config.leaseMs, intake };
   const { replicas, timeoutMs } = config.claimWait;

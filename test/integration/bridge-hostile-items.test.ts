@@ -10,10 +10,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { queueKeys } from '../../function/queue/keys.ts';
 import { BridgeProcess, RecordingSink, waitUntil } from '../helpers/bridge.ts';
-import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
+import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -73,25 +73,16 @@ async function deadLetters(redis: Redis, key: string): Promise<Letter[]> {
 
 describe('bridge hostile items: huge, deep and odd items through the real process with a 96 MiB heap (real Redis)', function () {
   this.timeout(300_000);
-  let server: RedisServer;
-  let redis: Redis;
+  const r = usePrivateRedis();
   let sink: RecordingSink;
 
-  before(async function () {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  after(async function () {
-    redis?.disconnect();
-    await server?.stop();
-  });
   beforeEach(async function () {
     sink = await new RecordingSink().start();
   });
   afterEach(async function () {
     await BridgeProcess.killAll();
     await sink.stop();
-    await redis.flushall();
+    await r.redis.flushall();
   });
 
   const deliverable: [string, Buffer, string][] = [
@@ -117,9 +108,10 @@ describe('bridge hostile items: huge, deep and odd items through the real proces
       const tooLarge = [...huge, ...fiveMiB, emptyObjects(MAX_ITEM_BYTES + 1)];
       const queue = `${uniquePrefix(`hostile-${mode}`)}queue`;
       const keys = queueKeys(queue);
+      const redis = r.redis;
       const push = (item: Buffer) => (mode === 'list' ? redis.lpush(queue, item) : redis.xadd(queue, '*', 'data', item));
       const bridge = new BridgeProcess({
-        REDIS_URL: server.url,
+        REDIS_URL: r.server.url,
         K_SINK: sink.url,
         QUEUE_KEY: queue,
         MODE: mode,
