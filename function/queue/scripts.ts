@@ -6,9 +6,9 @@
  *
  * Invariant in list mode: an item is in exactly one place at a time: the queue, one consumer's
  * processing list (moved there by BLMOVE, no id yet), the `items` hash under its id with that id
- * in one consumer's `claims` set, or, at the end, the dead-letter stream. Every move between places is one atomic script, so an item is
- * never lost, and an item that has been sent under an id keeps that id (only never-sent items go
- * back to the queue, on shutdown, see RELEASE).
+ * in one consumer's `claims` set, or, at the end, the dead-letter stream. Every move between places
+ * is one atomic script, so an item is never lost, and an item that has been sent under an id keeps
+ * that id (only never-sent items go back to the queue, on shutdown, see RELEASE).
  *
  * Bounded input: no script hands the bridge an item longer than the limit it passes (MAX_ITEM_BYTES),
  * and a claim's items together stay within a byte budget. What is too long is measured here
