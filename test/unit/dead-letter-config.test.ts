@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { ConfigError } from '../../function/config/base.ts';
 import { loadDeadLetterConfig, MIN_REQUEST_BYTES } from '../../function/dead-letter/config.ts';
+import { parseManifests } from '../helpers/kube.ts';
+import { readRepoFile } from '../helpers/paths.ts';
 
 describe('dead-letter sink config', function () {
   it('defaults: the base, the local Redis, the default queue\'s dead-letter stream, 8 MiB requests, 1 MiB items', function () {
@@ -32,6 +34,14 @@ describe('dead-letter sink config', function () {
     expect(() => loadDeadLetterConfig({ MAX_REQUEST_BYTES: '2097152', DEAD_LETTER_MAX_ITEM_BYTES: '2097153' })).to.throw(ConfigError, /DEAD_LETTER_MAX_ITEM_BYTES: must not exceed MAX_REQUEST_BYTES/);
     expect(loadDeadLetterConfig({ MAX_REQUEST_BYTES: '2097152', DEAD_LETTER_MAX_ITEM_BYTES: '2097152' }).maxItemBytes).to.equal(2097152);
     expect(() => loadDeadLetterConfig({ DEAD_LETTER_MAX_ITEM_BYTES: '10' })).to.throw(ConfigError, /DEAD_LETTER_MAX_ITEM_BYTES/);
+  });
+
+  it("config/dead-letter.yaml's limits start the sink", function () {
+    const [service] = parseManifests(readRepoFile('config/dead-letter.yaml')) as unknown as Array<{
+      spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } } };
+    }>;
+    const env = Object.fromEntries(service!.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+    expect(loadDeadLetterConfig(env)).to.deep.include({ maxRequestBytes: 8 * 1024 * 1024, maxItemBytes: 1024 * 1024 });
   });
 
   it('refuses what the bridge refuses, naming the variable: the Redis cross-variable check applies', function () {
