@@ -12,6 +12,9 @@ import type { ReadEvent } from './record.ts';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** Longest attribute read, as Node bounds a binary-mode header; a longer one stays in the envelope only. */
+export const MAX_ATTRIBUTE_BYTES = 16 * 1024;
+
 const textAt = (bytes: Buffer, span: Span) => bytes.subarray(span.start, span.end);
 
 /** The JSON string or scalar at `span`, parsed (never an object or array). */
@@ -46,16 +49,17 @@ export function readEnvelope(bytes: Buffer): ReadEvent {
   const attributes = new Map<string, string>();
   let data: Span | undefined;
   let base64: Span | undefined;
+  const problems: string[] = [];
   for (const { key, value } of objectMembers(bytes)) {
     const name = parsedAt(bytes, key) as string;
     if (name === 'data') data = value;
     else if (name === 'data_base64') base64 = value;
+    else if (value.end - value.start > MAX_ATTRIBUTE_BYTES) problems.push(`attribute ${name.slice(0, 64)} is longer than ${MAX_ATTRIBUTE_BYTES} bytes: kept in the envelope only`);
     else if (!isNested(bytes[value.start])) {
       const parsed = parsedAt(bytes, value);
       if (parsed !== null) attributes.set(name, String(parsed));
     }
   }
-  const problems: string[] = [];
   if (data && base64) problems.push('the event has both data and data_base64: the item is data');
   const item = data
     ? dataItem(textAt(bytes, data), attributes.get('datacontenttype'), problems)

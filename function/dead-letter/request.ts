@@ -51,6 +51,8 @@ function headerAttributes(headers: Readonly<Record<string, string>>, problems: s
   return attributes;
 }
 
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 function binaryEvent(headers: Readonly<Record<string, string>>, body: Whole): ReadEvent {
   const problems: string[] = [];
   return { attributes: headerAttributes(headers, problems), item: body, problems };
@@ -71,7 +73,7 @@ function batchEvents(bytes: Buffer): ReadEvent[] {
     try {
       return readEnvelope(element);
     } catch (err) {
-      const why = `batch element ${index} could not be read as a CloudEvent (${(err as Error).message}): the item is the element as received`;
+      const why = `batch element ${index} could not be read as a CloudEvent (${message(err)}): the item is the element as received`;
       return { attributes: new Map(), item: wholeOf(element), problems: [why] };
     }
   });
@@ -87,6 +89,6 @@ export function eventsIn(headers: Readonly<Record<string, string>>, body: Whole)
     return type === BATCH ? batchEvents(body.bytes) : [readEnvelope(body.bytes)];
   } catch (err) {
     // Content never fails the request: whatever could not be read is kept whole, with the reason.
-    return [wholeRequest(headers, body, (err as Error).message)];
+    return [wholeRequest(headers, body, message(err))];
   }
 }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { readBody, wholeOf, type Whole } from '../../function/dead-letter/body.ts';
+import { MAX_ATTRIBUTE_BYTES } from '../../function/dead-letter/envelope.ts';
 import { recordOf } from '../../function/dead-letter/record.ts';
 import { eventsIn, keptHeaders, MAX_BATCH_EVENTS, mayBeCloudEvent } from '../../function/dead-letter/request.ts';
 
@@ -76,6 +77,13 @@ describe('dead-letter sink: reading a request without failing on its content', f
       const bad = one(structured, '{"id":"d","data_base64":"*not*"}');
       expect(bad.item.bytes.toString()).to.equal('"*not*"');
       expect(bad.problems.join()).to.match(/data_base64 is not a base64 string/);
+    });
+
+    it(`an attribute longer than ${MAX_ATTRIBUTE_BYTES} bytes is not read, only kept in the envelope`, function () {
+      const event = one(structured, `{"id":"${'i'.repeat(MAX_ATTRIBUTE_BYTES)}","source":"/q","data":1}`);
+      expect(event.attributes.has('id')).to.equal(false);
+      expect(event.attributes.get('source')).to.equal('/q');
+      expect(event.problems.join()).to.match(/attribute id is longer than 16384 bytes: kept in the envelope only/);
     });
 
     it('no data is an empty item', function () {
