@@ -12,7 +12,7 @@ import type { Express, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
 import { baseApp } from '../http/app.ts';
 import { eventsFromRequest, mediaType, rawBody } from '../http/cloudevent.ts';
-import { errorHandler, HttpError, PayloadTooLarge } from '../http/errors.ts';
+import { errorHandler, HttpError } from '../http/errors.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
 import type { Launched, Launcher, Planned } from './create.ts';
@@ -36,11 +36,8 @@ export function launcherApp(d: AppDeps): Express {
   const app = baseApp(d.health, d.registry);
 
   app.post('/', rawBody(d.maxRequestBytes), async (req: Request, res: Response) => {
-    const events = eventsFromRequest(req.headers, req.body);
+    const events = eventsFromRequest(req.headers, req.body, { maxBatchEvents: d.maxBatchEvents });
     d.metrics.eventsReceived.inc(events.length);
-    if (events.length > d.maxBatchEvents) {
-      throw new PayloadTooLarge(`the batch holds ${events.length} events; the limit is ${d.maxBatchEvents} (MAX_BATCH_EVENTS)`);
-    }
     const single = events.length === 1;
     if (single) res.locals['log'] = eventLog(d.log, events[0]!);
     // Every event is checked before any Job is created: a bad batch creates nothing.

@@ -3,6 +3,7 @@ import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts
 import { kubeFields } from '../config/kube.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
 import { isValidPrefix, MAX_PREFIX_LENGTH } from '../kube/names.ts';
+import { MAX_ARG_STRLEN, MAX_EVENT_BYTES_LIMIT } from './exec-bounds.ts';
 
 /** The ServiceAccount the launcher itself runs as; a Job's pods must never run as it. */
 export const LAUNCHER_SERVICE_ACCOUNT = 'job-robot';
@@ -28,8 +29,16 @@ export const launcherSchema = baseSchema.extend({
     .default(QUEUE_ITEM_TYPE)
     .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
     .refine((types) => types.length > 0, 'must name at least one CloudEvent type (or *)'),
-  /** Bound on one event's hand-off to its Job (attributes and data, as the Job receives them). */
-  MAX_EVENT_BYTES: envInt(1024, 512 * 1024).default(64 * 1024),
+  /**
+   * Bound on one event's hand-off to its Job (UTF-8 bytes of the CE_* values). At most
+   * MAX_EVENT_BYTES_LIMIT: beyond it, one variable could be more than Linux passes to an exec.
+   */
+  MAX_EVENT_BYTES: envInt(1024)
+    .max(
+      MAX_EVENT_BYTES_LIMIT,
+      `must be at most ${MAX_EVENT_BYTES_LIMIT}: an event may put it all in one variable, and Linux refuses any NAME=value over ${MAX_ARG_STRLEN} bytes (MAX_ARG_STRLEN)`,
+    )
+    .default(64 * 1024),
   /** Bound on a request body (a batch holds several events). */
   MAX_REQUEST_BYTES: envInt(1024, 16 * 1024 * 1024).default(1024 * 1024),
   MAX_BATCH_EVENTS: envInt(1, 1000).default(100),
