@@ -4,6 +4,7 @@
  * and on SIGTERM stops claiming, finishes or hands back what it holds, and exits.
  */
 import express from 'express';
+import { withTimeout } from '../async/wait.ts';
 import { Health } from '../http/health.ts';
 import { createRegistry, metricsRouter } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
@@ -104,22 +105,6 @@ export async function main(_argv: string[]): Promise<void> {
     blocking.disconnect();
   });
   await bridge.start();
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      },
-    );
-  });
 }
 
 /** The sink without credentials, for the log. */

@@ -20,7 +20,7 @@ import { DELETE_JOBS, LIST_JOBS } from './access.ts';
 import { runFailure } from './errors.ts';
 import { HeldBack } from './held-back.ts';
 import type { InFlightCheck } from './in-flight.ts';
-import { Limiter } from './limiter.ts';
+import { Limiter } from '../async/limiter.ts';
 import { Triage, type Decision, type FinishedJob, type Policy } from './policy.ts';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.ts';
 import { SummaryBuilder, type ReapSummary } from './summary.ts';
