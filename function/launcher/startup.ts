@@ -6,6 +6,8 @@
  * turns the launcher ready without a restart.
  */
 import type { BatchV1Api, KubeConfig, V1Job } from '@kubernetes/client-node';
+import { backoffDelay } from '../async/backoff.ts';
+import { pause } from '../async/wait.ts';
 import { checkAccess, describePermission, type Permission } from '../kube/access.ts';
 import { kubeFailure } from '../kube/api-error.ts';
 import type { CallOptions } from '../kube/call-options.ts';
@@ -31,8 +33,10 @@ export interface StartupDeps {
   permissions: Permission[];
   /** The Job a sample event gets: what the dry run submits. */
   sampleJob: V1Job;
-  maxBackoffMs?: number;
 }
+
+/** Backoff between rounds of failing checks: 1-2 s at first, doubling to 30-60 s. */
+const RECHECK = { minMs: 2_000, maxMs: 60_000 };
 
 interface Outcome {
   ok: boolean;
@@ -43,34 +47,37 @@ interface Outcome {
 export class Startup {
   private readonly d: StartupDeps;
   private readonly reported = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  /** Aborted by `stop()`: no further rounds. */
+  private readonly halt = new AbortController();
 
   constructor(deps: StartupDeps) {
     this.d = deps;
   }
 
-  /** Runs every check until all pass (retrying failures in the background); resolves after the first round. */
+  /** Runs every check; until all pass, runs them again with backoff in the background. Resolves after the first round. */
   async run(): Promise<boolean> {
-    return this.round(1000);
+    const ok = await this.round();
+    if (!ok) void this.recheck();
+    return ok;
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.halt.abort();
   }
 
-  private async round(backoffMs: number): Promise<boolean> {
+  private async recheck(): Promise<void> {
+    const halt = this.halt.signal;
+    for (let attempt = 1; !halt.aborted; attempt++) {
+      await pause(backoffDelay(attempt, RECHECK.minMs, RECHECK.maxMs), halt);
+      if (halt.aborted || (await this.round())) return;
+    }
+  }
+
+  private async round(): Promise<boolean> {
     const [permissions, template] = await Promise.all([this.checkPermissions(), this.checkTemplate()]);
     this.record(PERMISSIONS_CHECK, permissions);
     this.record(TEMPLATE_CHECK, template);
-    const ok = permissions.ok && template.ok;
-    if (!ok && !this.stopped) {
-      const next = Math.min(backoffMs * 2, this.d.maxBackoffMs ?? 60_000);
-      this.timer = setTimeout(() => void this.round(next), backoffMs);
-      this.timer.unref();
-    }
-    return ok;
+    return permissions.ok && template.ok;
   }
 
   private record(check: string, outcome: Outcome): void {

@@ -1,3 +1,5 @@
+import { retryDelay } from '../async/backoff.ts';
+import { pause } from '../async/wait.ts';
 import { kubeFailure } from '../kube/api-error.ts';
 
 export interface RetryOptions {
@@ -16,8 +18,8 @@ export function isTransient(err: unknown): boolean {
 }
 
 /**
- * Calls `fn`, retrying transient Kubernetes failures with exponential backoff and jitter, or after
- * the server's Retry-After when it sends one (capped). Anything else, or the last failure, is thrown.
+ * Calls `fn`, retrying transient Kubernetes failures with exponential backoff and jitter, waiting at
+ * least the server's Retry-After when it sends one (capped). Anything else, or the last failure, is thrown.
  */
 export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions = DEFAULT_RETRY): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -26,9 +28,7 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions =
     } catch (err) {
       if (attempt >= options.attempts || !isTransient(err)) throw err;
       const after = kubeFailure(err).retryAfterSeconds;
-      const backoff = options.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-      const delay = Math.min(options.maxDelayMs, after !== undefined ? after * 1000 : backoff);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await pause(retryDelay(attempt, after === undefined ? undefined : after * 1000, options.baseDelayMs, options.maxDelayMs));
     }
   }
 }
