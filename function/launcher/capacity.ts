@@ -9,9 +9,11 @@
 import { type BatchV1Api, type KubeConfig, type V1Job, Watch } from '@kubernetes/client-node';
 import { backoffDelay } from '../async/backoff.ts';
 import { pause } from '../async/wait.ts';
-import { Misconfigured, RetryLater } from '../http/errors.ts';
+import { RetryLater } from '../http/errors.ts';
 import type { CallOptions } from '../kube/call-options.ts';
 import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
+import { failureAnswer, isMisconfiguration } from '../kube/failures.ts';
+import { LIST_JOBS, WATCH_JOBS } from '../kube/permissions.ts';
 import type { Logger } from '../log.ts';
 import { isActive } from './state.ts';
 
@@ -23,7 +25,7 @@ export interface Slot {
 export interface Capacity {
   /**
    * Reserves a slot for Job `name`; throws RetryLater(429) at the cap, RetryLater(503) when the
-   * count is not known yet, Misconfigured(500) when the Jobs may not be listed.
+   * count is not known yet, Misconfigured(500) when the Jobs may not be listed (403, or 401).
    */
   reserve(name: string): Promise<Slot>;
   /** Active owned Jobs as counted against the cap (undefined: no cap). */
@@ -97,12 +99,9 @@ export class ActiveCap implements Capacity {
 
   async reserve(name: string): Promise<Slot> {
     if (!this.isSynced) {
-      if (this.failure?.code === 403) {
-        throw new Misconfigured(
-          `cannot count active Jobs: ${this.failure.message}`,
-          `grant list and watch on jobs.batch in namespace ${this.o.namespace}, or set MAX_ACTIVE_JOBS=0: kubectl apply -n ${this.o.namespace} -f config/rbac.yaml`,
-          'forbidden',
-        );
+      if (this.failure && isMisconfiguration(this.failure)) {
+        const call = { needs: [LIST_JOBS, WATCH_JOBS], namespace: this.o.namespace, orElse: 'set MAX_ACTIVE_JOBS=0 to run without the cap' };
+        throw failureAnswer(this.failure, call, this.o.retryAfterSeconds);
       }
       await this.waitForSync();
     }
@@ -292,9 +291,7 @@ export class ActiveCap implements Capacity {
         if (Date.now() - started < 1000 && streaming === this.streaming) await pause(1000, halt);
       } catch (err) {
         if (halt.aborted) break;
-        const status = (err as { statusCode?: unknown })?.statusCode;
-        const f: KubeFailure =
-          typeof status === 'number' ? { code: status, reason: '', message: `watch answered ${status} ${(err as Error).message}` } : kubeFailure(err);
+        const f = kubeFailure(err);
         this.failure = f;
         if (!failures) this.o.log.warn({ code: f.code, reason: f.reason }, `cannot list or watch Jobs for the active-Job cap: ${f.message}`);
         failures++;

@@ -8,20 +8,16 @@
 import type { BatchV1Api, KubeConfig, V1Job } from '@kubernetes/client-node';
 import { backoffDelay } from '../async/backoff.ts';
 import { pause } from '../async/wait.ts';
-import { checkAccess, describePermission, type Permission } from '../kube/access.ts';
+import { checkAccess, REVIEW_ACCESS } from '../kube/access.ts';
 import { kubeFailure } from '../kube/api-error.ts';
 import type { CallOptions } from '../kube/call-options.ts';
+import { explain, failureClass } from '../kube/failures.ts';
+import { CREATE_JOBS, describePermission, type Permission } from '../kube/permissions.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
 
 export const PERMISSIONS_CHECK = 'permissions';
 export const TEMPLATE_CHECK = 'template';
-
-/** What the launcher calls: create and get Jobs; list and watch them too when it counts active Jobs. */
-export function launcherPermissions(countsActiveJobs: boolean): Permission[] {
-  const verbs = countsActiveJobs ? ['create', 'get', 'list', 'watch'] : ['create', 'get'];
-  return verbs.map((verb) => ({ verb, group: 'batch', resource: 'jobs' }));
-}
 
 export interface StartupDeps {
   kc: KubeConfig;
@@ -103,8 +99,8 @@ export class Startup {
       if (!report.missing.length) return { ok: true };
       return { ok: false, reason: `the launcher lacks ${report.missing.map(describePermission).join(', ')}`, fix: report.fix };
     } catch (err) {
-      const f = kubeFailure(err);
-      return { ok: false, reason: `cannot check permissions (${f.code || 'network'}): ${f.message}` };
+      const { message, fix } = explain(kubeFailure(err), { needs: [REVIEW_ACCESS], namespace: this.d.namespace });
+      return { ok: false, reason: `cannot check permissions: ${message}`, ...(fix ? { fix } : {}) };
     }
   }
 
@@ -118,7 +114,7 @@ export class Startup {
       return { ok: true };
     } catch (err) {
       const f = kubeFailure(err);
-      if (f.code === 400 || f.code === 422) {
+      if (failureClass(f) === 'invalid') {
         const fields = (f.causes ?? []).map((c) => c.field).filter(Boolean);
         return {
           ok: false,
@@ -126,14 +122,8 @@ export class Startup {
           fix: 'correct the Job template (JOB_TEMPLATE_PATH, the job-robot-job-template ConfigMap) and restart the launcher',
         };
       }
-      if (f.code === 403) {
-        return {
-          ok: false,
-          reason: `cannot dry-run the Job template: ${f.message}`,
-          fix: `kubectl apply -n ${this.d.namespace} -f config/rbac.yaml`,
-        };
-      }
-      return { ok: false, reason: `cannot dry-run the Job template (${f.code || 'network'}): ${f.message}` };
+      const { message, fix } = explain(f, { needs: [CREATE_JOBS], namespace: this.d.namespace });
+      return { ok: false, reason: `cannot dry-run the Job template: ${message}`, ...(fix ? { fix } : {}) };
     }
   }
 }

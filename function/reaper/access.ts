@@ -6,22 +6,15 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { backoffDelay } from '../async/backoff.ts';
 import { pause } from '../async/wait.ts';
-import { checkAccess, describePermission, type AccessReport, type Permission } from '../kube/access.ts';
+import { checkAccess, REVIEW_ACCESS, type AccessReport } from '../kube/access.ts';
 import { kubeFailure } from '../kube/api-error.ts';
+import { explain } from '../kube/failures.ts';
+import { describePermission, REAPER_PERMISSIONS } from '../kube/permissions.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
 
-export const LIST_JOBS: Permission = { verb: 'list', group: 'batch', resource: 'jobs' };
-export const DELETE_JOBS: Permission = { verb: 'delete', group: 'batch', resource: 'jobs' };
-/** Everything the reaper calls on the API server, and nothing more. */
-export const REAPER_PERMISSIONS: Permission[] = [LIST_JOBS, DELETE_JOBS];
-
 /** The readiness check's name. */
 export const PERMISSIONS_CHECK = 'permissions';
-
-/** The fix for missing permissions, worded as the shared access check words it. */
-export const grantFix = (namespace: string, missing: Permission[]): string =>
-  `grant ${missing.map(describePermission).join(', ')} in namespace ${namespace}: kubectl apply -n ${namespace} -f config/rbac.yaml`;
 
 /** Backoff between failing checks: 1-2 s at first, doubling to 15-30 s. */
 const RECHECK = { minMs: 2_000, maxMs: 30_000 };
@@ -48,8 +41,9 @@ export class AccessWatch {
       report = await checkAccess(this.kc, this.namespace, REAPER_PERMISSIONS);
     } catch (err) {
       const f = kubeFailure(err);
-      this.health.fail(PERMISSIONS_CHECK, `cannot check permissions: ${f.message}`);
-      this.log.warn({ code: f.code, reason: f.reason }, `permission check failed, retrying with backoff: ${f.message}`);
+      const { message, fix } = explain(f, { needs: [REVIEW_ACCESS], namespace: this.namespace });
+      this.health.fail(PERMISSIONS_CHECK, fix ? `cannot check permissions: ${message}; fix: ${fix}` : `cannot check permissions: ${message}`);
+      this.log.warn({ code: f.code, reason: f.reason, fix }, `permission check failed, retrying with backoff: ${message}`);
       return false;
     }
     if (report.missing.length) {
