@@ -1,8 +1,11 @@
 /**
- * Every Kubernetes permission job-robot's code uses, by part: each part checks its own list at
- * start (SelfSubjectAccessReview), `job-robot doctor` checks their union for the ServiceAccount,
- * and the RBAC matrix test holds config/rbac.yaml to exactly that union.
+ * Who job-robot is on the API server, and every permission its code uses, by part: each part
+ * checks its own list at start (SelfSubjectAccessReview), `job-robot doctor` checks their union
+ * for the ServiceAccount, and the RBAC matrix test holds config/rbac.yaml to exactly that union.
  */
+
+/** The ServiceAccount job-robot's functions run as (config/rbac.yaml); a Job's pods never run as it. */
+export const JOB_ROBOT_SERVICE_ACCOUNT = 'job-robot';
 
 export interface Permission {
   verb: string;

@@ -22,7 +22,7 @@ import { Launcher, type LaunchSettings } from './create.ts';
 import { LauncherMetrics } from './metrics.ts';
 import { PERMISSIONS_CHECK, Startup, TEMPLATE_CHECK } from './startup.ts';
 import { JobStatus } from './status.ts';
-import { loadTemplate } from './template.ts';
+import { loadTemplate } from '../kube/job-template.ts';
 import { CloudEvent } from 'cloudevents';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
 
@@ -33,7 +33,6 @@ export interface LauncherParts {
   health: Health;
   launcher: Launcher;
   capacity: Capacity;
-  startup: Startup;
   namespace: string;
   /** Starts the start-up checks and the active-Job count; resolves after the first round of checks. */
   start(): Promise<boolean>;
@@ -112,7 +111,6 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     health,
     launcher,
     capacity,
-    startup,
     namespace,
     async start() {
       if (capacity instanceof ActiveCap) {

@@ -11,8 +11,9 @@ import { pause } from '../async/wait.ts';
 import { checkAccess, REVIEW_ACCESS } from '../kube/access.ts';
 import { kubeFailure } from '../kube/api-error.ts';
 import type { CallOptions } from '../kube/call-options.ts';
-import { explain, failureClass } from '../kube/failures.ts';
-import { CREATE_JOBS, describePermission, type Permission } from '../kube/permissions.ts';
+import { explain } from '../kube/failures.ts';
+import { dryRunJob } from '../kube/job-dry-run.ts';
+import { describePermission, type Permission } from '../kube/permissions.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
 
@@ -104,26 +105,7 @@ export class Startup {
     }
   }
 
-  private async checkTemplate(): Promise<Outcome> {
-    const job = this.d.sampleJob;
-    try {
-      await this.d.batch.createNamespacedJob(
-        { namespace: this.d.namespace, body: job, dryRun: 'All', fieldValidation: 'Strict' },
-        this.d.calls.call({ body: job }),
-      );
-      return { ok: true };
-    } catch (err) {
-      const f = kubeFailure(err);
-      if (failureClass(f) === 'invalid') {
-        const fields = (f.causes ?? []).map((c) => c.field).filter(Boolean);
-        return {
-          ok: false,
-          reason: `the API server rejects the Job template: ${f.message}${fields.length ? ` (fields: ${fields.join(', ')})` : ''}`,
-          fix: 'correct the Job template (JOB_TEMPLATE_PATH, the job-robot-job-template ConfigMap) and restart the launcher',
-        };
-      }
-      const { message, fix } = explain(f, { needs: [CREATE_JOBS], namespace: this.d.namespace });
-      return { ok: false, reason: `cannot dry-run the Job template: ${message}`, ...(fix ? { fix } : {}) };
-    }
+  private checkTemplate(): Promise<Outcome> {
+    return dryRunJob(this.d.batch, this.d.calls, this.d.namespace, this.d.sampleJob);
   }
 }

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { BatchV1Api, type KubeConfig, type V1Container, type V1Job } from '@kubernetes/client-node';
 import { jobName } from '../../function/kube/names.ts';
 import { ARG_MAX, EXEC_BUDGET, EXEC_RESERVE, MAX_ANNOTATIONS_BYTES, MAX_ARG_STRLEN, MAX_EVENT_BYTES_LIMIT, MAX_JOB_BYTES } from '../../function/launcher/exec-bounds.ts';
-import { DEFAULT_TEMPLATE } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE } from '../../function/kube/job-template.ts';
 import { asJobRobot, kubeletExpand, postBinary, startLauncher, TEST_TYPE, type TestLauncher } from '../helpers/launcher.ts';
 import { useNamespace } from '../helpers/kube.ts';
 

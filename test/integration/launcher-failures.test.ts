@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { jobName } from '../../function/kube/names.ts';
-import { DEFAULT_TEMPLATE, parseTemplate } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE, parseTemplate } from '../../function/kube/job-template.ts';
 import { readRepoFile } from '../helpers/paths.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { asJobRobot, postBinary, startLauncher } from '../helpers/launcher.ts';

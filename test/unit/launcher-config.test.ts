@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../../function/config/base.ts';
 import { QUEUE_ITEM_TYPE } from '../../function/events.ts';
 import { loadLauncherConfig } from '../../function/launcher/config.ts';
-import { DEFAULT_TEMPLATE, loadTemplate, parseTemplate } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE, loadTemplate, parseTemplate } from '../../function/kube/job-template.ts';
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
   try {

@@ -14,7 +14,7 @@ import {
   MAX_JOB_BYTES,
 } from '../../function/launcher/exec-bounds.ts';
 import { buildJob, literal } from '../../function/launcher/job.ts';
-import { DEFAULT_TEMPLATE } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE } from '../../function/kube/job-template.ts';
 
 const job = (containers: V1Container[], extra: { initContainers?: V1Container[]; annotations?: Record<string, string> } = {}): V1Job => ({
   apiVersion: 'batch/v1',
