@@ -123,7 +123,7 @@ export class Bridge {
       HAND_BACK_TIMEOUT_MS,
     );
     if (!redisAnswered) this.log.warn('Redis did not take the hand-back in time; the lease expiry will release the claims');
-    this.log.info({ handedBack: left }, 'bridge stopped');
+    this.log.info({ stillHeld: left }, 'bridge stopped');
   }
 
   /**

@@ -42,6 +42,11 @@ const container = z.looseObject({
   image: z.string().min(1, 'every container needs an image'),
 });
 
+/** A ServiceAccount for the Jobs' pods: anything but job-robot's own. */
+export const podServiceAccount = z
+  .string()
+  .refine((sa) => sa !== JOB_ROBOT_SERVICE_ACCOUNT, `must not be ${JOB_ROBOT_SERVICE_ACCOUNT}: the Jobs' pods never run as the launcher`);
+
 /** The shape the launcher relies on; everything else is the API server's to judge. */
 const templateShape = z.looseObject({
   apiVersion: z.literal('batch/v1'),
@@ -53,14 +58,8 @@ const templateShape = z.looseObject({
       spec: z.looseObject({
         containers: z.array(container).min(1),
         initContainers: z.array(container).optional(),
-        serviceAccountName: z
-          .string()
-          .refine((sa) => sa !== JOB_ROBOT_SERVICE_ACCOUNT, `must not be ${JOB_ROBOT_SERVICE_ACCOUNT}: the Jobs' pods never run as the launcher`)
-          .optional(),
-        serviceAccount: z
-          .string()
-          .refine((sa) => sa !== JOB_ROBOT_SERVICE_ACCOUNT, `must not be ${JOB_ROBOT_SERVICE_ACCOUNT}: the Jobs' pods never run as the launcher`)
-          .optional(),
+        serviceAccountName: podServiceAccount.optional(),
+        serviceAccount: podServiceAccount.optional(),
       }),
     }),
   }),

@@ -2,11 +2,9 @@ import { z } from 'zod';
 import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts';
 import { kubeFields } from '../config/kube.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
+import { podServiceAccount } from '../kube/job-template.ts';
 import { isValidPrefix, MAX_PREFIX_LENGTH } from '../kube/names.ts';
 import { MAX_ARG_STRLEN, MAX_EVENT_BYTES_LIMIT } from './exec-bounds.ts';
-
-/** The ServiceAccount the launcher itself runs as; a Job's pods must never run as it. */
-export const LAUNCHER_SERVICE_ACCOUNT = 'job-robot';
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -49,12 +47,7 @@ export const launcherSchema = baseSchema.extend({
   /** activeDeadlineSeconds for Jobs whose template sets none; unset = no deadline. */
   ACTIVE_DEADLINE_SECONDS: optionalInt(1, 10 * 365 * 86400),
   /** ServiceAccount for the Jobs' pods when the template names none. */
-  JOB_SERVICE_ACCOUNT: z
-    .string()
-    .max(253)
-    .regex(DNS1123_SUBDOMAIN, 'must be a DNS-1123 subdomain')
-    .refine((sa) => sa !== LAUNCHER_SERVICE_ACCOUNT, `must not be ${LAUNCHER_SERVICE_ACCOUNT}: the Jobs' pods never run as the launcher`)
-    .default('job-robot-job'),
+  JOB_SERVICE_ACCOUNT: podServiceAccount.max(253).regex(DNS1123_SUBDOMAIN, 'must be a DNS-1123 subdomain').default('job-robot-job'),
   /** Opt-in: top-level data field holding an array of strings that becomes the first container's args. */
   ARGS_FIELD: z
     .string()

@@ -8,6 +8,7 @@ import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../config/base.ts';
 import { Health } from '../http/health.ts';
+import { PayloadTooLarge } from '../http/errors.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
 import { CallOptions } from '../kube/call-options.ts';
@@ -93,7 +94,7 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     health,
     log,
     permissions: launcherPermissions(capped),
-    sampleJob: launcher.plan(sample).job,
+    sampleJob: sampleJob(launcher, sample),
   });
   const app = launcherApp({
     launcher,
@@ -147,4 +148,17 @@ export async function main(_argv: string[]): Promise<void> {
   log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
   onShutdown(log, parts.health, running, () => parts.stop());
   void parts.start();
+}
+
+/**
+ * The Job a small event gets. A template that alone breaks a limit every Job must keep (an exec's
+ * size, the annotations' total) would refuse every event: that is a configuration error.
+ */
+function sampleJob(launcher: Launcher, sample: CloudEvent<unknown>): V1Job {
+  try {
+    return launcher.plan(sample).job;
+  } catch (err) {
+    if (err instanceof PayloadTooLarge) throw new ConfigError(`JOB_TEMPLATE_PATH: even the smallest event's Job is too large: ${err.message}`, ['JOB_TEMPLATE_PATH']);
+    throw err;
+  }
 }
