@@ -91,7 +91,7 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
         process.stderr.write(
           `      ${((Date.now() - t0) / 1000).toFixed(0)}s: pushed ${pushed}, queue ${depth}, Jobs seen ${all.length}, finished ${all.filter((e) => e.finished).length}, reaped ${all.filter((e) => e.deletedAt !== undefined).length}; launcher active ${active} rejected ${rejected}; bridge in flight ${inFlight} retried ${retried}; kubelet finished ${p.kubelet?.finished()}\n`,
         ),
-      );
+      ).catch(() => undefined); // a line of progress is not worth an unhandled rejection (Redis closed after a failure)
     }, 10_000);
     const deadLetterCount = () => redis.xlen(p.keys.deadLetter);
     for (const [k, fault] of FAULTS.entries()) {
