@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { Cluster, Redis } from 'ioredis';
 import { BridgeProcess, RecordingSink, identities, waitUntil } from '../helpers/bridge.ts';
 import { keysMatching, slowSink } from '../helpers/crash-run.ts';
-import { expectNothingLost, failoverRun } from '../helpers/failover-run.ts';
+import { CLAIM_WAIT, expectNothingLost, failoverRun } from '../helpers/failover-run.ts';
 import { makePki, type Pki } from '../helpers/pki.ts';
 import { startRedisCluster, type RedisClusterServers } from '../helpers/redis-cluster.ts';
 import { clientOptions, type RedisSecurity } from '../helpers/redis-security.ts';
@@ -232,7 +232,7 @@ describe('bridge on Redis Cluster and Sentinel with passwords and TLS only', fun
     it('kill -9 the master while items flow over TLS: no acknowledged, replicated item lost or given two ids', async function () {
       const queue = `${uniquePrefix('sentinel-tls-failover')}queue`;
       const result = await failoverRun({
-        redisEnv: env,
+        redisEnv: { ...env, ...CLAIM_WAIT },
         redis,
         producer: clientOptions(security),
         masterPort: () => servers.masterPort(),
