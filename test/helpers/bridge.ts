@@ -125,6 +125,15 @@ export class RecordingSink {
   }
 }
 
+/** A sink with a little latency, so there are always sends in flight to be cut off. */
+export function slowSink(sink: RecordingSink): RecordingSink {
+  sink.respond = async () => {
+    await pause(randomBetween(0, 3));
+    return 202;
+  };
+  return sink;
+}
+
 /** The bridge as a child process. */
 export class BridgeProcess {
   /** Every bridge started and not yet exited, so an afterEach can clean up after a failed test. */

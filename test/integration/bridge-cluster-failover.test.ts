@@ -5,8 +5,7 @@
  * same holds while the queue's slot is migrated to another master (ASK, then MOVED).
  */
 import { Cluster } from 'ioredis';
-import { BridgeProcess, RecordingSink } from '../helpers/bridge.ts';
-import { slowSink } from '../helpers/crash-run.ts';
+import { BridgeProcess, RecordingSink, slowSink } from '../helpers/bridge.ts';
 import { CLAIM_WAIT, expectNothingLost, failoverRun } from '../helpers/failover-run.ts';
 import { startRedisCluster, type RedisClusterServers } from '../helpers/redis-cluster.ts';
 import { uniquePrefix } from '../helpers/redis.ts';

@@ -8,8 +8,8 @@
  */
 import { expect } from 'chai';
 import { Cluster, Redis } from 'ioredis';
-import { BridgeProcess, RecordingSink, identities, waitUntil } from '../helpers/bridge.ts';
-import { keysMatching, slowSink } from '../helpers/crash-run.ts';
+import { BridgeProcess, RecordingSink, identities, slowSink, waitUntil } from '../helpers/bridge.ts';
+import { keysMatching } from '../helpers/crash-run.ts';
 import { CLAIM_WAIT, expectNothingLost, failoverRun } from '../helpers/failover-run.ts';
 import { makePki, type Pki } from '../helpers/pki.ts';
 import { startRedisCluster, type RedisClusterServers } from '../helpers/redis-cluster.ts';
