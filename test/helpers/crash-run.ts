@@ -116,9 +116,7 @@ export async function crashRun(o: CrashRun): Promise<CrashResult> {
     await waitUntil(async () => (await redis.xlen(queue)) === 0, LEASE_MS * 10, 'every entry acknowledged');
   }
   for (const { proc } of live.values()) {
-    // A replica restarted just now may not have its SIGTERM handler yet (a known gap in the first
-    // milliseconds after spawn); the test is about a graceful stop, so stop it once it is up.
-    await proc.port();
+    // terminate() waits until a replica restarted just now answers: only then is its SIGTERM handler there.
     const exit = await proc.terminate();
     expect(exit, `exit of a bridge: ${proc.stderr.join('')}`).to.deep.equal({ code: 0, signal: null });
   }
