@@ -47,6 +47,8 @@ describe("pipeline back-pressure: the launcher's MAX_ACTIVE_JOBS reached while J
     const seconds = (Date.now() - start.at) / 1000;
     const rate = ((await atCapacity()) - start.rejected) / seconds;
     expect(rate, `429s per second over ${seconds.toFixed(1)} s`).to.be.at.most((1.5 * CONCURRENCY) / RETRY_AFTER_SECONDS + 1);
+    // The launcher counts a 429 as it answers; the bridge once the answer has reached it.
+    await eventually(async () => (await throttled()) >= 3 * CONCURRENCY, 5_000, "the bridge's throttled retries to catch up with the 429s sent").catch(() => undefined);
     expect(await throttled(), "the bridge's throttled retries").to.be.at.least(3 * CONCURRENCY);
 
     // Held at the cap: no more Jobs than CAP, nothing dead-lettered, the rest waiting in Redis.
