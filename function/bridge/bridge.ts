@@ -10,7 +10,7 @@ import { backoffDelay, retryDelay } from '../async/backoff.ts';
 import { eventBuilder, type Outbound } from './event.ts';
 import type { BridgeMetrics } from './metrics.ts';
 import { classify, type SendResult } from './outcome.ts';
-import type { Claim, Source } from './source.ts';
+import type { Claim, Source } from '../queue/source.ts';
 
 export interface BridgeOptions {
   source: Source;
@@ -157,7 +157,7 @@ export class Bridge {
   private async sweep(): Promise<void> {
     if (this.sweeping || this.stopping) return;
     this.sweeping = this.source
-      .sweep([...this.held.keys()], Math.max(0, this.room()))
+      .renewAndAdopt({ held: [...this.held.keys()], room: Math.max(0, this.room()) })
       .then(
         (adopted) => {
           if (!adopted.length) return;

@@ -4,12 +4,12 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { baseSchema, envBoolean, envInt, parseConfig } from '../config/base.ts';
+import { baseSchema, baseSettings, envBoolean, envInt, envPem, parseConfig } from '../config/base.ts';
 import { queueFields } from '../config/queue.ts';
-import { redisFields, redisIssues, redisTargetOf } from '../config/redis.ts';
+import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
-import { familyPrefix, sameSlot } from './keys.ts';
-import { sourceUrl } from './redis.ts';
+import { familyPrefix, sameSlot } from '../queue/keys.ts';
+import { sourceUrl } from '../kube/event-source.ts';
 
 /** Attribute names an override may not replace (CloudEvents context attributes). */
 const RESERVED_ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'datacontenttype', 'dataschema', 'subject', 'time', 'data', 'data_base64']);
@@ -39,16 +39,12 @@ const jsonText = z.string().transform((text, ctx): unknown => {
   }
 });
 
-const pem = z.string().refine((text) => text.includes('-----BEGIN CERTIFICATE-----'), 'must hold PEM certificates');
-
 const consumerName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'must be 1-200 letters, digits, ".", "_" or "-"');
 
 export const bridgeSchema = baseSchema
   .extend({
-    /** Health and metrics server. */
-    PORT: envInt(0, 65535).default(8080),
     ...redisFields,
     ...queueFields,
     /** The end producers push to: left (LPUSH) or right (RPUSH). The bridge takes from the other end. */
@@ -78,12 +74,12 @@ export const bridgeSchema = baseSchema
       error: (issue) => (issue.input === undefined ? 'is required (the ContainerSource sets it)' : 'must be an http:// or https:// URL'),
     }),
     K_CE_OVERRIDES: jsonText.pipe(overridesSchema).optional(),
-    K_CA_CERTS: pem.optional(),
+    K_CA_CERTS: envPem.optional(),
     EVENT_TYPE: z.string().min(1).default(QUEUE_ITEM_TYPE),
   })
   .superRefine((env, ctx) => {
     const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
-    for (const [variable, message] of redisIssues(env)) issue(variable, message);
+    refineRedis(env, ctx);
     if (env.BACKOFF_MIN_MS > env.BACKOFF_MAX_MS) issue('BACKOFF_MIN_MS', `must not exceed BACKOFF_MAX_MS (${env.BACKOFF_MAX_MS})`);
     const family = familyPrefix(env.QUEUE_KEY);
     if (env.DEAD_LETTER !== undefined && 'prefix' in family && !sameSlot(env.DEAD_LETTER, family.prefix)) {
@@ -98,8 +94,7 @@ export const bridgeSchema = baseSchema
   .transform((env) => {
     const redis = redisTargetOf(env);
     return {
-      logLevel: env.LOG_LEVEL,
-      port: env.PORT,
+      ...baseSettings(env),
       redis,
       queueKey: env.QUEUE_KEY,
       deadLetterKey: env.DEAD_LETTER,

@@ -84,10 +84,3 @@ export function eventBuilder(shared: Omit<EventAttributes, 'id' | 'time'>): (id:
     return { headers, body: item };
   };
 }
-
-/** The binary-mode HTTP request for `item`. */
-export function buildEvent(attributes: EventAttributes, item: Buffer): Outbound {
-  return eventBuilder(attributes)(attributes.id, attributes.time, item);
-}
-
-export { encodeHeaderValue };

@@ -10,13 +10,14 @@ import { listen, onShutdown } from '../http/server.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { Bridge } from './bridge.ts';
 import { loadBridgeConfig, type BridgeConfig } from './config.ts';
-import { queueKeys } from './keys.ts';
-import { ListSource } from './list-source.ts';
+import { queueKeys } from '../queue/keys.ts';
+import { ListSource } from '../queue/list-source.ts';
 import { BridgeMetrics } from './metrics.ts';
-import { connect, watchConnection, type RedisClient } from './redis.ts';
+import { connect, type RedisClient } from '../queue/connection.ts';
+import { watchConnection } from '../queue/diagnosis.ts';
 import { Sender } from './sender.ts';
-import type { Source } from './source.ts';
-import { StreamSource } from './stream-source.ts';
+import type { Source } from '../queue/source.ts';
+import { StreamSource } from '../queue/stream-source.ts';
 
 /** How long a metrics scrape waits for Redis to report the queue depth. */
 const DEPTH_TIMEOUT_MS = 1_000;

@@ -11,6 +11,7 @@
  * | other 4xx                                          | rejected: dead-letter now                 |
  */
 import { parseRetryAfter } from '../async/backoff.ts';
+import { UNTRUSTED } from '../tls-errors.ts';
 
 /** What the sender saw: an HTTP answer, or a transport error with its Node error code. */
 export type SendResult =
@@ -34,19 +35,6 @@ export type Outcome =
 
 /** Node error codes meaning the request never reached the sink. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
-
-/** Node/OpenSSL codes for a certificate that cannot be verified: configuration, not the item. */
-export const UNTRUSTED = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 /** The code the sender gives a request that ran out of time. */
 export const TIMEOUT_CODE = 'ETIMEDOUT';

@@ -11,5 +11,3 @@ export const queueFields = {
   /** Pins the event source (part of each Job's identity) when the Redis address may change. */
   EVENT_SOURCE: z.string().min(1).optional(),
 };
-
-export type QueueMode = 'list' | 'stream';

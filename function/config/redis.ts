@@ -12,11 +12,9 @@
  * REDIS_TLS_CA also verifies the sentinels.
  */
 import { z } from 'zod';
-import { baseSchema, envBoolean, envInt, parseConfig } from './base.ts';
-import { familyPrefix } from '../bridge/keys.ts';
-import type { RedisTarget } from '../bridge/redis.ts';
-
-const pem = z.string().refine((text) => text.includes('-----BEGIN CERTIFICATE-----'), 'must hold PEM certificates');
+import { baseSchema, envBoolean, envInt, envPem, parseConfig } from './base.ts';
+import { familyPrefix } from '../queue/keys.ts';
+import type { RedisTarget } from '../queue/connection.ts';
 
 /** `redis://[user:password@]host:port/db` or `rediss://...` (TLS). */
 const redisUrl = z.string().transform((text, ctx) => {
@@ -81,7 +79,7 @@ export const redisFields = {
   REDIS_PASSWORD: z.string().min(1).optional(),
   REDIS_TLS: envBoolean.optional(),
   /** Extra CA certificates (PEM) to verify the Redis server with, on top of the system roots. */
-  REDIS_TLS_CA: pem.optional(),
+  REDIS_TLS_CA: envPem.optional(),
   /** Redis Cluster: seed nodes, host:port,host:port (any few masters or replicas). */
   REDIS_CLUSTER_NODES: hostPortList.optional(),
   /** Sentinel: the sentinels, host:port,host:port, and the name of the master they watch. */
@@ -108,7 +106,7 @@ const redisObject = z.object(redisFields);
 export type RedisEnv = z.infer<typeof redisObject>;
 
 /** Cross-variable problems, as [variable, message]. */
-export function redisIssues(env: RedisEnv): [string, string][] {
+function redisIssues(env: RedisEnv): [string, string][] {
   const issues: [string, string][] = [];
   if (env.REDIS_URL) {
     for (const v of ['REDIS_HOST', 'REDIS_PORT', 'REDIS_DB', 'REDIS_USERNAME', 'REDIS_TLS'] as const) {
@@ -130,6 +128,14 @@ export function redisIssues(env: RedisEnv): [string, string][] {
     }
   }
   return issues;
+}
+
+/**
+ * The cross-variable check every schema holding `redisFields` applies, as its `.superRefine()` or
+ * from within its own: each problem is an issue on the variable it names.
+ */
+export function refineRedis(env: RedisEnv, ctx: z.RefinementCtx): void {
+  for (const [variable, message] of redisIssues(env)) ctx.addIssue({ code: 'custom', path: [variable], message });
 }
 
 /** Where and how to connect, from validated variables (REDIS_PASSWORD wins over the URL's). */
@@ -168,9 +174,7 @@ export function redisTargetOf(env: RedisEnv): RedisTarget {
 
 const redisSettingsSchema = baseSchema
   .extend(redisFields)
-  .superRefine((env, ctx) => {
-    for (const [variable, message] of redisIssues(env)) ctx.addIssue({ code: 'custom', path: [variable], message });
-  })
+  .superRefine(refineRedis)
   .transform((env) => ({ redis: redisTargetOf(env), queueKey: env.QUEUE_KEY }));
 
 export type RedisSettings = z.infer<typeof redisSettingsSchema>;

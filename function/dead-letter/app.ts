@@ -6,8 +6,8 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
-import { noteFields } from '../bridge/dead-letter.ts';
-import type { RedisClient } from '../bridge/redis.ts';
+import type { RedisClient } from '../queue/connection.ts';
+import { appendDeadLetters } from '../queue/dead-letter.ts';
 import { baseApp } from '../http/app.ts';
 import { eventsFromRequest, rawBody } from '../http/cloudevent.ts';
 import { errorHandler, RetryLater } from '../http/errors.ts';
@@ -32,11 +32,8 @@ export function deadLetterApp(d: DeadLetterAppDeps): Express {
     const events = eventsFromRequest(req.headers, req.body);
     if (d.client.status !== 'ready') throw new RetryLater('Redis is not reachable; the Broker should retry', 503, 5, 'redis-unavailable');
     const now = (d.now ?? (() => new Date()))();
-    const pipeline = d.client.pipeline();
-    for (const event of events) pipeline.xadd(d.key, '*', 'id', event.id, 'item', itemBytes(event), ...noteFields(noteFor(event, now)));
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed) throw new RetryLater(`Redis refused the dead letter: ${failed[0]!.message}`, 503, 5, 'redis-error');
+    const refused = await appendDeadLetters(d.client, d.key, events.map((event) => ({ id: event.id, item: itemBytes(event), ...noteFor(event, now) })));
+    if (refused) throw new RetryLater(`Redis refused the dead letter: ${refused.message}`, 503, 5, 'redis-error');
     written.inc(events.length);
     for (const event of events) d.log.warn({ eventId: event.id, source: event.source, code: event['knativeerrorcode'] }, 'event dead-lettered by the Broker');
     // No body: Knative treats a non-empty reply that is not a CloudEvent as a failed delivery.

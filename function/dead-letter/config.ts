@@ -1,23 +1,19 @@
 import { z } from 'zod';
-import { baseSchema, envInt, parseConfig } from '../config/base.ts';
-import { redisFields, redisIssues, redisTargetOf } from '../config/redis.ts';
-import { queueKeys } from '../bridge/keys.ts';
+import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts';
+import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
+import { queueKeys } from '../queue/keys.ts';
 
 /** The dead-letter sink's environment: the bridge's Redis variables, and where dead letters go. */
 export const deadLetterSchema = baseSchema
   .extend({
-    PORT: envInt(0, 65535).default(8080),
     ...redisFields,
     /** Same default as the bridge: the queue's `{<queue>}:dead-letter` stream. */
     DEAD_LETTER: z.string().min(1).max(1024).optional(),
     MAX_REQUEST_BYTES: envInt(1024, 16 * 1024 * 1024).default(1024 * 1024),
   })
-  .superRefine((env, ctx) => {
-    for (const [variable, message] of redisIssues(env)) ctx.addIssue({ code: 'custom', path: [variable], message });
-  })
+  .superRefine(refineRedis)
   .transform((env) => ({
-    logLevel: env.LOG_LEVEL,
-    port: env.PORT,
+    ...baseSettings(env),
     redis: redisTargetOf(env),
     deadLetterKey: queueKeys(env.QUEUE_KEY, env.DEAD_LETTER).deadLetter,
     maxRequestBytes: env.MAX_REQUEST_BYTES,

@@ -3,7 +3,8 @@
  * deliver to the launcher land on the queue's Redis dead-letter stream, beside the items the bridge
  * dead-lettered, so operators find every undelivered item in one place.
  */
-import { connect, watchConnection } from '../bridge/redis.ts';
+import { connect } from '../queue/connection.ts';
+import { watchConnection } from '../queue/diagnosis.ts';
 import { Health } from '../http/health.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';

@@ -1,10 +1,10 @@
 /**
- * What the Broker could not deliver, as a dead-letter entry in the bridge's format
- * (function/bridge/dead-letter.ts): the event id, the item's bytes, and a reason built from the
+ * What the Broker could not deliver, as a dead-letter entry in the queue's format
+ * (function/queue/dead-letter.ts): the event id, the item's bytes, and a reason built from the
  * extensions Knative adds to dead-lettered events (knativeerrorcode, knativeerrordata, knativeerrordest).
  */
 import type { Incoming } from '../http/cloudevent.ts';
-import type { DeadLetterNote } from '../bridge/dead-letter.ts';
+import type { DeadLetterNote } from '../queue/dead-letter.ts';
 
 /** Longest part of the subscriber's answer kept in the reason. */
 export const MAX_ERROR_TEXT = 1024;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { baseSchema, envInt, parseConfig } from '../config/base.ts';
+import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts';
+import { kubeFields } from '../config/kube.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
 import { isValidPrefix, MAX_PREFIX_LENGTH } from '../kube/names.ts';
 
@@ -12,9 +13,9 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const optionalInt = (min: number, max: number) =>
   z.preprocess((v) => (v === '' ? undefined : v), envInt(min, max).optional());
 
-/** The launcher's environment variables, on top of LOG_LEVEL, NAMESPACE and INSTANCE. */
+/** The launcher's environment variables, on top of the base and the Kubernetes API deadline. */
 export const launcherSchema = baseSchema.extend({
-  PORT: envInt(0, 65535).default(8080),
+  ...kubeFields,
   /** Job template file (a batch/v1 Job in YAML or JSON); unset = the built-in pi Job. */
   JOB_TEMPLATE_PATH: z.string().min(1).optional(),
   JOB_NAME_PREFIX: z
@@ -52,9 +53,22 @@ export const launcherSchema = baseSchema.extend({
     .optional(),
   /** Retry-After (seconds) for answers that say "later" when the API server names no time. */
   RETRY_AFTER_SECONDS: envInt(1, 3600).default(10),
-  /** Deadline of each Kubernetes API call. */
-  KUBE_TIMEOUT_SECONDS: envInt(1, 300).default(10),
-});
+}).transform((env) => ({
+  ...baseSettings(env),
+  kubeTimeoutSeconds: env.KUBE_TIMEOUT_SECONDS,
+  jobTemplatePath: env.JOB_TEMPLATE_PATH,
+  jobNamePrefix: env.JOB_NAME_PREFIX,
+  acceptedTypes: env.ACCEPTED_TYPES,
+  maxEventBytes: env.MAX_EVENT_BYTES,
+  maxRequestBytes: env.MAX_REQUEST_BYTES,
+  maxBatchEvents: env.MAX_BATCH_EVENTS,
+  maxActiveJobs: env.MAX_ACTIVE_JOBS,
+  jobTtlSeconds: env.JOB_TTL_SECONDS,
+  activeDeadlineSeconds: env.ACTIVE_DEADLINE_SECONDS,
+  jobServiceAccount: env.JOB_SERVICE_ACCOUNT,
+  argsField: env.ARGS_FIELD,
+  retryAfterSeconds: env.RETRY_AFTER_SECONDS,
+}));
 
 export type LauncherConfig = z.infer<typeof launcherSchema>;
 

@@ -51,11 +51,11 @@ export interface LauncherClients {
 /** Builds a launcher from configuration and clients; nothing runs until `start()`. */
 export function createLauncher(config: LauncherConfig, clients: LauncherClients): LauncherParts {
   const { kc, log, registry } = clients;
-  const template = clients.template ?? loadTemplate(config.JOB_TEMPLATE_PATH);
-  const namespace = resolveNamespace(config.NAMESPACE, kc);
+  const template = clients.template ?? loadTemplate(config.jobTemplatePath);
+  const namespace = resolveNamespace(config.namespace, kc);
   const batch = kc.makeApiClient(BatchV1Api);
-  const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
-  const capped = config.MAX_ACTIVE_JOBS > 0;
+  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
+  const capped = config.maxActiveJobs > 0;
   const health = new Health([PERMISSIONS_CHECK, TEMPLATE_CHECK, ...(capped ? [CAPACITY_CHECK] : [])]);
 
   const capacity: Capacity = capped
@@ -64,27 +64,27 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
         batch,
         calls,
         namespace,
-        selector: ownerSelector(config.INSTANCE),
-        max: config.MAX_ACTIVE_JOBS,
-        retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+        selector: ownerSelector(config.instance),
+        max: config.maxActiveJobs,
+        retryAfterSeconds: config.retryAfterSeconds,
         log,
       })
     : new Unlimited();
   const metrics = new LauncherMetrics(registry, () => capacity.active);
   const settings: LaunchSettings = {
-    prefix: config.JOB_NAME_PREFIX,
-    instance: config.INSTANCE,
-    ttlSeconds: config.JOB_TTL_SECONDS,
-    activeDeadlineSeconds: config.ACTIVE_DEADLINE_SECONDS,
-    serviceAccount: config.JOB_SERVICE_ACCOUNT,
-    acceptedTypes: config.ACCEPTED_TYPES,
-    maxEventBytes: config.MAX_EVENT_BYTES,
-    argsField: config.ARGS_FIELD,
-    retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+    prefix: config.jobNamePrefix,
+    instance: config.instance,
+    ttlSeconds: config.jobTtlSeconds,
+    activeDeadlineSeconds: config.activeDeadlineSeconds,
+    serviceAccount: config.jobServiceAccount,
+    acceptedTypes: config.acceptedTypes,
+    maxEventBytes: config.maxEventBytes,
+    argsField: config.argsField,
+    retryAfterSeconds: config.retryAfterSeconds,
   };
-  const status = new JobStatus({ batch, calls, namespace, owner: ownerLabels(config.INSTANCE), retryAfterSeconds: config.RETRY_AFTER_SECONDS });
+  const status = new JobStatus({ batch, calls, namespace, owner: ownerLabels(config.instance), retryAfterSeconds: config.retryAfterSeconds });
   const launcher = new Launcher({ template, settings, batch, calls, namespace, capacity, metrics, status });
-  const sample = new CloudEvent<unknown>({ id: 'dry-run', source: 'job-robot/launcher/start-up', type: config.ACCEPTED_TYPES.find((t) => t !== '*') ?? QUEUE_ITEM_TYPE, data: { sample: true } });
+  const sample = new CloudEvent<unknown>({ id: 'dry-run', source: 'job-robot/launcher/start-up', type: config.acceptedTypes.find((t) => t !== '*') ?? QUEUE_ITEM_TYPE, data: { sample: true } });
   const startup = new Startup({
     kc,
     batch,
@@ -102,8 +102,8 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     registry,
     metrics,
     log,
-    maxRequestBytes: config.MAX_REQUEST_BYTES,
-    maxBatchEvents: config.MAX_BATCH_EVENTS,
+    maxRequestBytes: config.maxRequestBytes,
+    maxBatchEvents: config.maxBatchEvents,
   });
 
   return {
@@ -142,9 +142,9 @@ function kubeConfig(): KubeConfig {
 /** `job-robot launcher`: serves on PORT until SIGTERM, then drains and exits. */
 export async function main(_argv: string[]): Promise<void> {
   const config = loadLauncherConfig();
-  const log = createLogger(config.LOG_LEVEL, 'launcher');
+  const log = createLogger(config.logLevel, 'launcher');
   const parts = createLauncher(config, { kc: kubeConfig(), log, registry: createRegistry('launcher') });
-  const running = await listen(parts.app, config.PORT);
+  const running = await listen(parts.app, config.port);
   log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
   onShutdown(log, parts.health, running, () => parts.stop());
   void parts.start();

@@ -5,7 +5,7 @@ import { HttpError, Misconfigured, RetryLater } from '../http/errors.ts';
 import { CallOptions } from '../kube/call-options.ts';
 import { resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
-import { inFlightFrom, loadReaperConfig, policyFrom } from './config.ts';
+import { loadReaperConfig } from './config.ts';
 import { QueueInFlight } from './in-flight.ts';
 import { kubeConfig } from './credentials.ts';
 import type { Decision } from './policy.ts';
@@ -50,17 +50,17 @@ export async function main(argv: string[]): Promise<void> {
 
   const config = loadReaperConfig();
   const kc = kubeConfig();
-  const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
-  const queue = inFlightFrom(config);
+  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
+  const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
   const close = () => Promise.all([calls.close(), inFlight?.close()]);
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
-    namespace: resolveNamespace(config.NAMESPACE, kc),
-    ...(config.INSTANCE ? { instance: config.INSTANCE } : {}),
-    policy: policyFrom(config),
-    concurrency: config.REAPER_CONCURRENCY,
-    pageSize: config.REAPER_PAGE_SIZE,
-    dryRun: config.REAPER_DRY_RUN,
+    namespace: resolveNamespace(config.namespace, kc),
+    ...(config.instance ? { instance: config.instance } : {}),
+    policy: config.policy,
+    concurrency: config.concurrency,
+    pageSize: config.pageSize,
+    dryRun: config.dryRun,
     calls,
     ...(inFlight ? { inFlight } : {}),
     // stdout carries the result; per-Job failures are in the summary

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { baseSchema, envBoolean, envInt, parseConfig } from '../config/base.ts';
+import { baseSchema, baseSettings, envBoolean, envInt, parseConfig } from '../config/base.ts';
+import { kubeFields } from '../config/kube.ts';
 import { queueFields } from '../config/queue.ts';
-import { redisFields, redisIssues, redisTargetOf } from '../config/redis.ts';
+import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
 import { inFlightSettings, type InFlightSettings } from './in-flight.ts';
 import type { Policy } from './policy.ts';
 
@@ -38,10 +39,10 @@ const envDuration = z.string().transform((text, ctx) => {
  * finishing, and how many of the newest are always kept), concurrency, page size and dry run; and,
  * when a Redis address is given, the bridge's queue variables for the in-flight check.
  */
-export const reaperSchema = baseSchema.extend({
+const reaperEnv = baseSchema.extend({
+  ...kubeFields,
   ...redisFields,
   ...queueFields,
-  PORT: envInt(1, 65535).default(8080),
   /** Longer than the Trigger's retry span (config/broker.yaml, about 68 min): while the Job exists, a Broker redelivery meets it. */
   REAPER_SUCCEEDED_MAX_AGE: envDuration.default(2 * UNIT_MS.h),
   REAPER_FAILED_MAX_AGE: envDuration.default(24 * UNIT_MS.h),
@@ -54,38 +55,40 @@ export const reaperSchema = baseSchema.extend({
   REAPER_PAGE_SIZE: envInt(1, 5000).default(500),
   /** Report what would be deleted, delete nothing. */
   REAPER_DRY_RUN: envBoolean.default(false),
-  /** Deadline of each Kubernetes API call (the launcher's variable, same default). */
-  KUBE_TIMEOUT_SECONDS: envInt(1, 300).default(10),
-}).superRefine((env, ctx) => {
-  for (const [variable, message] of redisIssues(env)) ctx.addIssue({ code: 'custom', path: [variable], message });
 });
+
+export const reaperSchema = reaperEnv.superRefine(refineRedis).transform((env) => ({
+  ...baseSettings(env),
+  kubeTimeoutSeconds: env.KUBE_TIMEOUT_SECONDS,
+  policy: {
+    succeeded: { maxAgeMs: env.REAPER_SUCCEEDED_MAX_AGE, keep: env.REAPER_SUCCEEDED_KEEP },
+    failed: { maxAgeMs: env.REAPER_FAILED_MAX_AGE, keep: env.REAPER_FAILED_KEEP },
+  } satisfies Policy,
+  concurrency: env.REAPER_CONCURRENCY,
+  pageSize: env.REAPER_PAGE_SIZE,
+  dryRun: env.REAPER_DRY_RUN,
+  /** The bridge's queue for the in-flight check; undefined (check off) without a Redis address. */
+  queue: queueOf(env),
+}));
 
 export type ReaperConfig = z.infer<typeof reaperSchema>;
 
 export const loadReaperConfig = (env: NodeJS.ProcessEnv = process.env): ReaperConfig => parseConfig(reaperSchema, env);
 
-/** The retention policy the configuration describes. */
-export function policyFrom(config: ReaperConfig): Policy {
-  return {
-    succeeded: { maxAgeMs: config.REAPER_SUCCEEDED_MAX_AGE, keep: config.REAPER_SUCCEEDED_KEEP },
-    failed: { maxAgeMs: config.REAPER_FAILED_MAX_AGE, keep: config.REAPER_FAILED_KEEP },
-  };
-}
-
 /** Variables that name a Redis; any one of them turns the in-flight check on. */
 const REDIS_ADDRESS = ['REDIS_URL', 'REDIS_HOST', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const;
 
 /**
- * The bridge's queue, when the configuration names a Redis: the reaper then keeps expired Jobs
- * whose queue item is still in flight (function/reaper/in-flight.ts). Undefined otherwise.
+ * The bridge's queue, when the variables name a Redis: the reaper then keeps expired Jobs whose
+ * queue item is still in flight (function/reaper/in-flight.ts). Undefined otherwise.
  */
-export function inFlightFrom(config: ReaperConfig): InFlightSettings | undefined {
-  if (!REDIS_ADDRESS.some((v) => config[v] !== undefined)) return undefined;
+function queueOf(env: z.infer<typeof reaperEnv>): InFlightSettings | undefined {
+  if (!REDIS_ADDRESS.some((v) => env[v] !== undefined)) return undefined;
   return inFlightSettings({
-    redis: redisTargetOf(config),
-    queueKey: config.QUEUE_KEY,
-    mode: config.MODE,
-    group: config.STREAM_GROUP,
-    eventSource: config.EVENT_SOURCE,
+    redis: redisTargetOf(env),
+    queueKey: env.QUEUE_KEY,
+    mode: env.MODE,
+    group: env.STREAM_GROUP,
+    eventSource: env.EVENT_SOURCE,
   });
 }

@@ -27,7 +27,7 @@ export class HeldBack {
     if (!this.check || !job.event || !this.applies(job)) return undefined;
     if (this.unavailable) return 'in-flight-unknown';
     try {
-      if (!(await this.check.inFlight(job.event.id))) return undefined;
+      if (!(await this.check.isInFlight(job.event.id))) return undefined;
       this.log.debug({ job: job.name, eventId: job.event.id }, 'kept: its queue item is still in flight');
       return 'in-flight';
     } catch (err) {

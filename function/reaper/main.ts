@@ -8,7 +8,7 @@ import { resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { AccessWatch, PERMISSIONS_CHECK } from './access.ts';
 import { reaperApp } from './app.ts';
-import { inFlightFrom, loadReaperConfig, policyFrom } from './config.ts';
+import { loadReaperConfig } from './config.ts';
 import { kubeConfig } from './credentials.ts';
 import { QueueInFlight } from './in-flight.ts';
 import { ReaperMetrics } from './metrics.ts';
@@ -17,21 +17,21 @@ import { Runs } from './runs.ts';
 
 export async function main(_argv: string[]): Promise<void> {
   const config = loadReaperConfig();
-  const log = createLogger(config.LOG_LEVEL, 'reaper');
+  const log = createLogger(config.logLevel, 'reaper');
   const kc = kubeConfig();
-  const namespace = resolveNamespace(config.NAMESPACE, kc);
-  const policy = policyFrom(config);
-  const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
-  const queue = inFlightFrom(config);
+  const namespace = resolveNamespace(config.namespace, kc);
+  const policy = config.policy;
+  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
+  const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
 
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,
-    ...(config.INSTANCE ? { instance: config.INSTANCE } : {}),
+    ...(config.instance ? { instance: config.instance } : {}),
     policy,
-    concurrency: config.REAPER_CONCURRENCY,
-    pageSize: config.REAPER_PAGE_SIZE,
-    dryRun: config.REAPER_DRY_RUN,
+    concurrency: config.concurrency,
+    pageSize: config.pageSize,
+    dryRun: config.dryRun,
     calls,
     ...(inFlight ? { inFlight } : {}),
     log,
@@ -45,7 +45,7 @@ export async function main(_argv: string[]): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
   const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: (fix) => access.lost(fix), signal: shutdown.signal });
 
-  const running = await listen(reaperApp({ runs, health, registry, log }), config.PORT);
+  const running = await listen(reaperApp({ runs, health, registry, log }), config.port);
   log.info(
     {
       port: running.port,
@@ -53,7 +53,7 @@ export async function main(_argv: string[]): Promise<void> {
       selector: reaper.selector,
       policy,
       dryRun: reaper.dryRun,
-      concurrency: config.REAPER_CONCURRENCY,
+      concurrency: config.concurrency,
       // Where expired Jobs are checked for a queue item still in flight (none: no Redis configured).
       inFlightCheck: inFlight ? { queue: inFlight.describe, source: inFlight.source } : 'off',
     },

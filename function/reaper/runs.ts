@@ -52,8 +52,10 @@ export class Runs {
       const outcome = metrics.completed(summary);
       const { examined, expired, deleted, alreadyGone, errors, kept, durationMs, dryRun } = summary;
       const fields = { outcome, dryRun, examined, expired, deleted, alreadyGone, errors, kept, durationMs };
+      // A run that found nothing to do is debug: with a ping every few seconds, info would be noise.
+      const eventful = expired > 0 || kept['in-flight'] > 0 || kept['in-flight-unknown'] > 0 || summary.interrupted;
       if (errors) log.warn(fields, `reaper run: ${errors} Job(s) could not be deleted`);
-      else log.info(fields, dryRun ? `reaper dry run: would delete ${expired} Job(s)` : `reaper run: deleted ${deleted} Job(s)`);
+      else log[eventful ? 'info' : 'debug'](fields, dryRun ? `reaper dry run: would delete ${expired} Job(s)` : `reaper run: deleted ${deleted} Job(s)`);
       return summary;
     } catch (err) {
       const mapped = toHttpError(err);

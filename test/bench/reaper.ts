@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
 import { CallOptions } from '../../function/kube/call-options.ts';
 import { ownerLabels, ownerSelector } from '../../function/kube/labels.ts';
-import { inFlightFrom, loadReaperConfig, policyFrom } from '../../function/reaper/config.ts';
+import { loadReaperConfig } from '../../function/reaper/config.ts';
 import { QueueInFlight } from '../../function/reaper/in-flight.ts';
 import { EVENT_ID_ANNOTATION, EVENT_SOURCE_ANNOTATION } from '../../function/kube/labels.ts';
 import { Reaper } from '../../function/reaper/reap.ts';
@@ -103,14 +103,14 @@ async function naive(kc: KubeConfig, namespace: string, pooled: boolean): Promis
 /** The reaper exactly as `job-robot reap` builds it from the environment (with Redis: the in-flight check). */
 async function reaper(kc: KubeConfig, namespace: string): Promise<Counts> {
   const config = loadReaperConfig();
-  const calls = new CallOptions(config.KUBE_TIMEOUT_SECONDS * 1000);
-  const queue = inFlightFrom(config);
+  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
+  const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
   const r = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,
-    policy: policyFrom(config),
-    concurrency: config.REAPER_CONCURRENCY,
-    pageSize: config.REAPER_PAGE_SIZE,
+    policy: config.policy,
+    concurrency: config.concurrency,
+    pageSize: config.pageSize,
     calls,
     ...(inFlight ? { inFlight } : {}),
   });
@@ -199,7 +199,7 @@ export async function main(): Promise<void> {
     const env = { KUBECONFIG: kubeconfig, NAMESPACE: namespace, REAPER_FAILED_KEEP: '0', LOG_LEVEL: 'silent' };
     // reaper-checked only: the bridge's queue, whose event source every Job of the population carries.
     const queueEnv = { REDIS_URL: redis.url, QUEUE_KEY: 'bench:queue' };
-    const source = inFlightFrom(loadReaperConfig(queueEnv))!.source;
+    const source = loadReaperConfig(queueEnv).queue!.source;
     const envOf = (approach: Approach) => (approach === 'reaper-checked' ? { ...env, ...queueEnv } : env);
     const batch = admin.makeApiClient(BatchV1Api);
     const owned = async () => (await batch.listNamespacedJob({ namespace, labelSelector: ownerSelector() }, setup.call())).items.length;
@@ -245,7 +245,7 @@ export async function main(): Promise<void> {
     const config = loadReaperConfig({});
 
     printTable(
-      `reaper vs naive: ${jobs} finished Jobs, ${rounds} round(s), one kube-apiserver ${kubernetesVersion}, ${cpus().length} CPUs shared by everything (reaper: concurrency ${config.REAPER_CONCURRENCY}, page ${config.REAPER_PAGE_SIZE})`,
+      `reaper vs naive: ${jobs} finished Jobs, ${rounds} round(s), one kube-apiserver ${kubernetesVersion}, ${cpus().length} CPUs shared by everything (reaper: concurrency ${config.concurrency}, page ${config.pageSize})`,
       real.map(
         (m): Row => ({
           round: m.round,
@@ -298,8 +298,8 @@ export async function main(): Promise<void> {
       reaper_client_cpu_ms: median('reaper', (m) => m.cpuMs),
       naive_client_cpu_ms: median('naive', (m) => m.cpuMs),
       naive_pooled_client_cpu_ms: median('naive-pooled', (m) => m.cpuMs),
-      concurrency: config.REAPER_CONCURRENCY,
-      page_size: config.REAPER_PAGE_SIZE,
+      concurrency: config.concurrency,
+      page_size: config.pageSize,
       scale_jobs: scale,
       scale_reaper_ms: atScaleOf('reaper', (m) => m.ms),
       scale_naive_pooled_ms: atScaleOf('naive-pooled', (m) => m.ms),

@@ -17,7 +17,7 @@ export type Binaries = Record<Binary, string>;
 
 const log = (msg: string) => process.stderr.write(`[control-plane] ${msg}\n`);
 
-/** The binaries a control plane needs; kubectl is built too but only the config tests use it. */
+/** The binaries a control plane needs; kubectl is for the config tests and the commands `npm run dev` prints. */
 export const CONTROL_PLANE: readonly Binary[] = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
 
 /** Where each binary comes from: KUBEBUILDER_ASSETS first (envtest convention), else the cache. */

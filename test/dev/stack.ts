@@ -1,6 +1,6 @@
 /**
  * `npm run dev`: the whole job-robot pipeline on this machine, wired as Knative would wire it.
- * The test control plane (built on first use), a private redis-server (or REDIS_URL),
+ * The test control plane and kubectl (built on first use), a private redis-server (or REDIS_URL),
  * config/rbac.yaml applied, and the bridge, launcher and reaper as separate processes: the bridge's
  * K_SINK is the launcher, a timer stands in for the PingSource, and a kubelet stand-in finishes the
  * Jobs' pods so the whole lifecycle shows. Ctrl-C stops everything it started, and nothing else.
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
-import { locateBinaries } from '../cluster/build.ts';
+import { ensureBinaries, locateBinaries } from '../cluster/build.ts';
 import { freePort } from '../cluster/ports.ts';
 import { startKubeletStandIn } from '../helpers/kubelet.ts';
 import { ROOT } from '../helpers/paths.ts';
@@ -100,10 +100,11 @@ let stopping = false;
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  if (locateBinaries(['etcd', 'kube-apiserver', 'kube-controller-manager']).missing.length) {
-    say('stack', 'first run: building the local Kubernetes control plane from source (progress below)');
-  }
-  const cp: ControlPlane = await startControlPlane();
+  // The control plane, and the kubectl the printed commands name: a fresh machine may have none.
+  const { missing } = locateBinaries();
+  if (missing.length) say('stack', `building ${missing.join(', ')} from source, once (progress below)`);
+  const { kubectl, ...binaries } = await ensureBinaries();
+  const cp: ControlPlane = await startControlPlane({ binaries });
   const redis: RedisServer = process.env['REDIS_URL']
     ? { url: process.env['REDIS_URL'], port: 0, stop: async () => undefined }
     : await startRedis();
@@ -182,7 +183,6 @@ async function main(): Promise<void> {
     cleanups.push(() => clearInterval(ping));
 
     const redisCli = redis.port ? `redis-cli -p ${redis.port}` : `redis-cli -u ${redis.url}`;
-    const kubectlBin = locateBinaries(['kubectl']).found.kubectl ?? 'kubectl';
     const lines = [
       '',
       `job-robot is running locally (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s). Ctrl-C stops everything.`,
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
       'Push an item:',
       `  ${redisCli} LPUSH ${QUEUE} '{"report":"monthly"}'`,
       'Watch the Jobs:',
-      `  ${kubectlBin} --kubeconfig ${cp.kubeconfig} -n ${NAMESPACE} get jobs -w`,
+      `  ${kubectl} --kubeconfig ${cp.kubeconfig} -n ${NAMESPACE} get jobs -w`,
       'Send a CloudEvent straight to the launcher:',
       `  curl -i ${launcherUrl} -H 'ce-specversion: 1.0' -H 'ce-id: hello-1' -H 'ce-source: /curl' \\`,
       `       -H 'ce-type: dev.job-robot.queue.item' -H 'content-type: application/json' -d '{"hello":"world"}'`,

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { eventually } from '../helpers/kube.ts';
 import { deliveredItem } from '../helpers/pipeline.ts';
 import { usePipelineRun } from '../helpers/pipeline-run.ts';

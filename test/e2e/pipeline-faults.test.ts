@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { readDeadLetters, type DeadLetter } from '../../function/bridge/dead-letter.ts';
+import { readDeadLetters, type DeadLetter } from '../helpers/dead-letters.ts';
 import { controlPlane } from '../cluster/fixture.ts';
 import { allKeys, pause, randomBetween } from '../helpers/bridge.ts';
 import type { LedgerEntry } from '../helpers/job-ledger.ts';

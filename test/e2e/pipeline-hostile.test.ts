@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { V1Job, V1PodSpec } from '@kubernetes/client-node';
-import { readDeadLetters, type DeadLetter } from '../../function/bridge/dead-letter.ts';
+import { readDeadLetters, type DeadLetter } from '../helpers/dead-letters.ts';
 import { MANAGED_BY_LABEL } from '../../function/kube/labels.ts';
 import { EVENT_ENV_NAMES } from '../../function/launcher/event-env.ts';
 import type { LedgerEntry } from '../helpers/job-ledger.ts';

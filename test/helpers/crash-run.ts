@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { Cluster, type Redis } from 'ioredis';
-import { queueKeys } from '../../function/bridge/keys.ts';
+import { queueKeys } from '../../function/queue/keys.ts';
 import { BridgeProcess, RecordingSink, identities, pause, randomBetween, waitUntil } from './bridge.ts';
 
 export const CRASH_TOTAL = 2_000;

@@ -11,8 +11,8 @@
  */
 import { expect } from 'chai';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { queueKeys } from '../../function/bridge/keys.ts';
+import { readDeadLetters } from './dead-letters.ts';
+import { queueKeys } from '../../function/queue/keys.ts';
 import { BridgeProcess, RecordingSink, identities, pause, waitUntil } from './bridge.ts';
 import type { RedisDeployment } from './redis-deployment.ts';
 import { uniquePrefix } from './redis.ts';

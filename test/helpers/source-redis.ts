@@ -4,8 +4,8 @@
  * connections made the way the bridge makes them, closed after the test that opened them.
  */
 import type { Redis } from 'ioredis';
-import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
-import { connect, type RedisClient } from '../../function/bridge/redis.ts';
+import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
+import { connect, type RedisClient } from '../../function/queue/connection.ts';
 import { uniquePrefix, usePrivateRedis, type RedisServer } from './redis.ts';
 
 export interface SourceRedis {

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { Cluster } from 'ioredis';
-import { sourceUrl } from '../../function/bridge/redis.ts';
+import { sourceUrl } from '../../function/kube/event-source.ts';
 import { checkRedis } from '../../function/doctor/redis-check.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 import { useSink } from '../helpers/bridge-suite.ts';

@@ -3,8 +3,8 @@
  * a real redis-server and an HTTP sink in this process.
  */
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { queueKeys } from '../../function/bridge/keys.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
+import { queueKeys } from '../../function/queue/keys.ts';
 import { freePort } from '../cluster/ports.ts';
 import { BridgeProcess, allKeys, identities, waitUntil } from '../helpers/bridge.ts';
 import { useBridgeSuite } from '../helpers/bridge-suite.ts';

@@ -3,10 +3,10 @@
  * behind are built directly, then a fresh source (a restarted or another replica) must recover them.
  */
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { ListSource } from '../../function/bridge/list-source.ts';
-import { defineScripts } from '../../function/bridge/scripts.ts';
-import type { Claim } from '../../function/bridge/source.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
+import { ListSource } from '../../function/queue/list-source.ts';
+import { defineScripts } from '../../function/queue/scripts.ts';
+import type { Claim } from '../../function/queue/source.ts';
 import { allKeys, waitUntil } from '../helpers/bridge.ts';
 import { Redis } from 'ioredis';
 import { startRedis } from '../helpers/redis.ts';
@@ -97,10 +97,10 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await started('dead', 600);
     await r.redis.lmove(r.keys.queue, r.keys.processing('dead'), 'RIGHT', 'LEFT'); // "first" moved, then kill -9
     const live = await started('live');
-    expect(await live.sweep()).to.deep.equal([]);
+    expect(await live.renewAndAdopt()).to.deep.equal([]);
     expect(await r.redis.lrange(r.keys.processing('dead'), 0, -1)).to.deep.equal(['first']);
     await leaseExpired('dead');
-    expect(await live.sweep()).to.deep.equal([]);
+    expect(await live.renewAndAdopt()).to.deep.equal([]);
     expect(await r.redis.exists(r.keys.processing('dead'))).to.equal(0);
     expect(await r.redis.zscore(r.keys.consumers, 'dead')).to.equal(null);
     expect(bodies(await live.claim(1))).to.deep.equal(['first']);
@@ -112,9 +112,9 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     const held = await dead.claim(2);
     await dead.recordAttempts(held[0]!, 3);
     const live = await started('live');
-    expect(await live.sweep()).to.deep.equal([]);
+    expect(await live.renewAndAdopt()).to.deep.equal([]);
     await leaseExpired('dead');
-    const adopted = await live.sweep();
+    const adopted = await live.renewAndAdopt();
     expect(adopted.map((c) => [c.id, c.item.toString(), c.attempts])).to.have.deep.members([
       [held[0]!.id, 'x', 3],
       [held[1]!.id, 'y', 0],
@@ -130,8 +130,8 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     const other = await started('other');
     const deadline = Date.now() + 1_500;
     while (Date.now() < deadline) {
-      await busy.sweep();
-      expect(await other.sweep()).to.deep.equal([]);
+      await busy.renewAndAdopt();
+      expect(await other.renewAndAdopt()).to.deep.equal([]);
       await new Promise((r) => setTimeout(r, 150));
     }
     expect(await r.redis.scard(r.keys.claims('busy'))).to.equal(1);
@@ -143,7 +143,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     const [claim] = await old.claim(1);
     await leaseExpired('old');
     const adopter = await started('adopter');
-    const [adopted] = await adopter.sweep();
+    const [adopted] = await adopter.renewAndAdopt();
     expect(adopted!.id).to.equal(claim!.id);
     await old.ack(claim!); // the partitioned holder's send succeeded after all
     await adopter.ack(adopted!);
@@ -177,7 +177,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     await leaving.handBack([]);
     expect(await r.redis.lrange(r.keys.queue, 0, -1)).to.deep.equal(['c', 'b']);
     const next = await started('next');
-    const adopted = await next.sweep(); // no waiting for the 60 s lease
+    const adopted = await next.renewAndAdopt(); // no waiting for the 60 s lease
     expect(adopted.map((c) => c.id)).to.deep.equal([held!.id]);
     expect(bodies(await next.claim(5))).to.deep.equal(['b', 'c']);
   });
@@ -304,9 +304,9 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     const cut = new ReplyCut(r.server.port);
     try {
       const a = await started('a', 30_000, 'left', await cut.port);
-      // The sweep renews a's lease (that reply passes), then adopts: that reply is dropped.
+      // renewAndAdopt renews a's lease (that reply passes), then adopts: that reply is dropped.
       cut.arm(1);
-      const adopted = await a.sweep();
+      const adopted = await a.renewAndAdopt();
       expect(cut.cuts, 'a reply was dropped').to.equal(1);
       expect(adopted.map((c) => c.id).sort()).to.deep.equal(held.map((c) => c.id).sort());
       expect(bodies(adopted).sort()).to.deep.equal(['x', 'y']);
@@ -333,7 +333,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     expect(await r.redis.hget(r.keys.adopted, 'a')).to.equal(`dead ${held!.id}`);
     await leaseExpired('a');
     const b = await started('b');
-    const adopted = await b.sweep();
+    const adopted = await b.renewAndAdopt();
     expect(adopted.map((c) => c.id)).to.deep.equal([held!.id]);
     expect(await r.redis.exists(r.keys.adopted), 'no note left').to.equal(0);
     expect(await r.redis.smembers(r.keys.claims('b'))).to.deep.equal([held!.id]);

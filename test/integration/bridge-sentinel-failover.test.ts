@@ -5,7 +5,7 @@
  * sink under one id, or sits in the dead-letter stream.
  */
 import { expect } from 'chai';
-import { sourceUrl } from '../../function/bridge/redis.ts';
+import { sourceUrl } from '../../function/kube/event-source.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 import { checkRedis } from '../../function/doctor/redis-check.ts';
 import { useSink } from '../helpers/bridge-suite.ts';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { queueKeys } from '../../function/bridge/keys.ts';
+import { queueKeys } from '../../function/queue/keys.ts';
 import { freePort } from '../cluster/ports.ts';
 import { BridgeProcess, RecordingSink, allKeys, waitUntil } from '../helpers/bridge.ts';
 import { useBridgeSuite, useSink } from '../helpers/bridge-suite.ts';

@@ -1,8 +1,8 @@
 /** Stream mode against a real redis-server: the consumer group, pending entries and hand-over. */
 import { expect } from 'chai';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import type { Claim } from '../../function/bridge/source.ts';
-import { StreamSource } from '../../function/bridge/stream-source.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
+import type { Claim } from '../../function/queue/source.ts';
+import { StreamSource } from '../../function/queue/stream-source.ts';
 import { pause, waitUntil } from '../helpers/bridge.ts';
 import { useSourceRedis } from '../helpers/source-redis.ts';
 
@@ -63,13 +63,13 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     const dead = await started('dead', 500);
     await dead.claim(10);
     const live = await started('live', 500);
-    expect(await live.sweep([], 10)).to.deep.equal([]);
+    expect(await live.renewAndAdopt({ held: [], room: 10 })).to.deep.equal([]);
     // The lease is the idle time Redis measures for the pending entry.
     await waitUntil(async () => {
       const [entry] = (await r.redis.xpending(r.keys.queue, GROUP, '-', '+', 1)) as [string, string, number, number][];
       return entry !== undefined && entry[2] > 500;
     }, 5_000, 'the entry to sit idle past the lease');
-    const adopted = await live.sweep([], 10);
+    const adopted = await live.renewAndAdopt({ held: [], room: 10 });
     expect(adopted.map((c) => [c.id, c.item.toString()])).to.deep.equal([[id, 'orphan']]);
   });
 
@@ -80,8 +80,8 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     const other = await started('other', 500);
     for (let i = 0; i < 8; i++) {
       await pause(150);
-      await busy.sweep(held.map((c) => c.id), 0);
-      expect(await other.sweep([], 10)).to.deep.equal([]);
+      await busy.renewAndAdopt({ held: held.map((c) => c.id), room: 0 });
+      expect(await other.renewAndAdopt({ held: [], room: 10 })).to.deep.equal([]);
     }
   });
 
@@ -125,7 +125,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     await leaving.claim(1);
     await leaving.handBack();
     const next = await started('next', 60_000);
-    expect((await next.sweep([], 10)).map((c) => c.id)).to.deep.equal([id]);
+    expect((await next.renewAndAdopt({ held: [], room: 10 })).map((c) => c.id)).to.deep.equal([id]);
   });
 
   it('a consumer holding nothing is removed from the group on hand-back', async function () {
@@ -158,7 +158,7 @@ describe('bridge stream mode: consumer group, pending entries, hand-over (real R
     });
     await live.start();
     await waitUntil(async () => {
-      await live.sweep([], 10);
+      await live.renewAndAdopt({ held: [], room: 10 });
       return reported.length > 0;
     }, 5_000, 'XAUTOCLAIM to report the deleted entry');
     expect(reported).to.deep.equal([id]);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
-import { readDeadLetters } from '../../function/bridge/dead-letter.ts';
-import { connect, type RedisClient } from '../../function/bridge/redis.ts';
+import { readDeadLetters } from '../helpers/dead-letters.ts';
+import { connect, type RedisClient } from '../../function/queue/connection.ts';
 import { deadLetterApp } from '../../function/dead-letter/app.ts';
 import { loadDeadLetterConfig } from '../../function/dead-letter/config.ts';
 import { Health } from '../../function/http/health.ts';

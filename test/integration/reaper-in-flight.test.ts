@@ -7,13 +7,14 @@
  */
 import { expect } from 'chai';
 import { BatchV1Api, type V1Job } from '@kubernetes/client-node';
-import { queueKeys, type QueueKeys } from '../../function/bridge/keys.ts';
-import { ListSource } from '../../function/bridge/list-source.ts';
-import { connect, sourceUrl, type RedisClient, type RedisTarget } from '../../function/bridge/redis.ts';
-import type { Claim, Source } from '../../function/bridge/source.ts';
-import { StreamSource } from '../../function/bridge/stream-source.ts';
+import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
+import { ListSource } from '../../function/queue/list-source.ts';
+import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';
+import { sourceUrl } from '../../function/kube/event-source.ts';
+import type { Claim, Source } from '../../function/queue/source.ts';
+import { StreamSource } from '../../function/queue/stream-source.ts';
 import { buildJob } from '../../function/launcher/job.ts';
-import { inFlightFrom, loadReaperConfig } from '../../function/reaper/config.ts';
+import { loadReaperConfig } from '../../function/reaper/config.ts';
 import { QueueInFlight, type InFlightSettings } from '../../function/reaper/in-flight.ts';
 import type { Policy } from '../../function/reaper/policy.ts';
 import { Reaper } from '../../function/reaper/reap.ts';
@@ -58,7 +59,7 @@ describe('reaper: an expired Job stays while its queue item is in flight (real R
 
   /** The check as the reaper process would build it from the bridge's variables. */
   function check(mode: 'list' | 'stream', extra: Record<string, string> = {}): QueueInFlight {
-    const settings = inFlightFrom(loadReaperConfig({ REDIS_URL: `redis://127.0.0.1:${r.server.port}/0`, QUEUE_KEY: keys.queue, MODE: mode, ...extra }));
+    const settings = loadReaperConfig({ REDIS_URL: `redis://127.0.0.1:${r.server.port}/0`, QUEUE_KEY: keys.queue, MODE: mode, ...extra }).queue;
     expect(settings, 'a Redis address turns the check on').to.not.equal(undefined);
     const c = new QueueInFlight(settings as InFlightSettings);
     checks.push(c);

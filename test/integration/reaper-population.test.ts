@@ -9,7 +9,7 @@ import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/
 import { CallOptions } from '../../function/kube/call-options.ts';
 import { ownerLabels } from '../../function/kube/labels.ts';
 import { Reaper, type JobsApi } from '../../function/reaper/reap.ts';
-import { loadReaperConfig, policyFrom } from '../../function/reaper/config.ts';
+import { loadReaperConfig } from '../../function/reaper/config.ts';
 import type { Policy } from '../../function/reaper/policy.ts';
 import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { plainJob, waitForJobCondition } from '../helpers/jobs.ts';
@@ -124,7 +124,7 @@ describe('reaper on the real control plane: a mixed population, as job-robot', f
 
   it('with the real clock, Jobs that finished seconds ago all stay (default retention)', async function () {
     const { api, deleted } = recording(robot);
-    const s = await new Reaper(api, { namespace: ns.name, policy: policyFrom(loadReaperConfig({})), concurrency: 4, pageSize: 500 }).run();
+    const s = await new Reaper(api, { namespace: ns.name, policy: loadReaperConfig({}).policy, concurrency: 4, pageSize: 500 }).run();
     expect(deleted).to.deep.equal([]);
     expect(s).to.deep.include({ examined: 9, expired: 0, deleted: 0, errors: 0 });
   });

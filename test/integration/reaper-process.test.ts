@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { ownerLabels } from '../../function/kube/labels.ts';
+import { EVENT_ID_ANNOTATION, EVENT_SOURCE_ANNOTATION, ownerLabels } from '../../function/kube/labels.ts';
 import { PING_TYPE } from '../../function/reaper/app.ts';
 import type { ReapSummary } from '../../function/reaper/summary.ts';
 import { freePort } from '../cluster/ports.ts';
@@ -74,6 +74,12 @@ describe('reaper process: node function/cli.ts reaper', function () {
     const res = await fetch(`${c.url}/health/readiness`);
     return { status: res.status, body: (await res.json()) as { ready: boolean; failing: Record<string, string> } };
   };
+  const ping = (c: Child, id: string) =>
+    fetch(`${c.url}/`, {
+      method: 'POST',
+      headers: { 'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/ping', 'ce-type': PING_TYPE, 'content-type': 'application/json' },
+      body: '{"trigger":"schedule"}',
+    });
   const logLines = (c: Child) =>
     c
       .stdout()
@@ -99,11 +105,7 @@ describe('reaper process: node function/cli.ts reaper', function () {
     await createFinishedJob(ns.kc, ns.name, 'old', 'Complete', new Date(Date.now() - 3 * 3_600_000), ownerLabels());
     const c = await spawnReaper({ KUBECONFIG: await kubeconfigFor('job-robot') });
     await eventually(async () => (await readiness(c)).status === 200, 20_000, 'readiness');
-    const res = await fetch(`${c.url}/`, {
-      method: 'POST',
-      headers: { 'ce-specversion': '1.0', 'ce-id': 'tick', 'ce-source': '/ping', 'ce-type': PING_TYPE, 'content-type': 'application/json' },
-      body: '{"trigger":"schedule"}',
-    });
+    const res = await ping(c, 'tick');
     expect(res.status).to.equal(200);
     expect((await res.json()) as ReapSummary).to.deep.include({ namespace: ns.name, deleted: 1, errors: 0 });
     expect(await (await fetch(`${c.url}/metrics`)).text()).to.match(/job_robot_reaper_runs_total\{outcome="ok",dry_run="false",component="reaper"\} 1/);
@@ -113,6 +115,26 @@ describe('reaper process: node function/cli.ts reaper', function () {
     c.process.kill('SIGTERM');
     expect(await c.exited).to.equal(0);
     expect(logLines(c).some((l) => l['message'] === 'stopped')).to.equal(true);
+  });
+
+  it('a run logs at info only when it did something or found a problem: nothing past retention is debug, a Job held back because Redis cannot answer is info', async function () {
+    const source = '/reaper-process-test';
+    // Redis on a port nobody listens on: whether a queue item is in flight cannot be told.
+    const c = await spawnReaper({ KUBECONFIG: await kubeconfigFor('job-robot'), REDIS_URL: `redis://127.0.0.1:${await freePort()}`, EVENT_SOURCE: source });
+    await eventually(async () => (await readiness(c)).status === 200, 20_000, 'readiness');
+    const runLine = (eventId: string) =>
+      eventually(async () => logLines(c).find((l) => l['eventId'] === eventId && String(l['message']).startsWith('reaper run:')), 5_000, `run ${eventId} logged`);
+
+    await createFinishedJob(ns.kc, ns.name, 'young', 'Complete', new Date(), ownerLabels());
+    expect(((await (await ping(c, 'quiet')).json()) as ReapSummary).kept['within-max-age']).to.be.at.least(1);
+    expect(await runLine('quiet'), c.stdout()).to.deep.include({ level: 'debug', message: 'reaper run: deleted 0 Job(s)', deleted: 0 });
+
+    await createFinishedJob(ns.kc, ns.name, 'held', 'Complete', new Date(Date.now() - 3 * 3_600_000), ownerLabels(), undefined, {
+      [EVENT_SOURCE_ANNOTATION]: source,
+      [EVENT_ID_ANNOTATION]: 'item-1',
+    });
+    expect(((await (await ping(c, 'held')).json()) as ReapSummary).kept['in-flight-unknown']).to.equal(1);
+    expect(await runLine('held'), c.stdout()).to.deep.include({ level: 'info', message: 'reaper run: deleted 0 Job(s)', deleted: 0 });
   });
 
   it('without the RoleBinding: not ready, the readiness answer and the log carry the fix', async function () {

@@ -18,7 +18,7 @@ import { ownerLabels } from '../../function/kube/labels.ts';
 import { createLogger } from '../../function/log.ts';
 import { AccessWatch, PERMISSIONS_CHECK } from '../../function/reaper/access.ts';
 import { PING_TYPE, reaperApp } from '../../function/reaper/app.ts';
-import { loadReaperConfig, policyFrom } from '../../function/reaper/config.ts';
+import { loadReaperConfig } from '../../function/reaper/config.ts';
 import { ReaperMetrics } from '../../function/reaper/metrics.ts';
 import { Reaper, type JobsApi } from '../../function/reaper/reap.ts';
 import { Runs } from '../../function/reaper/runs.ts';
@@ -30,7 +30,7 @@ import { ROOT, readRepoFile } from '../helpers/paths.ts';
 
 const H = 3_600_000;
 const OWNED = ownerLabels();
-const DEFAULTS = policyFrom(loadReaperConfig({}));
+const DEFAULTS = loadReaperConfig({}).policy;
 const hoursAgo = (h: number) => new Date(Date.now() - h * H);
 
 async function jobNames(kc: KubeConfig, namespace: string): Promise<string[]> {
@@ -107,7 +107,7 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
       ...[1, 2, 3, 4, 5, 6, 7, 8].map((i): [string, Outcome, Date] => [`f-${i}`, 'Failed', hoursAgo(24 + i)]),
     ];
     await populate(ns.kc, ns.name, spec);
-    const policy = policyFrom(loadReaperConfig({ REAPER_SUCCEEDED_KEEP: '2' }));
+    const policy = loadReaperConfig({ REAPER_SUCCEEDED_KEEP: '2' }).policy;
     const first = await reaper(robot, { policy, pageSize: 3 }).run();
     expect(first).to.deep.include({ examined: 12, deleted: 5, errors: 0 });
     expect(first.kept.newest).to.equal(7);

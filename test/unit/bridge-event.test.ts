@@ -4,12 +4,16 @@ import {
   BYTES_CONTENT_TYPE,
   JSON_CONTENT_TYPE,
   TEXT_CONTENT_TYPE,
-  buildEvent,
   contentTypeOf,
-  encodeHeaderValue,
+  eventBuilder,
+  type EventAttributes,
+  type Outbound,
 } from '../../function/bridge/event.ts';
-import { streamIdTime, uuidv7, uuidv7Time } from '../../function/bridge/ids.ts';
 import { QUEUE_ITEM_TYPE } from '../../function/events.ts';
+import { encodeHeaderValue } from '../../function/http/header-value.ts';
+
+/** The binary-mode HTTP request for `item`, as the bridge builds it. */
+const buildEvent = (attributes: EventAttributes, item: Buffer): Outbound => eventBuilder(attributes)(attributes.id, attributes.time, item);
 
 const attrs = {
   id: '0190a6d2-7c1e-7abc-8def-0123456789ab',
@@ -94,31 +98,5 @@ describe('bridge event: binary-mode headers', function () {
     expect(e.datacontenttype).to.equal('application/json');
     expect(e['team']).to.equal('blue');
     expect(e.data).to.deep.equal({ job: 'backup', n: 3 });
-  });
-});
-
-describe('bridge ids: UUIDv7 event ids', function () {
-  it('has the version 7 and variant bits and the time it was made', function () {
-    const now = Date.UTC(2024, 6, 1, 12, 0, 0, 123);
-    const id = uuidv7(now, Buffer.alloc(10, 0xff));
-    expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(uuidv7Time(id)).to.equal(now);
-  });
-
-  it('100,000 ids made in the same millisecond are all different', function () {
-    const seen = new Set<string>();
-    const now = Date.now();
-    for (let i = 0; i < 100_000; i++) seen.add(uuidv7(now));
-    expect(seen.size).to.equal(100_000);
-  });
-
-  it('reads no time from things that are not UUIDv7', function () {
-    expect(uuidv7Time('1700000000000-0')).to.equal(undefined);
-    expect(uuidv7Time('0190a6d2-7c1e-4abc-8def-0123456789ab')).to.equal(undefined);
-  });
-
-  it('reads the time of a stream entry id, and nothing from other text', function () {
-    expect(streamIdTime('1700000000123-7')).to.equal(1700000000123);
-    expect(streamIdTime('abc')).to.equal(undefined);
   });
 });

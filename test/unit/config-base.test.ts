@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { z } from 'zod';
-import { ConfigError, baseSchema, envBoolean, envInt, parseConfig } from '../../function/config/base.ts';
+import { ConfigError, baseSchema, baseSettings, envBoolean, parseConfig } from '../../function/config/base.ts';
 
 describe('config: parseConfig', function () {
-  const schema = baseSchema.extend({ PORT: envInt(1, 65535).default(8080), DRY: envBoolean.default(false) });
+  const schema = baseSchema.extend({ DRY: envBoolean.default(false) });
 
   it('applies defaults when variables are unset', function () {
     const cfg = parseConfig(schema, {});
@@ -12,6 +12,13 @@ describe('config: parseConfig', function () {
 
   it('coerces strings the environment gives', function () {
     expect(parseConfig(schema, { PORT: '9090', DRY: 'Yes' })).to.deep.include({ PORT: 9090, DRY: true });
+  });
+
+  it('PORT 0 (any free port) and 65535 are the ends of the range', function () {
+    expect(parseConfig(schema, { PORT: '0' }).PORT).to.equal(0);
+    expect(parseConfig(schema, { PORT: '65535' }).PORT).to.equal(65535);
+    expect(() => parseConfig(schema, { PORT: '-1' })).to.throw(ConfigError, /PORT/);
+    expect(() => parseConfig(schema, { PORT: '65536' })).to.throw(ConfigError, /PORT/);
   });
 
   it('names every offending variable in one error', function () {
@@ -28,5 +35,12 @@ describe('config: parseConfig', function () {
 
   it('rejects a boolean that is neither true nor false', function () {
     expect(() => parseConfig(z.object({ DRY: envBoolean }), { DRY: 'maybe' })).to.throw(ConfigError, /DRY/);
+  });
+});
+
+describe('config: baseSettings', function () {
+  it('camelCases the base variables every component starts from', function () {
+    const env = parseConfig(baseSchema, { LOG_LEVEL: 'debug', NAMESPACE: 'jobs', INSTANCE: 'blue', PORT: '9000' });
+    expect(baseSettings(env)).to.deep.equal({ logLevel: 'debug', namespace: 'jobs', instance: 'blue', port: 9000 });
   });
 });

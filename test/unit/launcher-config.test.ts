@@ -19,29 +19,72 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 
 describe('launcher config', function () {
   it('defaults', function () {
-    const c = loadLauncherConfig({});
-    expect(c).to.deep.include({
-      PORT: 8080,
-      JOB_NAME_PREFIX: 'job-robot-',
-      ACCEPTED_TYPES: [QUEUE_ITEM_TYPE],
-      MAX_EVENT_BYTES: 65536,
-      MAX_REQUEST_BYTES: 1048576,
-      MAX_BATCH_EVENTS: 100,
-      MAX_ACTIVE_JOBS: 100,
-      JOB_TTL_SECONDS: 604800,
-      JOB_SERVICE_ACCOUNT: 'job-robot-job',
-      RETRY_AFTER_SECONDS: 10,
-      KUBE_TIMEOUT_SECONDS: 10,
+    expect(loadLauncherConfig({})).to.deep.equal({
+      logLevel: 'info',
+      namespace: undefined,
+      instance: undefined,
+      port: 8080,
+      kubeTimeoutSeconds: 10,
+      jobTemplatePath: undefined,
+      jobNamePrefix: 'job-robot-',
+      acceptedTypes: [QUEUE_ITEM_TYPE],
+      maxEventBytes: 65536,
+      maxRequestBytes: 1048576,
+      maxBatchEvents: 100,
+      maxActiveJobs: 100,
+      jobTtlSeconds: 604800,
+      activeDeadlineSeconds: undefined,
+      jobServiceAccount: 'job-robot-job',
+      argsField: undefined,
+      retryAfterSeconds: 10,
     });
-    expect(c.ACTIVE_DEADLINE_SECONDS).to.equal(undefined);
-    expect(c.ARGS_FIELD).to.equal(undefined);
-    expect(c.JOB_TEMPLATE_PATH).to.equal(undefined);
+  });
+
+  it('each variable reaches its own camelCased field', function () {
+    const c = loadLauncherConfig({
+      LOG_LEVEL: 'warn',
+      NAMESPACE: 'jobs',
+      INSTANCE: 'blue',
+      PORT: '0',
+      KUBE_TIMEOUT_SECONDS: '3',
+      JOB_TEMPLATE_PATH: '/etc/job-robot/job.yaml',
+      JOB_NAME_PREFIX: 'blue-',
+      ACCEPTED_TYPES: 'a.b',
+      MAX_EVENT_BYTES: '2048',
+      MAX_REQUEST_BYTES: '4096',
+      MAX_BATCH_EVENTS: '7',
+      MAX_ACTIVE_JOBS: '0',
+      JOB_TTL_SECONDS: '60',
+      ACTIVE_DEADLINE_SECONDS: '600',
+      JOB_SERVICE_ACCOUNT: 'runner',
+      ARGS_FIELD: 'args',
+      RETRY_AFTER_SECONDS: '5',
+    });
+    expect(c).to.deep.equal({
+      logLevel: 'warn',
+      namespace: 'jobs',
+      instance: 'blue',
+      port: 0,
+      kubeTimeoutSeconds: 3,
+      jobTemplatePath: '/etc/job-robot/job.yaml',
+      jobNamePrefix: 'blue-',
+      acceptedTypes: ['a.b'],
+      maxEventBytes: 2048,
+      maxRequestBytes: 4096,
+      maxBatchEvents: 7,
+      maxActiveJobs: 0,
+      jobTtlSeconds: 60,
+      activeDeadlineSeconds: 600,
+      jobServiceAccount: 'runner',
+      argsField: 'args',
+      retryAfterSeconds: 5,
+    });
   });
 
   it('ACCEPTED_TYPES is a comma list; ACTIVE_DEADLINE_SECONDS empty means unset', function () {
     const c = loadLauncherConfig({ ACCEPTED_TYPES: ' a.b , c.d ,', ACTIVE_DEADLINE_SECONDS: '' });
-    expect(c.ACCEPTED_TYPES).to.deep.equal(['a.b', 'c.d']);
-    expect(c.ACTIVE_DEADLINE_SECONDS).to.equal(undefined);
+    expect(c.acceptedTypes).to.deep.equal(['a.b', 'c.d']);
+    expect(c.activeDeadlineSeconds).to.equal(undefined);
   });
 
   it('every bad value names its variable', function () {
@@ -56,6 +99,7 @@ describe('launcher config', function () {
       [{ ARGS_FIELD: 'a.b' }, 'ARGS_FIELD'],
       [{ ACCEPTED_TYPES: ' , ' }, 'ACCEPTED_TYPES'],
       [{ RETRY_AFTER_SECONDS: '0' }, 'RETRY_AFTER_SECONDS'],
+      [{ KUBE_TIMEOUT_SECONDS: '0' }, 'KUBE_TIMEOUT_SECONDS'],
       [{ ACTIVE_DEADLINE_SECONDS: 'soon' }, 'ACTIVE_DEADLINE_SECONDS'],
     ];
     for (const [env, variable] of rows) {

@@ -1,24 +1,23 @@
 import { expect } from 'chai';
 import { ConfigError } from '../../function/config/base.ts';
-import { inFlightFrom, loadReaperConfig, parseDuration, policyFrom } from '../../function/reaper/config.ts';
+import { loadReaperConfig, parseDuration } from '../../function/reaper/config.ts';
 
 const H = 3_600_000;
 
 describe('reaper config', function () {
   it('defaults: succeeded 2 h keep 0, failed 24 h keep 5, concurrency 10, page 500, dry run off, port 8080, API deadline 10 s', function () {
-    const c = loadReaperConfig({});
-    expect(c).to.deep.include({
-      PORT: 8080,
-      REAPER_SUCCEEDED_MAX_AGE: 2 * H,
-      REAPER_FAILED_MAX_AGE: 24 * H,
-      REAPER_SUCCEEDED_KEEP: 0,
-      REAPER_FAILED_KEEP: 5,
-      REAPER_CONCURRENCY: 10,
-      REAPER_PAGE_SIZE: 500,
-      REAPER_DRY_RUN: false,
-      KUBE_TIMEOUT_SECONDS: 10,
+    expect(loadReaperConfig({})).to.deep.equal({
+      logLevel: 'info',
+      namespace: undefined,
+      instance: undefined,
+      port: 8080,
+      kubeTimeoutSeconds: 10,
+      policy: { succeeded: { maxAgeMs: 2 * H, keep: 0 }, failed: { maxAgeMs: 24 * H, keep: 5 } },
+      concurrency: 10,
+      pageSize: 500,
+      dryRun: false,
+      queue: undefined,
     });
-    expect(policyFrom(c)).to.deep.equal({ succeeded: { maxAgeMs: 2 * H, keep: 0 }, failed: { maxAgeMs: 24 * H, keep: 5 } });
   });
 
   it('reads every variable, and the shared base ones', function () {
@@ -32,9 +31,12 @@ describe('reaper config', function () {
       REAPER_DRY_RUN: 'true',
       NAMESPACE: 'jobs',
       INSTANCE: 'blue',
+      LOG_LEVEL: 'warn',
+      PORT: '0',
+      KUBE_TIMEOUT_SECONDS: '30',
     });
-    expect(policyFrom(c)).to.deep.equal({ succeeded: { maxAgeMs: 30 * 60_000, keep: 3 }, failed: { maxAgeMs: 7 * 24 * H, keep: 0 } });
-    expect(c).to.deep.include({ REAPER_CONCURRENCY: 4, REAPER_PAGE_SIZE: 50, REAPER_DRY_RUN: true, NAMESPACE: 'jobs', INSTANCE: 'blue' });
+    expect(c.policy).to.deep.equal({ succeeded: { maxAgeMs: 30 * 60_000, keep: 3 }, failed: { maxAgeMs: 7 * 24 * H, keep: 0 } });
+    expect(c).to.deep.include({ concurrency: 4, pageSize: 50, dryRun: true, logLevel: 'warn', namespace: 'jobs', instance: 'blue', port: 0, kubeTimeoutSeconds: 30 });
   });
 
   it('a bad value stops start-up with an error naming each variable', function () {
@@ -77,12 +79,12 @@ describe('reaper config', function () {
 
   describe('the in-flight check (the bridge\'s queue variables)', function () {
     it('is off without a Redis address', function () {
-      expect(inFlightFrom(loadReaperConfig({}))).to.equal(undefined);
-      expect(inFlightFrom(loadReaperConfig({ QUEUE_KEY: 'orders', MODE: 'stream' }))).to.equal(undefined);
+      expect(loadReaperConfig({}).queue).to.equal(undefined);
+      expect(loadReaperConfig({ QUEUE_KEY: 'orders', MODE: 'stream' }).queue).to.equal(undefined);
     });
 
     it('a Redis URL turns it on for the default queue, in list mode, with the bridge\'s event source', function () {
-      expect(inFlightFrom(loadReaperConfig({ REDIS_URL: 'redis://redis.queues:6379/2' }))).to.deep.equal({
+      expect(loadReaperConfig({ REDIS_URL: 'redis://redis.queues:6379/2' }).queue).to.deep.equal({
         redis: { kind: 'standalone', host: 'redis.queues', port: 6379, db: 2, username: undefined, password: undefined, tls: false, ca: undefined },
         queueKey: 'job-robot:queue',
         mode: 'list',
@@ -92,10 +94,10 @@ describe('reaper config', function () {
     });
 
     it('reads the queue, mode, group and a pinned source; Cluster and Sentinel addresses turn it on too', function () {
-      const stream = inFlightFrom(loadReaperConfig({ REDIS_CLUSTER_NODES: 'a:7000,b:7001', QUEUE_KEY: '{orders}:q', MODE: 'stream', STREAM_GROUP: 'g', EVENT_SOURCE: 'urn:orders' }));
+      const stream = loadReaperConfig({ REDIS_CLUSTER_NODES: 'a:7000,b:7001', QUEUE_KEY: '{orders}:q', MODE: 'stream', STREAM_GROUP: 'g', EVENT_SOURCE: 'urn:orders' }).queue;
       expect(stream).to.deep.include({ queueKey: '{orders}:q', mode: 'stream', group: 'g', source: 'urn:orders' });
       expect(stream!.redis.kind).to.equal('cluster');
-      const sentinel = inFlightFrom(loadReaperConfig({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster' }));
+      const sentinel = loadReaperConfig({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster' }).queue;
       expect(sentinel!.redis.kind).to.equal('sentinel');
     });
 

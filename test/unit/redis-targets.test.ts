@@ -2,7 +2,9 @@ import { rootCertificates } from 'node:tls';
 import { expect } from 'chai';
 import { ReplyError } from 'ioredis';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
-import { clusterOptions, connectionHint, describeTarget, redisOptions, sourceUrl } from '../../function/bridge/redis.ts';
+import { sourceUrl } from '../../function/kube/event-source.ts';
+import { clusterOptions, describeTarget, redisOptions } from '../../function/queue/connection.ts';
+import { connectionHint } from '../../function/queue/diagnosis.ts';
 import { ConfigError } from '../../function/config/base.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { noteFields, parseDeadLetter } from '../../function/bridge/dead-letter.ts';
-import { itemOf, redisErrorCode } from '../../function/bridge/stream-source.ts';
+import { noteFields } from '../../function/queue/dead-letter.ts';
+import { parseDeadLetter } from '../helpers/dead-letters.ts';
+import { itemOf, redisErrorCode } from '../../function/queue/stream-source.ts';
 
-describe('bridge dead letter: fields', function () {
+describe('queue dead letter: fields', function () {
   it('round-trips id, item bytes, reason, status, attempts, time and source', function () {
     const time = new Date('2024-07-01T12:00:00.000Z');
     const note = { reason: 'sink answered 400: bad', status: 400, attempts: 1, time, source: 'redis://r:6379/0/q' };
@@ -19,7 +20,7 @@ describe('bridge dead letter: fields', function () {
   });
 });
 
-describe('bridge stream mode: the item of an entry', function () {
+describe('queue stream mode: the item of an entry', function () {
   const b = (...parts: (string | Buffer)[]) => parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p)));
 
   it('is the value of the data field, byte for byte', function () {

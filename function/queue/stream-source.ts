@@ -3,7 +3,7 @@
  * The entry id is the CloudEvent id. An entry read with XREADGROUP is in this consumer's pending
  * list until acknowledged, so a crash loses nothing: on restart the consumer re-reads its own
  * pending entries, and entries idle longer than the lease (a dead consumer's) are taken over with
- * XAUTOCLAIM. A live consumer keeps its entries from looking idle by touching them every sweep.
+ * XAUTOCLAIM. A live consumer keeps its entries from looking idle by touching them at every renewal.
  * The group is created at `0` on first start, so entries queued before it are delivered too, and
  * the bridge never destroys it.
  */
@@ -13,9 +13,9 @@ import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
 import { streamIdTime } from './ids.ts';
 import type { QueueKeys } from './keys.ts';
-import type { RedisClient } from './redis.ts';
+import type { RedisClient } from './connection.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
-import type { Claim, Source } from './source.ts';
+import type { Claim, Holding, Source } from './source.ts';
 
 export interface StreamSourceOptions {
   client: RedisClient;
@@ -39,7 +39,7 @@ export interface StreamSourceOptions {
 
 type Entry = [id: Buffer, fields: Buffer[] | null];
 
-/** Sweeps between two prunings of departed consumers. */
+/** Renewals between two prunings of departed consumers. */
 const PRUNE_EVERY = 30;
 
 export class StreamSource implements Source {
@@ -57,7 +57,7 @@ export class StreamSource implements Source {
   private readonly acks: Batcher<string>;
   private interrupted = false;
   private cursor = '0-0';
-  private sweeps = 0;
+  private renewals = 0;
 
   constructor(options: StreamSourceOptions) {
     this.client = options.client;
@@ -119,10 +119,14 @@ export class StreamSource implements Source {
     return this.toClaims(reply?.[0]?.[1] ?? []);
   }
 
-  async sweep(held: readonly string[], room: number): Promise<Claim[]> {
+  /**
+   * Renews the lease of each `held` entry (its idle time goes back to 0), now and then removes
+   * departed consumers, and adopts up to `room` entries idle longer than the lease.
+   */
+  async renewAndAdopt({ held, room }: Holding): Promise<Claim[]> {
     if (held.length) await this.scripts.xtouch(this.keys.queue, this.group, this.consumer, 0, ...held);
-    this.sweeps += 1;
-    if (this.sweeps % PRUNE_EVERY === 0) {
+    this.renewals += 1;
+    if (this.renewals % PRUNE_EVERY === 0) {
       await this.scripts.xprune(this.keys.queue, this.group, this.consumer, Math.max(2 * this.leaseMs, 60_000));
     }
     if (room <= 0) return [];

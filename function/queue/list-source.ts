@@ -20,7 +20,7 @@ import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
 import { MAX_BATCH, batchId, uuidv7Prefix, uuidv7Time } from './ids.ts';
 import type { QueueKeys } from './keys.ts';
-import type { RedisClient } from './redis.ts';
+import type { RedisClient } from './connection.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
 import type { Claim, Source } from './source.ts';
 
@@ -151,7 +151,8 @@ export class ListSource implements Source {
     return reply;
   }
 
-  async sweep(): Promise<Claim[]> {
+  /** Renews this consumer's one lease; adopts every claim of each consumer whose lease expired. */
+  async renewAndAdopt(): Promise<Claim[]> {
     const expired = (await this.scripts.lease(this.keys.consumers, this.consumer, this.leaseMs)) as Buffer[];
     const adopted: Claim[] = [];
     for (const name of expired) {

@@ -1,5 +1,5 @@
 /**
- * The bridge's Lua scripts, run through ioredis `defineCommand` (EVALSHA, EVAL on NOSCRIPT). Each
+ * The queue's Lua scripts, run through ioredis `defineCommand` (EVALSHA, EVAL on NOSCRIPT). Each
  * script declares every key it touches in KEYS, and all of them belong to one queue's key family,
  * so each runs on a single Redis Cluster slot. Times come from the Redis server (`TIME`), so
  * replicas with skewed clocks agree on leases.
@@ -11,7 +11,7 @@
  * back to the queue, on shutdown, see RELEASE).
  */
 import type { ChainableCommander } from 'ioredis';
-import type { RedisClient } from './redis.ts';
+import type { RedisClient } from './connection.ts';
 
 const NOW_MS = `
 local t = redis.call('TIME')

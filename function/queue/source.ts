@@ -17,16 +17,28 @@ export interface Claim {
   fresh?: boolean | undefined;
 }
 
+/** What the bridge holds, for sources that keep a lease per item (stream mode). */
+export interface Holding {
+  /** Ids of every claim this replica holds. */
+  held: readonly string[];
+  /** How many more claims it can take now. */
+  room: number;
+}
+
 export interface Source {
   /** Registers this consumer and returns the claims it held before a restart. */
   start(): Promise<Claim[]>;
   /** Claims up to `max` items, blocking until at least one arrives, a timeout, or `interrupt()`. */
   claim(max: number): Promise<Claim[]>;
   /**
-   * Periodic upkeep, every third of the lease: renews the lease on `held` and returns claims
-   * adopted from consumers whose lease expired.
+   * Periodic upkeep, every third of the lease: renews this consumer's leases and returns the claims
+   * it adopted from consumers whose leases expired.
+   *
+   * `holding` matters only where leases are kept per item: the stream source renews the lease of
+   * each `held` entry and adopts at most `room` entries per call. The list source keeps one lease
+   * per consumer and adopts an expired consumer's claims whole, so it takes no `holding`.
    */
-  sweep(held: readonly string[], room: number): Promise<Claim[]>;
+  renewAndAdopt(holding: Holding): Promise<Claim[]>;
   /** The sink took it: remove it from Redis. */
   ack(claim: Claim): Promise<void>;
   /** Persists the attempts counted so far, so a restart does not reset them. */

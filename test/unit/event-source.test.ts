@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
-import { encodePathSegment, sourceUrl, type StandaloneTarget } from '../../function/bridge/redis.ts';
+import { encodePathSegment, sourceUrl } from '../../function/kube/event-source.ts';
+import type { StandaloneTarget } from '../../function/queue/connection.ts';
 
 const target = (over: Partial<StandaloneTarget> = {}): StandaloneTarget => ({ kind: 'standalone', host: 'redis', port: 6379, db: 0, tls: false, ...over });
 
-describe('bridge source: redis://host:port/db/key, never credentials', function () {
+describe('event source: redis://host:port/db/key, never credentials', function () {
   it('names host, port, database and key', function () {
     expect(sourceUrl(target({ db: 3 }), 'job-robot:queue')).to.equal('redis://redis:6379/3/job-robot:queue');
   });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { familyPrefix, hashTag, queueKeys, sameSlot, slotText } from '../../function/bridge/keys.ts';
+import { familyPrefix, hashTag, queueKeys, sameSlot, slotText } from '../../function/queue/keys.ts';
 
 /** Redis Cluster's slot function: CRC16/XMODEM of the hashed part, mod 16384. */
 function crc16(data: Buffer): number {
@@ -19,7 +19,7 @@ function keySlot(key: string): number {
   return crc16(Buffer.from(key, 'utf8')) % 16384;
 }
 
-describe('bridge keys: one hash-tagged family per queue', function () {
+describe('queue keys: one hash-tagged family per queue', function () {
   it('the reference slot function matches Redis (CRC16 check value and documented slots)', function () {
     expect(crc16(Buffer.from('123456789'))).to.equal(0x31c3);
     expect(keySlot('foo')).to.equal(12182);

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
-import { Batcher } from '../../function/bridge/batch.ts';
+import { Batcher } from '../../function/queue/batch.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 import { ConfigError } from '../../function/config/base.ts';
-import { describeTarget } from '../../function/bridge/redis.ts';
-import { uuidv7Prefix, uuidv7Time } from '../../function/bridge/ids.ts';
+import { describeTarget } from '../../function/queue/connection.ts';
 
-describe('bridge batcher: many acks, one round trip', function () {
+describe('queue batcher: many acks, one round trip', function () {
   it('calls made together run as one batch, and each caller learns it is done', async function () {
     const runs: number[][] = [];
     const b = new Batcher<number>(async (items) => void runs.push(items));
@@ -43,20 +42,6 @@ describe('bridge batcher: many acks, one round trip', function () {
     b.take().settle(new Error('claim failed'));
     await failed.then(() => expect.fail('resolved'), (err: Error) => expect(err.message).to.equal('claim failed'));
     expect(runs).to.deep.equal([]);
-  });
-});
-
-describe('bridge ids: one random prefix names a batch', function () {
-  it('prefix + four hex digits is a UUIDv7 carrying the claim time', function () {
-    const now = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
-    const prefix = uuidv7Prefix(now);
-    expect(prefix).to.have.length(32);
-    for (const n of ['0000', '0001', 'ffff']) expect(uuidv7Time(prefix + n)).to.equal(now);
-  });
-
-  it('10,000 prefixes drawn in the same millisecond are all different', function () {
-    const now = Date.now();
-    expect(new Set(Array.from({ length: 10_000 }, () => uuidv7Prefix(now))).size).to.equal(10_000);
   });
 });
 

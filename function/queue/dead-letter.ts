@@ -1,0 +1,62 @@
+/**
+ * Dead letters: items the sink refused (4xx other than 408/429) or that used up MAX_ATTEMPTS, stream
+ * entries that cannot be sent, and events the Broker gave up on. Each is one entry of the queue's
+ * dead-letter stream:
+ *
+ * | field      | value                                                    |
+ * |------------|----------------------------------------------------------|
+ * | `id`       | the CloudEvent id the item had                           |
+ * | `item`     | the item's original bytes                                |
+ * | `reason`   | why, in words (includes the sink's answer when it gave one) |
+ * | `status`   | the last HTTP status, `0` when no answer came            |
+ * | `attempts` | delivery attempts counted against MAX_ATTEMPTS           |
+ * | `time`     | when it was dead-lettered, ISO 8601                      |
+ * | `source`   | the CloudEvent source, so a replay keeps the identity    |
+ *
+ * Two writers, one record: the sources' scripts (DEAD, XDEAD in scripts.ts) move a claimed item
+ * here with `id` and `item` first and then `noteFields`; `appendDeadLetters` writes the same record
+ * for what the Broker gave up on (the dead-letter sink). job-robot only appends to this stream;
+ * people read, replay and trim it.
+ */
+import type { RedisClient } from './connection.ts';
+
+export interface DeadLetterNote {
+  reason: string;
+  status: number;
+  attempts: number;
+  time: Date;
+  source: string;
+}
+
+/** One dead letter as it is written: the item, the id it had, and why. */
+export interface DeadLetterRecord extends DeadLetterNote {
+  id: string;
+  item: Buffer;
+}
+
+/** Everything but `id` and `item` (the scripts add those from Redis) as field, value, ... */
+export function noteFields(note: DeadLetterNote): string[] {
+  return [
+    'reason',
+    note.reason,
+    'status',
+    String(note.status),
+    'attempts',
+    String(note.attempts),
+    'time',
+    note.time.toISOString(),
+    'source',
+    note.source,
+  ];
+}
+
+/**
+ * Appends `letters` to the dead-letter stream `key` in one round trip. Resolves with Redis's first
+ * refusal, or undefined once every one is written.
+ */
+export async function appendDeadLetters(client: RedisClient, key: string, letters: readonly DeadLetterRecord[]): Promise<Error | undefined> {
+  const pipeline = client.pipeline();
+  for (const letter of letters) pipeline.xadd(key, '*', 'id', letter.id, 'item', letter.item, ...noteFields(letter));
+  const results = (await pipeline.exec()) ?? [];
+  return results.find(([err]) => err)?.[0] ?? undefined;
+}
