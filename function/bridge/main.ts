@@ -84,6 +84,14 @@ export async function main(_argv: string[]): Promise<void> {
   app.use(health.router());
   app.use(metricsRouter(registry));
   const running = await listen(app, config.port);
+  // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
+  const stopping = bridge;
+  onShutdown(log, health, running, async () => {
+    await stopping.stop(config.shutdownGraceMs);
+    sender.close();
+    client.disconnect();
+    blocking.disconnect();
+  });
   log.info(
     {
       port: running.port,
@@ -97,13 +105,6 @@ export async function main(_argv: string[]): Promise<void> {
     'bridge listening',
   );
 
-  const stopping = bridge;
-  onShutdown(log, health, running, async () => {
-    await stopping.stop(config.shutdownGraceMs);
-    sender.close();
-    client.disconnect();
-    blocking.disconnect();
-  });
   await bridge.start();
 }
 

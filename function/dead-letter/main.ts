@@ -20,8 +20,9 @@ export async function main(_argv: string[]): Promise<void> {
   watchConnection(client, 'redis', health, log);
   const app = deadLetterApp({ client, key: config.deadLetterKey, health, registry: createRegistry('dead-letter'), log, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes });
   const running = await listen(app, config.port);
-  log.info({ port: running.port, key: config.deadLetterKey, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes }, 'dead-letter sink listening');
+  // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
     await client.quit().catch(() => undefined);
   });
+  log.info({ port: running.port, key: config.deadLetterKey, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes }, 'dead-letter sink listening');
 }

@@ -145,8 +145,9 @@ export async function main(_argv: string[]): Promise<void> {
   const log = createLogger(config.logLevel, 'launcher');
   const parts = createLauncher(config, { kc: kubeConfig(), log, registry: createRegistry('launcher') });
   const running = await listen(parts.app, config.port);
-  log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
+  // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, parts.health, running, () => parts.stop());
+  log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
   void parts.start();
 }
 
