@@ -7,6 +7,7 @@
  */
 import type { Logger } from '../log.ts';
 import { backoffDelay, retryDelay } from '../async/backoff.ts';
+import { pause, withTimeout } from '../async/wait.ts';
 import { eventBuilder, type Outbound } from './event.ts';
 import type { BridgeMetrics } from './metrics.ts';
 import { classify, type SendResult } from './outcome.ts';
@@ -50,7 +51,8 @@ export class Bridge {
   /** Ids holding a send slot (sending, or waiting out a retry); at most CONCURRENCY. */
   private readonly sending = new Set<string>();
   private readonly deliveries = new Set<Promise<void>>();
-  private readonly wakers = new Set<() => void>();
+  /** Aborted by `stop()`: ends the pauses in progress then. */
+  private readonly halt = new AbortController();
   private slotFreed: (() => void) | undefined;
   private stopping = false;
   private loop: Promise<void> | undefined;
@@ -104,17 +106,24 @@ export class Bridge {
     clearInterval(this.sweepTimer);
     this.source.interrupt();
     this.freeSlot();
-    for (const wake of [...this.wakers]) wake();
-    await until(deadline, Promise.all([this.loop, this.sweeping]));
-    await until(deadline, Promise.all([...this.deliveries]));
+    this.halt.abort();
+    await withTimeout(Promise.all([this.loop, this.sweeping]), deadline - Date.now());
+    await withTimeout(Promise.all([...this.deliveries]), deadline - Date.now());
     const left = this.inFlight();
     const unsent = [...this.waiting];
-    const handedBack = await until(Date.now() + HAND_BACK_TIMEOUT_MS, this.source.handBack(unsent).then(() => true, (err: unknown) => {
-      this.log.warn({ err: String(err) }, 'hand-back failed; the lease expiry will release the claims');
-      return true;
-    }));
-    if (!handedBack) this.log.warn('Redis did not take the hand-back in time; the lease expiry will release the claims');
-    this.log.info({ handedBack: left }, 'bridge stopped');
+    // True once Redis answered the hand-back, taken or refused (a refusal is logged here); undefined when it did not answer in time.
+    const redisAnswered = await withTimeout(
+      this.source.handBack(unsent).then(
+        () => true,
+        (err: unknown) => {
+          this.log.warn({ err: String(err) }, 'hand-back failed; the lease expiry will release the claims');
+          return true;
+        },
+      ),
+      HAND_BACK_TIMEOUT_MS,
+    );
+    if (!redisAnswered) this.log.warn('Redis did not take the hand-back in time; the lease expiry will release the claims');
+    this.log.info({ stillHeld: left }, 'bridge stopped');
   }
 
   /**
@@ -289,33 +298,11 @@ export class Bridge {
     }
   }
 
-  /** Waits `ms`, or less if the bridge stops. */
+  /**
+   * Waits `ms`; a pause in progress when the bridge stops ends then. Pauses begun after the stop
+   * run their full time: Redis bookkeeping (ack, dead-letter) goes on retrying after a stop.
+   */
   private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakers.add(done);
-    });
+    return pause(ms, this.stopping ? undefined : this.halt.signal);
   }
-}
-
-/** Resolves with `work`'s value, or false once `deadline` passes. */
-function until<T>(deadline: number, work: Promise<T>): Promise<T | false> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(false);
-      },
-    );
-  });
 }

@@ -4,6 +4,7 @@
  * and on SIGTERM stops claiming, finishes or hands back what it holds, and exits.
  */
 import express from 'express';
+import { withTimeout } from '../async/wait.ts';
 import { Health } from '../http/health.ts';
 import { createRegistry, metricsRouter } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
@@ -95,6 +96,14 @@ export async function main(_argv: string[]): Promise<void> {
   app.use(health.router());
   app.use(metricsRouter(registry));
   const running = await listen(app, config.port);
+  // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
+  const stopping = bridge;
+  onShutdown(log, health, running, async () => {
+    await stopping.stop(config.shutdownGraceMs);
+    sender.close();
+    client.disconnect();
+    blocking.disconnect();
+  });
   log.info(
     {
       port: running.port,
@@ -108,30 +117,7 @@ export async function main(_argv: string[]): Promise<void> {
     'bridge listening',
   );
 
-  const stopping = bridge;
-  onShutdown(log, health, running, async () => {
-    await stopping.stop(config.shutdownGraceMs);
-    sender.close();
-    client.disconnect();
-    blocking.disconnect();
-  });
   await bridge.start();
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      },
-    );
-  });
 }
 
 /** The sink without credentials, for the log. */

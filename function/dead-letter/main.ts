@@ -18,10 +18,11 @@ export async function main(_argv: string[]): Promise<void> {
   const health = new Health(['redis']);
   const client = connect(config.redis, 'job-robot-dead-letter');
   watchConnection(client, 'redis', health, log);
-  const app = deadLetterApp({ client, key: config.deadLetterKey, health, registry: createRegistry('dead-letter'), log, maxRequestBytes: config.maxRequestBytes });
+  const app = deadLetterApp({ client, key: config.deadLetterKey, health, registry: createRegistry('dead-letter'), log, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes });
   const running = await listen(app, config.port);
-  log.info({ port: running.port, key: config.deadLetterKey }, 'dead-letter sink listening');
+  // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
     await client.quit().catch(() => undefined);
   });
+  log.info({ port: running.port, key: config.deadLetterKey, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes }, 'dead-letter sink listening');
 }

@@ -9,9 +9,9 @@ import {
   CoreV1Api,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import { describePermission, type Permission } from '../kube/access.ts';
 import { kubeFailure } from '../kube/api-error.ts';
-import { JOB_ROBOT_PERMISSIONS } from '../kube/permissions.ts';
+import { failureClass, rbacFix } from '../kube/failures.ts';
+import { describePermission, JOB_ROBOT_PERMISSIONS, type Permission } from '../kube/permissions.ts';
 
 export type Status = 'ok' | 'fail' | 'warn';
 
@@ -66,7 +66,7 @@ async function reviewAs(kc: KubeConfig, namespace: string, serviceAccount: strin
     });
     return { allowed: review.status?.allowed === true };
   } catch (err) {
-    if (kubeFailure(err).code !== 403) throw err;
+    if (failureClass(kubeFailure(err)) !== 'forbidden') throw err;
     const review = await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes } } });
     return { allowed: review.status?.allowed === true };
   }
@@ -78,18 +78,16 @@ export async function checkPermissions(kc: KubeConfig, namespace: string, servic
   try {
     await kc.makeApiClient(CoreV1Api).readNamespacedServiceAccount({ name: serviceAccount, namespace });
   } catch (err) {
-    const f = kubeFailure(err);
-    if (f.code === 404) {
-      return [fail(name, `ServiceAccount ${serviceAccount} does not exist in ${namespace}`, `kubectl apply -n ${namespace} -f config/rbac.yaml`)];
-    }
-    if (f.code !== 403) throw err;
+    const cls = failureClass(kubeFailure(err));
+    if (cls === 'not-found') return [fail(name, `ServiceAccount ${serviceAccount} does not exist in ${namespace}`, rbacFix(namespace))];
+    if (cls !== 'forbidden') throw err;
   }
   const missing: Permission[] = [];
   for (const p of JOB_ROBOT_PERMISSIONS) if (!(await reviewAs(kc, namespace, serviceAccount, p)).allowed) missing.push(p);
   const results: CheckResult[] = [];
   results.push(
     missing.length
-      ? fail(name, `missing: ${missing.map(describePermission).join(', ')}`, `kubectl apply -n ${namespace} -f config/rbac.yaml`)
+      ? fail(name, `missing: ${missing.map(describePermission).join(', ')}`, rbacFix(namespace))
       : ok(name, `holds ${JOB_ROBOT_PERMISSIONS.map(describePermission).join(', ')}`),
   );
   const excess: Permission[] = [];
@@ -150,8 +148,9 @@ export async function checkBroker(kc: KubeConfig, namespace: string, broker: str
     return fail(name, `not Ready (${why})`, `kubectl -n ${namespace} describe broker ${broker}; check that Knative Eventing's broker controller runs`);
   } catch (err) {
     const f = kubeFailure(err);
-    if (f.code === 404) return fail(name, 'does not exist', `kubectl apply -k config/ (it creates Broker ${broker})`);
-    if (f.code === 403) return warn(name, `cannot read brokers with these credentials (${f.message})`, 'run doctor with credentials that may get brokers.eventing.knative.dev');
+    const cls = failureClass(f);
+    if (cls === 'not-found') return fail(name, 'does not exist', `kubectl apply -k config/ (it creates Broker ${broker})`);
+    if (cls === 'forbidden') return warn(name, `cannot read brokers with these credentials (${f.message})`, 'run doctor with credentials that may get brokers.eventing.knative.dev');
     throw err;
   }
 }

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
+import { JOB_ROBOT_SERVICE_ACCOUNT } from '../kube/permissions.ts';
 import { checkBroker, checkKnative, checkPermissions, guarded, type CheckResult } from './checks.ts';
 import { checkRedis } from './redis-check.ts';
 import { checkTemplate } from './template-check.ts';
@@ -51,7 +52,7 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       namespace: { type: 'string', short: 'n' },
       kubeconfig: { type: 'string' },
-      'service-account': { type: 'string', default: 'job-robot' },
+      'service-account': { type: 'string', default: JOB_ROBOT_SERVICE_ACCOUNT },
       broker: { type: 'string', default: 'job-robot' },
       'template-configmap': { type: 'string' },
       template: { type: 'string' },

@@ -1,17 +1,19 @@
 /**
  * The doctor's template check: the Job template the launcher would use (the ConfigMap in the
- * namespace, a file, or the built-in pi Job) passes the launcher's own start-up dry run.
+ * namespace, a file, or the built-in pi Job) is a usable batch/v1 Job and passes a server-side
+ * dry-run create, the same one the launcher runs at start.
  */
-import { CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { ConfigError } from '../config/base.ts';
 import { kubeFailure } from '../kube/api-error.ts';
-import { loadLauncherConfig } from '../launcher/config.ts';
-import { createLauncher } from '../launcher/main.ts';
-import { TEMPLATE_CHECK } from '../launcher/startup.ts';
-import { loadTemplate, parseTemplate } from '../launcher/template.ts';
-import { createLogger } from '../log.ts';
+import { CallOptions } from '../kube/call-options.ts';
+import { failureClass } from '../kube/failures.ts';
+import { dryRunJob, TEMPLATE_FIX } from '../kube/job-dry-run.ts';
+import { loadTemplate, parseTemplate } from '../kube/job-template.ts';
 import type { CheckResult } from './checks.ts';
+
+/** Deadline of the dry run. */
+const DRY_RUN_TIMEOUT_MS = 10_000;
 
 export interface TemplateSource {
   /** ConfigMap holding the template under `key`, as config/job-template.yaml deploys it. */
@@ -32,6 +34,13 @@ async function readTemplate(kc: KubeConfig, namespace: string, src: TemplateSour
   return { template: parseTemplate(text, from), from };
 }
 
+/** The template as a Job the API server can judge: its own labels and annotations, a generated name, nothing of an event's. */
+function candidate(template: V1Job): V1Job {
+  const job = structuredClone(template) as V1Job;
+  job.metadata = { generateName: 'job-robot-doctor-', labels: template.metadata?.labels, annotations: template.metadata?.annotations };
+  return job;
+}
+
 export async function checkTemplate(kc: KubeConfig, namespace: string, src: TemplateSource): Promise<CheckResult> {
   const check = 'Job template';
   let template: V1Job;
@@ -39,22 +48,19 @@ export async function checkTemplate(kc: KubeConfig, namespace: string, src: Temp
   try {
     ({ template, from } = await readTemplate(kc, namespace, src));
   } catch (err) {
-    if (err instanceof ConfigError) return { check, status: 'fail', detail: err.message, fix: 'correct the template (config/job-template.yaml) and apply it' };
-    const f = kubeFailure(err);
-    if (f.code === 404) {
+    if (err instanceof ConfigError) return { check, status: 'fail', detail: err.message, fix: TEMPLATE_FIX };
+    if (failureClass(kubeFailure(err)) === 'not-found') {
       return { check, status: 'fail', detail: `ConfigMap ${namespace}/${src.configMap} does not exist`, fix: 'kubectl apply -k config/ (it creates the template ConfigMap)' };
     }
     throw err;
   }
-  const config = loadLauncherConfig({ ...process.env, NAMESPACE: namespace, MAX_ACTIVE_JOBS: '0', JOB_TEMPLATE_PATH: undefined });
-  const parts = createLauncher(config, { kc, log: createLogger('silent'), registry: new Registry(), template });
+  const calls = new CallOptions(DRY_RUN_TIMEOUT_MS);
   try {
-    await parts.startup.run();
-    const failing = parts.health.report().failing[TEMPLATE_CHECK];
-    return failing
-      ? { check, status: 'fail', detail: `${from}: ${failing}`, fix: 'correct the template (config/job-template.yaml) and apply it' }
-      : { check, status: 'ok', detail: `${from} passes a server-side dry-run create` };
+    const result = await dryRunJob(kc.makeApiClient(BatchV1Api), calls, namespace, candidate(template));
+    return result.ok
+      ? { check, status: 'ok', detail: `${from} passes a server-side dry-run create` }
+      : { check, status: 'fail', detail: `${from}: ${result.reason}`, fix: result.fix ?? 'check the kubeconfig, the API server address and your network' };
   } finally {
-    await parts.stop();
+    await calls.close();
   }
 }

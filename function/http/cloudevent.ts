@@ -5,7 +5,7 @@
  */
 import express, { type RequestHandler } from 'express';
 import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
-import { InvalidEvent, UnsupportedMediaType } from './errors.ts';
+import { InvalidEvent, PayloadTooLarge, UnsupportedMediaType } from './errors.ts';
 export { encodeHeaderValue } from './header-value.ts';
 
 export type Incoming = CloudEvent<unknown>;
@@ -142,11 +142,17 @@ export function fromStructured(obj: unknown): Incoming {
   }
 }
 
+export interface ReadOptions {
+  /** The most events a batch may hold (MAX_BATCH_EVENTS); beyond it, 413 before any event is validated. */
+  maxBatchEvents?: number;
+}
+
 /**
  * Every CloudEvent in the request: one for binary and structured mode, one per element for batch
- * mode. Expects `req.body` to be the raw Buffer from `rawBody()`.
+ * mode. Expects `req.body` to be the raw Buffer from `rawBody()`. A batch is parsed as JSON once
+ * and counted before its events are validated one by one (the costly part).
  */
-export function eventsFromRequest(headers: Record<string, string | string[] | undefined>, body: unknown): Incoming[] {
+export function eventsFromRequest(headers: Record<string, string | string[] | undefined>, body: unknown, options: ReadOptions = {}): Incoming[] {
   const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
   const contentType = typeof headers['content-type'] === 'string' ? headers['content-type'] : undefined;
   const type = mediaType(contentType);
@@ -155,6 +161,8 @@ export function eventsFromRequest(headers: Record<string, string | string[] | un
     const list = parseJson(decodeUtf8(raw, 'batch'), 'batch');
     if (!Array.isArray(list)) throw new InvalidEvent('a CloudEvents batch must be a JSON array', 'invalid-event');
     if (list.length === 0) throw new InvalidEvent('the CloudEvents batch is empty', 'invalid-event');
+    const max = options.maxBatchEvents ?? Infinity;
+    if (list.length > max) throw new PayloadTooLarge(`the batch holds ${list.length} events; the limit is ${max} (MAX_BATCH_EVENTS)`);
     return list.map((item) => fromStructured(item));
   }
   if (type === STRUCTURED) {

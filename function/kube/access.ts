@@ -1,11 +1,6 @@
 import { AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
-
-export interface Permission {
-  verb: string;
-  group: string;
-  resource: string;
-  subresource?: string;
-}
+import { rbacFix } from './failures.ts';
+import type { Permission } from './permissions.ts';
 
 /** What a permission check found missing, with the fix to print. */
 export interface AccessReport {
@@ -13,14 +8,14 @@ export interface AccessReport {
   fix: string;
 }
 
-export const describePermission = (p: Permission): string =>
-  `${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ''}${p.group ? `.${p.group}` : ''}`;
+/** The call a permission check makes: every authenticated identity may create SelfSubjectAccessReviews. */
+export const REVIEW_ACCESS: Permission = { verb: 'create', group: 'authorization.k8s.io', resource: 'selfsubjectaccessreviews' };
 
 /**
  * Asks the API server (SelfSubjectAccessReview) whether this process's identity holds each
  * permission in `namespace`. Returns what is missing; an empty list means all granted.
  */
-export async function checkAccess(kc: KubeConfig, namespace: string, permissions: Permission[]): Promise<AccessReport> {
+export async function checkAccess(kc: KubeConfig, namespace: string, permissions: readonly Permission[]): Promise<AccessReport> {
   const authz = kc.makeApiClient(AuthorizationV1Api);
   const results = await Promise.all(
     permissions.map(async (p) => {
@@ -41,10 +36,5 @@ export async function checkAccess(kc: KubeConfig, namespace: string, permissions
     }),
   );
   const missing = results.filter((p): p is Permission => !!p);
-  return {
-    missing,
-    fix: missing.length
-      ? `grant ${missing.map(describePermission).join(', ')} in namespace ${namespace}: kubectl apply -n ${namespace} -f config/rbac.yaml`
-      : '',
-  };
+  return { missing, fix: missing.length ? rbacFix(namespace, missing) : '' };
 }

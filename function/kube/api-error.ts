@@ -22,7 +22,10 @@ interface StatusBody {
   details?: { retryAfterSeconds?: number; causes?: KubeCause[] };
 }
 
-/** Reads an ApiException (or a network error, code 0) into a KubeFailure. Never throws. */
+/**
+ * Reads an ApiException, a watch's refused request (an Error with `statusCode`) or a network error
+ * (code 0) into a KubeFailure; failures.ts says what it means. Never throws.
+ */
 export function kubeFailure(err: unknown): KubeFailure {
   if (err instanceof ApiException) {
     const body = parseBody(err.body);
@@ -37,6 +40,8 @@ export function kubeFailure(err: unknown): KubeFailure {
     };
   }
   const message = err instanceof Error ? err.message : String(err);
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof status === 'number') return { code: status, reason: '', message: `answered ${status} ${message}` };
   return { code: 0, reason: 'NetworkError', message };
 }
 
@@ -50,11 +55,3 @@ function parseBody(body: unknown): StatusBody {
   }
   return (body ?? {}) as StatusBody;
 }
-
-export const isNotFound = (err: unknown): boolean => kubeFailure(err).code === 404;
-export const isConflict = (err: unknown): boolean => kubeFailure(err).code === 409;
-export const isAlreadyExists = (err: unknown): boolean => {
-  const f = kubeFailure(err);
-  return f.code === 409 && f.reason === 'AlreadyExists';
-};
-export const isForbidden = (err: unknown): boolean => kubeFailure(err).code === 403;

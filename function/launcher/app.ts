@@ -10,9 +10,10 @@
  */
 import type { Express, Request, Response } from 'express';
 import type { Registry } from 'prom-client';
+import { Limiter } from '../async/limiter.ts';
 import { baseApp } from '../http/app.ts';
 import { eventsFromRequest, mediaType, rawBody } from '../http/cloudevent.ts';
-import { errorHandler, HttpError, PayloadTooLarge } from '../http/errors.ts';
+import { errorHandler, HttpError } from '../http/errors.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
 import type { Launched, Launcher, Planned } from './create.ts';
@@ -28,19 +29,17 @@ export interface AppDeps {
   log: Logger;
   maxRequestBytes: number;
   maxBatchEvents: number;
-  /** Creates of one batch running at once. */
-  batchConcurrency?: number;
 }
+
+/** Creates of one batch running at once. */
+const BATCH_CONCURRENCY = 8;
 
 export function launcherApp(d: AppDeps): Express {
   const app = baseApp(d.health, d.registry);
 
   app.post('/', rawBody(d.maxRequestBytes), async (req: Request, res: Response) => {
-    const events = eventsFromRequest(req.headers, req.body);
+    const events = eventsFromRequest(req.headers, req.body, { maxBatchEvents: d.maxBatchEvents });
     d.metrics.eventsReceived.inc(events.length);
-    if (events.length > d.maxBatchEvents) {
-      throw new PayloadTooLarge(`the batch holds ${events.length} events; the limit is ${d.maxBatchEvents} (MAX_BATCH_EVENTS)`);
-    }
     const single = events.length === 1;
     if (single) res.locals['log'] = eventLog(d.log, events[0]!);
     // Every event is checked before any Job is created: a bad batch creates nothing.
@@ -79,18 +78,17 @@ async function launchAll(d: AppDeps, planned: Planned[]): Promise<Launched[]> {
   const unique = [...new Map(planned.map((p) => [p.name, p])).values()];
   const results = new Map<string, Launched>();
   let failure: unknown;
-  let next = 0;
-  const worker = async () => {
-    while (next < unique.length) {
-      const p = unique[next++]!;
+  const limiter = new Limiter(BATCH_CONCURRENCY);
+  for (const p of unique) {
+    await limiter.run(async () => {
       try {
         results.set(p.name, await d.launcher.launch(p, eventLog(d.log, p.event)));
       } catch (err) {
         failure ??= err;
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(d.batchConcurrency ?? 8, unique.length) }, worker));
+    });
+  }
+  await limiter.drain();
   if (failure) throw failure;
   return planned.map((p) => results.get(p.name)!);
 }

@@ -7,9 +7,13 @@
  * most the creates in flight at one moment.
  */
 import { type BatchV1Api, type KubeConfig, type V1Job, Watch } from '@kubernetes/client-node';
-import { Misconfigured, RetryLater } from '../http/errors.ts';
+import { backoffDelay } from '../async/backoff.ts';
+import { pause } from '../async/wait.ts';
+import { RetryLater } from '../http/errors.ts';
 import type { CallOptions } from '../kube/call-options.ts';
 import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
+import { failureAnswer, isMisconfiguration } from '../kube/failures.ts';
+import { LIST_JOBS, WATCH_JOBS } from '../kube/permissions.ts';
 import type { Logger } from '../log.ts';
 import { isActive } from './state.ts';
 
@@ -21,7 +25,7 @@ export interface Slot {
 export interface Capacity {
   /**
    * Reserves a slot for Job `name`; throws RetryLater(429) at the cap, RetryLater(503) when the
-   * count is not known yet, Misconfigured(500) when the Jobs may not be listed.
+   * count is not known yet, Misconfigured(500) when the Jobs may not be listed (403, or 401).
    */
   reserve(name: string): Promise<Slot>;
   /** Active owned Jobs as counted against the cap (undefined: no cap). */
@@ -31,6 +35,9 @@ export interface Capacity {
 }
 
 const NO_SLOT: Slot = { release: () => undefined };
+
+/** Backoff between failed lists or watches: 0.5-1 s at first, doubling to 15-30 s. */
+const WATCH_RETRY = { minMs: 1_000, maxMs: 30_000 };
 
 /** MAX_ACTIVE_JOBS=0: no cap, no watch. */
 export class Unlimited implements Capacity {
@@ -70,7 +77,8 @@ export class ActiveCap implements Capacity {
   private syncWaiters: Array<() => void> = [];
   private stopped = true;
   private abort: AbortController | undefined;
-  private wake: (() => void) | undefined;
+  /** Aborted by `stop()`: ends the loop's pause. */
+  private halt = new AbortController();
   private failure: KubeFailure | undefined;
   /** Whether the API server streams lists (watch with sendInitialEvents); else paginated lists. */
   private streaming = true;
@@ -91,12 +99,9 @@ export class ActiveCap implements Capacity {
 
   async reserve(name: string): Promise<Slot> {
     if (!this.isSynced) {
-      if (this.failure?.code === 403) {
-        throw new Misconfigured(
-          `cannot count active Jobs: ${this.failure.message}`,
-          `grant list and watch on jobs.batch in namespace ${this.o.namespace}, or set MAX_ACTIVE_JOBS=0: kubectl apply -n ${this.o.namespace} -f config/rbac.yaml`,
-          'forbidden',
-        );
+      if (this.failure && isMisconfiguration(this.failure)) {
+        const call = { needs: [LIST_JOBS, WATCH_JOBS], namespace: this.o.namespace, orElse: 'set MAX_ACTIVE_JOBS=0 to run without the cap' };
+        throw failureAnswer(this.failure, call, this.o.retryAfterSeconds);
       }
       await this.waitForSync();
     }
@@ -124,13 +129,14 @@ export class ActiveCap implements Capacity {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    void this.loop();
+    this.halt = new AbortController();
+    void this.loop(this.halt.signal);
   }
 
   stop(): void {
     this.stopped = true;
     this.abort?.abort();
-    this.wake?.();
+    this.halt.abort();
   }
 
   private waitForSync(): Promise<void> {
@@ -270,44 +276,29 @@ export class ActiveCap implements Capacity {
     });
   }
 
-  private async loop(): Promise<void> {
-    let backoffMs = 500;
-    let failing = false;
-    while (!this.stopped) {
+  private async loop(halt: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!halt.aborted) {
       try {
         if (!this.resourceVersion && !this.streaming) await this.relist();
         const started = Date.now();
         const streaming = this.streaming;
         await this.watchOnce();
-        if (failing) this.o.log.info('watching Jobs again');
-        failing = false;
+        if (failures) this.o.log.info('watching Jobs again');
+        failures = 0;
         this.failure = undefined;
-        backoffMs = 500;
         // A watch the server ends at once must not become a busy loop.
-        if (Date.now() - started < 1000 && streaming === this.streaming) await this.pause(1000);
+        if (Date.now() - started < 1000 && streaming === this.streaming) await pause(1000, halt);
       } catch (err) {
-        if (this.stopped) break;
-        const status = (err as { statusCode?: unknown })?.statusCode;
-        const f: KubeFailure =
-          typeof status === 'number' ? { code: status, reason: '', message: `watch answered ${status} ${(err as Error).message}` } : kubeFailure(err);
+        if (halt.aborted) break;
+        const f = kubeFailure(err);
         this.failure = f;
-        if (!failing) this.o.log.warn({ code: f.code, reason: f.reason }, `cannot list or watch Jobs for the active-Job cap: ${f.message}`);
-        failing = true;
+        if (!failures) this.o.log.warn({ code: f.code, reason: f.reason }, `cannot list or watch Jobs for the active-Job cap: ${f.message}`);
+        failures++;
         // A failed list keeps the last known state; relist from scratch after the pause.
         this.resourceVersion = '';
-        await this.pause(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 30_000);
+        await pause(backoffDelay(failures, WATCH_RETRY.minMs, WATCH_RETRY.maxMs), halt);
       }
     }
-  }
-
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((r) => {
-      const t = setTimeout(r, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        r();
-      };
-    });
   }
 }

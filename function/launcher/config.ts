@@ -2,10 +2,9 @@ import { z } from 'zod';
 import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts';
 import { kubeFields } from '../config/kube.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
+import { podServiceAccount } from '../kube/job-template.ts';
 import { isValidPrefix, MAX_PREFIX_LENGTH } from '../kube/names.ts';
-
-/** The ServiceAccount the launcher itself runs as; a Job's pods must never run as it. */
-export const LAUNCHER_SERVICE_ACCOUNT = 'job-robot';
+import { MAX_ARG_STRLEN, MAX_EVENT_BYTES_LIMIT } from './exec-bounds.ts';
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -28,8 +27,16 @@ export const launcherSchema = baseSchema.extend({
     .default(QUEUE_ITEM_TYPE)
     .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
     .refine((types) => types.length > 0, 'must name at least one CloudEvent type (or *)'),
-  /** Bound on one event's hand-off to its Job (attributes and data, as the Job receives them). */
-  MAX_EVENT_BYTES: envInt(1024, 512 * 1024).default(64 * 1024),
+  /**
+   * Bound on one event's hand-off to its Job (UTF-8 bytes of the CE_* values). At most
+   * MAX_EVENT_BYTES_LIMIT: beyond it, one variable could be more than Linux passes to an exec.
+   */
+  MAX_EVENT_BYTES: envInt(1024)
+    .max(
+      MAX_EVENT_BYTES_LIMIT,
+      `must be at most ${MAX_EVENT_BYTES_LIMIT}: an event may put it all in one variable, and Linux refuses any NAME=value over ${MAX_ARG_STRLEN} bytes (MAX_ARG_STRLEN)`,
+    )
+    .default(64 * 1024),
   /** Bound on a request body (a batch holds several events). */
   MAX_REQUEST_BYTES: envInt(1024, 16 * 1024 * 1024).default(1024 * 1024),
   MAX_BATCH_EVENTS: envInt(1, 1000).default(100),
@@ -40,12 +47,7 @@ export const launcherSchema = baseSchema.extend({
   /** activeDeadlineSeconds for Jobs whose template sets none; unset = no deadline. */
   ACTIVE_DEADLINE_SECONDS: optionalInt(1, 10 * 365 * 86400),
   /** ServiceAccount for the Jobs' pods when the template names none. */
-  JOB_SERVICE_ACCOUNT: z
-    .string()
-    .max(253)
-    .regex(DNS1123_SUBDOMAIN, 'must be a DNS-1123 subdomain')
-    .refine((sa) => sa !== LAUNCHER_SERVICE_ACCOUNT, `must not be ${LAUNCHER_SERVICE_ACCOUNT}: the Jobs' pods never run as the launcher`)
-    .default('job-robot-job'),
+  JOB_SERVICE_ACCOUNT: podServiceAccount.max(253).regex(DNS1123_SUBDOMAIN, 'must be a DNS-1123 subdomain').default('job-robot-job'),
   /** Opt-in: top-level data field holding an array of strings that becomes the first container's args. */
   ARGS_FIELD: z
     .string()

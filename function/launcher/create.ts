@@ -1,14 +1,17 @@
 /**
  * The launcher's decision, whole: an accepted event becomes exactly one Job. The Job's name is the
  * event's identity, so a redelivery's create answers 409 AlreadyExists, which is success once the
- * Job proves to be this launcher's own. Every other API answer maps to one HTTP class here.
+ * Job proves to be this launcher's own. A failed create is mapped by kube/failures.ts, but for the
+ * answers whose meaning is the create's own: 404 (the namespace) and 400/422 (the event or the template).
  */
 import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
 import type { Incoming } from '../http/cloudevent.ts';
-import { HttpError, InternalError, InvalidEvent, Misconfigured, PayloadTooLarge, RetryLater } from '../http/errors.ts';
+import { HttpError, InvalidEvent, Misconfigured } from '../http/errors.ts';
 import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
+import { failureAnswer, failureClass } from '../kube/failures.ts';
 import type { CallOptions } from '../kube/call-options.ts';
 import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../kube/labels.ts';
+import { CREATE_JOBS } from '../kube/permissions.ts';
 import type { Logger } from '../log.ts';
 import { argsFromData } from './args.ts';
 import type { Capacity } from './capacity.ts';
@@ -108,7 +111,7 @@ export class Launcher {
       return 'created';
     } catch (err) {
       const f = kubeFailure(err);
-      if (f.code !== 409 || f.reason !== 'AlreadyExists') throw createFailure(f, this.d.namespace, this.d.settings.retryAfterSeconds);
+      if (failureClass(f) !== 'exists') throw createFailure(f, this.d.namespace, this.d.settings.retryAfterSeconds);
     }
     // A redelivery, unless the Job of that name is another job-robot's (the same event reached two
     // instances that share JOB_NAME_PREFIX). One deleted meanwhile was there: a redelivery too.
@@ -141,35 +144,20 @@ const isEventField = (field: string | undefined): boolean => !!field && EVENT_FI
 
 /** Maps a failed create onto the HTTP answer. Pure. */
 export function createFailure(f: KubeFailure, namespace: string, retryAfterSeconds: number): HttpError {
-  const rbacFix = `grant create on jobs.batch to the launcher's ServiceAccount in namespace ${namespace}: kubectl apply -n ${namespace} -f config/rbac.yaml`;
-  switch (true) {
-    case f.code === 401:
-      return new Misconfigured(`the API server rejected the launcher's credentials: ${f.message}`, 'check the ServiceAccount token (or KUBECONFIG) the launcher runs with', 'unauthorized');
-    case f.code === 403:
-      return new Misconfigured(`the API server refused to create the Job: ${f.message}`, rbacFix, 'forbidden');
-    case f.code === 404:
+  switch (failureClass(f)) {
+    case 'not-found':
       return new Misconfigured(`namespace ${namespace} does not exist: ${f.message}`, 'set NAMESPACE to an existing namespace, or create it', 'namespace-missing');
-    case f.code === 409:
-      return new RetryLater(`conflict creating the Job: ${f.message}`, 503, f.retryAfterSeconds ?? retryAfterSeconds, 'api-conflict');
-    case f.code === 413:
-      return new PayloadTooLarge(`the API server refused the Job as too large: ${f.message}`);
-    case f.code === 422 && (f.causes ?? []).length > 0 && f.causes!.every((c) => isEventField(c.field)): {
-      const causes = f.causes!.map((c) => ({ field: c.field, message: c.message }));
-      return new InvalidEvent(`the Job built from this event is invalid: ${f.message}`, 'invalid-job', { causes });
-    }
-    case f.code === 400 || f.code === 422:
+    case 'invalid':
+      if (f.code === 422 && (f.causes ?? []).length > 0 && f.causes!.every((c) => isEventField(c.field))) {
+        const causes = f.causes!.map((c) => ({ field: c.field, message: c.message }));
+        return new InvalidEvent(`the Job built from this event is invalid: ${f.message}`, 'invalid-job', { causes });
+      }
       return new Misconfigured(
         `the API server rejected the Job built from the template: ${f.message}`,
         'fix the Job template (JOB_TEMPLATE_PATH); the readiness check shows the dry-run result',
         'template-rejected',
       );
-    case f.code === 429:
-      return new RetryLater(`the API server is throttling: ${f.message}`, 429, f.retryAfterSeconds ?? retryAfterSeconds, 'api-throttled');
-    case f.code >= 500:
-      return new RetryLater(`the API server failed (${f.code}): ${f.message}`, 503, f.retryAfterSeconds ?? retryAfterSeconds, 'api-unavailable');
-    case f.code === 0:
-      return new RetryLater(`the API server is unreachable: ${f.message}`, 503, retryAfterSeconds, 'api-unreachable');
     default:
-      return new InternalError(`unexpected answer ${f.code} from the API server: ${f.message}`);
+      return failureAnswer(f, { needs: [CREATE_JOBS], namespace }, retryAfterSeconds);
   }
 }

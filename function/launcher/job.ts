@@ -2,7 +2,8 @@
  * Copy, then decorate: the Job for one event, built from the operator's template. Pure.
  * The event reaches the Job only as the name, the identity label and annotations, environment
  * variable values and (opt-in) the first container's args: never as a field that could choose the
- * image, the service account, privileges, volumes, host namespaces or resources.
+ * image, the service account, privileges, volumes, host namespaces or resources. A Job that could
+ * not be created or started is never built (exec-bounds.ts).
  */
 import type { V1Container, V1EnvVar, V1Job, V1PodSecurityContext, V1SecurityContext } from '@kubernetes/client-node';
 import {
@@ -15,6 +16,7 @@ import {
 } from '../kube/labels.ts';
 import { identityHash, jobName } from '../kube/names.ts';
 import { EVENT_ENV_NAMES } from './event-env.ts';
+import { checkJobFits } from './exec-bounds.ts';
 
 export interface JobSettings {
   prefix: string;
@@ -42,7 +44,10 @@ export interface JobInput {
  */
 export const literal = (value: string): string => value.replaceAll('$', () => '$$');
 
-/** The Job for one event. Never mutates `template`. */
+/**
+ * The Job for one event. Never mutates `template`. Throws PayloadTooLarge (413) when the Job is
+ * beyond what the API server stores or what a container's exec can take.
+ */
 export function buildJob(template: V1Job, settings: JobSettings, input: JobInput): V1Job {
   const job = structuredClone(template) as V1Job;
   const labels = { ...template.metadata?.labels };
@@ -77,6 +82,7 @@ export function buildJob(template: V1Job, settings: JobSettings, input: JobInput
   pod.containers.forEach(decorate);
   pod.initContainers?.forEach(decorate);
   if (input.args) pod.containers[0]!.args = input.args.map(literal);
+  checkJobFits(job);
   return job;
 }
 

@@ -8,20 +8,22 @@ import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../config/base.ts';
 import { Health } from '../http/health.ts';
+import { PayloadTooLarge } from '../http/errors.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
 import { CallOptions } from '../kube/call-options.ts';
 import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
 import { ownerLabels, ownerSelector } from '../kube/labels.ts';
+import { launcherPermissions } from '../kube/permissions.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { launcherApp } from './app.ts';
 import { ActiveCap, Unlimited, type Capacity } from './capacity.ts';
 import { loadLauncherConfig, type LauncherConfig } from './config.ts';
 import { Launcher, type LaunchSettings } from './create.ts';
 import { LauncherMetrics } from './metrics.ts';
-import { launcherPermissions, PERMISSIONS_CHECK, Startup, TEMPLATE_CHECK } from './startup.ts';
+import { PERMISSIONS_CHECK, Startup, TEMPLATE_CHECK } from './startup.ts';
 import { JobStatus } from './status.ts';
-import { loadTemplate } from './template.ts';
+import { loadTemplate } from '../kube/job-template.ts';
 import { CloudEvent } from 'cloudevents';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
 
@@ -32,7 +34,6 @@ export interface LauncherParts {
   health: Health;
   launcher: Launcher;
   capacity: Capacity;
-  startup: Startup;
   namespace: string;
   /** Starts the start-up checks and the active-Job count; resolves after the first round of checks. */
   start(): Promise<boolean>;
@@ -93,7 +94,7 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     health,
     log,
     permissions: launcherPermissions(capped),
-    sampleJob: launcher.plan(sample).job,
+    sampleJob: sampleJob(launcher, sample),
   });
   const app = launcherApp({
     launcher,
@@ -111,7 +112,6 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     health,
     launcher,
     capacity,
-    startup,
     namespace,
     async start() {
       if (capacity instanceof ActiveCap) {
@@ -145,7 +145,21 @@ export async function main(_argv: string[]): Promise<void> {
   const log = createLogger(config.logLevel, 'launcher');
   const parts = createLauncher(config, { kc: kubeConfig(), log, registry: createRegistry('launcher') });
   const running = await listen(parts.app, config.port);
-  log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
+  // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, parts.health, running, () => parts.stop());
+  log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
   void parts.start();
+}
+
+/**
+ * The Job a small event gets. A template that alone breaks a limit every Job must keep (an exec's
+ * size, the annotations' total) would refuse every event: that is a configuration error.
+ */
+function sampleJob(launcher: Launcher, sample: CloudEvent<unknown>): V1Job {
+  try {
+    return launcher.plan(sample).job;
+  } catch (err) {
+    if (err instanceof PayloadTooLarge) throw new ConfigError(`JOB_TEMPLATE_PATH: even the smallest event's Job is too large: ${err.message}`, ['JOB_TEMPLATE_PATH']);
+    throw err;
+  }
 }

@@ -6,20 +6,19 @@
  * turns the launcher ready without a restart.
  */
 import type { BatchV1Api, KubeConfig, V1Job } from '@kubernetes/client-node';
-import { checkAccess, describePermission, type Permission } from '../kube/access.ts';
+import { backoffDelay } from '../async/backoff.ts';
+import { pause } from '../async/wait.ts';
+import { checkAccess, REVIEW_ACCESS } from '../kube/access.ts';
 import { kubeFailure } from '../kube/api-error.ts';
 import type { CallOptions } from '../kube/call-options.ts';
+import { explain } from '../kube/failures.ts';
+import { dryRunJob } from '../kube/job-dry-run.ts';
+import { describePermission, type Permission } from '../kube/permissions.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
 
 export const PERMISSIONS_CHECK = 'permissions';
 export const TEMPLATE_CHECK = 'template';
-
-/** What the launcher calls: create and get Jobs; list and watch them too when it counts active Jobs. */
-export function launcherPermissions(countsActiveJobs: boolean): Permission[] {
-  const verbs = countsActiveJobs ? ['create', 'get', 'list', 'watch'] : ['create', 'get'];
-  return verbs.map((verb) => ({ verb, group: 'batch', resource: 'jobs' }));
-}
 
 export interface StartupDeps {
   kc: KubeConfig;
@@ -31,8 +30,10 @@ export interface StartupDeps {
   permissions: Permission[];
   /** The Job a sample event gets: what the dry run submits. */
   sampleJob: V1Job;
-  maxBackoffMs?: number;
 }
+
+/** Backoff between rounds of failing checks: 1-2 s at first, doubling to 30-60 s. */
+const RECHECK = { minMs: 2_000, maxMs: 60_000 };
 
 interface Outcome {
   ok: boolean;
@@ -43,34 +44,37 @@ interface Outcome {
 export class Startup {
   private readonly d: StartupDeps;
   private readonly reported = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  /** Aborted by `stop()`: no further rounds. */
+  private readonly halt = new AbortController();
 
   constructor(deps: StartupDeps) {
     this.d = deps;
   }
 
-  /** Runs every check until all pass (retrying failures in the background); resolves after the first round. */
+  /** Runs every check; until all pass, runs them again with backoff in the background. Resolves after the first round. */
   async run(): Promise<boolean> {
-    return this.round(1000);
+    const ok = await this.round();
+    if (!ok) void this.recheck();
+    return ok;
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.halt.abort();
   }
 
-  private async round(backoffMs: number): Promise<boolean> {
+  private async recheck(): Promise<void> {
+    const halt = this.halt.signal;
+    for (let attempt = 1; !halt.aborted; attempt++) {
+      await pause(backoffDelay(attempt, RECHECK.minMs, RECHECK.maxMs), halt);
+      if (halt.aborted || (await this.round())) return;
+    }
+  }
+
+  private async round(): Promise<boolean> {
     const [permissions, template] = await Promise.all([this.checkPermissions(), this.checkTemplate()]);
     this.record(PERMISSIONS_CHECK, permissions);
     this.record(TEMPLATE_CHECK, template);
-    const ok = permissions.ok && template.ok;
-    if (!ok && !this.stopped) {
-      const next = Math.min(backoffMs * 2, this.d.maxBackoffMs ?? 60_000);
-      this.timer = setTimeout(() => void this.round(next), backoffMs);
-      this.timer.unref();
-    }
-    return ok;
+    return permissions.ok && template.ok;
   }
 
   private record(check: string, outcome: Outcome): void {
@@ -96,37 +100,12 @@ export class Startup {
       if (!report.missing.length) return { ok: true };
       return { ok: false, reason: `the launcher lacks ${report.missing.map(describePermission).join(', ')}`, fix: report.fix };
     } catch (err) {
-      const f = kubeFailure(err);
-      return { ok: false, reason: `cannot check permissions (${f.code || 'network'}): ${f.message}` };
+      const { message, fix } = explain(kubeFailure(err), { needs: [REVIEW_ACCESS], namespace: this.d.namespace });
+      return { ok: false, reason: `cannot check permissions: ${message}`, ...(fix ? { fix } : {}) };
     }
   }
 
-  private async checkTemplate(): Promise<Outcome> {
-    const job = this.d.sampleJob;
-    try {
-      await this.d.batch.createNamespacedJob(
-        { namespace: this.d.namespace, body: job, dryRun: 'All', fieldValidation: 'Strict' },
-        this.d.calls.call({ body: job }),
-      );
-      return { ok: true };
-    } catch (err) {
-      const f = kubeFailure(err);
-      if (f.code === 400 || f.code === 422) {
-        const fields = (f.causes ?? []).map((c) => c.field).filter(Boolean);
-        return {
-          ok: false,
-          reason: `the API server rejects the Job template: ${f.message}${fields.length ? ` (fields: ${fields.join(', ')})` : ''}`,
-          fix: 'correct the Job template (JOB_TEMPLATE_PATH, the job-robot-job-template ConfigMap) and restart the launcher',
-        };
-      }
-      if (f.code === 403) {
-        return {
-          ok: false,
-          reason: `cannot dry-run the Job template: ${f.message}`,
-          fix: `kubectl apply -n ${this.d.namespace} -f config/rbac.yaml`,
-        };
-      }
-      return { ok: false, reason: `cannot dry-run the Job template (${f.code || 'network'}): ${f.message}` };
-    }
+  private checkTemplate(): Promise<Outcome> {
+    return dryRunJob(this.d.batch, this.d.calls, this.d.namespace, this.d.sampleJob);
   }
 }

@@ -1,8 +1,9 @@
 import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
-import { Misconfigured, RetryLater } from '../http/errors.ts';
 import { kubeFailure } from '../kube/api-error.ts';
 import type { CallOptions } from '../kube/call-options.ts';
+import { failureAnswer, failureClass } from '../kube/failures.ts';
 import { isDns1123Label } from '../kube/names.ts';
+import { GET_JOBS } from '../kube/permissions.ts';
 import { jobReport, ownedBy, type JobReport } from './state.ts';
 
 export interface JobStatusDeps {
@@ -33,22 +34,14 @@ export class JobStatus {
     return ownedBy(job, this.d.owner);
   }
 
-  /** The Job named `name` whoever owns it; undefined when there is none. */
+  /** The Job named `name` whoever owns it; undefined when there is none. Other failures throw the HttpError kube/failures.ts maps them to. */
   async read(name: string): Promise<V1Job | undefined> {
     try {
       return await this.d.batch.readNamespacedJob({ name, namespace: this.d.namespace }, this.d.calls.call());
     } catch (err) {
       const f = kubeFailure(err);
-      if (f.code === 404) return undefined;
-      if (f.code === 403) {
-        throw new Misconfigured(
-          `the API server refused to read the Job: ${f.message}`,
-          `grant get on jobs.batch in namespace ${this.d.namespace}: kubectl apply -n ${this.d.namespace} -f config/rbac.yaml`,
-          'forbidden',
-        );
-      }
-      if (f.code === 429) throw new RetryLater(`the API server is throttling: ${f.message}`, 429, f.retryAfterSeconds ?? this.d.retryAfterSeconds, 'api-throttled');
-      throw new RetryLater(`cannot read the Job: ${f.message}`, 503, f.retryAfterSeconds ?? this.d.retryAfterSeconds, 'api-unavailable');
+      if (failureClass(f) === 'not-found') return undefined;
+      throw failureAnswer(f, { needs: [GET_JOBS], namespace: this.d.namespace }, this.d.retryAfterSeconds);
     }
   }
 }

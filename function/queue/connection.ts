@@ -6,6 +6,7 @@
 import { rootCertificates } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { backoffDelay } from '../async/backoff.ts';
+import { guardedConnector } from './socket-guard.ts';
 
 /** Credentials and TLS of the data nodes, the same for every kind. */
 interface NodeAuth {
@@ -84,6 +85,8 @@ export function redisOptions(target: RedisTarget, connectionName: string, blocki
     password: target.password,
     tls: tls(target.tls),
     connectionName,
+    // Every socket keeps an 'error' listener, so a second error on a failing socket cannot crash us.
+    Connector: guardedConnector(target.kind === 'sentinel'),
     // RESP2 everywhere: reply shapes (XREADGROUP, XINFO) do not depend on the server's protocol.
     protocol: 2,
     // A lost connection is retried forever with backoff; commands queue until it is back, so a

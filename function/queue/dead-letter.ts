@@ -13,6 +13,16 @@
  * | `time`     | when it was dead-lettered, ISO 8601                      |
  * | `source`   | the CloudEvent source, so a replay keeps the identity    |
  *
+ * The dead-letter sink adds, when they apply:
+ *
+ * | field             | value                                                             |
+ * |-------------------|-------------------------------------------------------------------|
+ * | `truncated`       | `true` when `item` holds only the item's first bytes              |
+ * | `size`, `sha256`  | with `truncated`: the whole item's size in bytes and hex SHA-256   |
+ * | `headers`         | the request's `ce-*`, `content-type` and `content-encoding` headers as received, a JSON object |
+ * | `envelope`        | structured and batch mode: the event's JSON as received           |
+ * | `envelope_size`, `envelope_sha256` | when `envelope` holds only its first bytes: its whole size and hex SHA-256 |
+ *
  * Two writers, one record: the sources' scripts (DEAD, XDEAD in scripts.ts) move a claimed item
  * here with `id` and `item` first and then `noteFields`; `appendDeadLetters` writes the same record
  * for what the Broker gave up on (the dead-letter sink). job-robot only appends to this stream;
@@ -28,10 +38,24 @@ export interface DeadLetterNote {
   source: string;
 }
 
+/** Bytes kept only in part: how large they were whole, and their hex SHA-256. */
+export interface Cut {
+  size: number;
+  sha256: string;
+}
+
 /** One dead letter as it is written: the item, the id it had, and why. */
 export interface DeadLetterRecord extends DeadLetterNote {
   id: string;
   item: Buffer;
+  /** Set when `item` is only the item's first bytes. */
+  truncated?: Cut;
+  /** The request's CloudEvents headers as received, JSON (the dead-letter sink). */
+  headers?: string;
+  /** The event's JSON as received, in structured and batch mode (the dead-letter sink). */
+  envelope?: Buffer;
+  /** Set when `envelope` is only the first bytes of the event's JSON. */
+  envelopeTruncated?: Cut;
 }
 
 /** Everything but `id` and `item` (the scripts add those from Redis) as field, value, ... */
@@ -50,13 +74,23 @@ export function noteFields(note: DeadLetterNote): string[] {
   ];
 }
 
+/** The optional fields of a record that has them, as field, value, ... */
+function sinkFields(letter: DeadLetterRecord): (string | Buffer)[] {
+  const fields: (string | Buffer)[] = [];
+  if (letter.truncated) fields.push('truncated', 'true', 'size', String(letter.truncated.size), 'sha256', letter.truncated.sha256);
+  if (letter.headers !== undefined) fields.push('headers', letter.headers);
+  if (letter.envelope) fields.push('envelope', letter.envelope);
+  if (letter.envelopeTruncated) fields.push('envelope_size', String(letter.envelopeTruncated.size), 'envelope_sha256', letter.envelopeTruncated.sha256);
+  return fields;
+}
+
 /**
  * Appends `letters` to the dead-letter stream `key` in one round trip. Resolves with Redis's first
  * refusal, or undefined once every one is written.
  */
 export async function appendDeadLetters(client: RedisClient, key: string, letters: readonly DeadLetterRecord[]): Promise<Error | undefined> {
   const pipeline = client.pipeline();
-  for (const letter of letters) pipeline.xadd(key, '*', 'id', letter.id, 'item', letter.item, ...noteFields(letter));
+  for (const letter of letters) pipeline.xadd(key, '*', 'id', letter.id, 'item', letter.item, ...noteFields(letter), ...sinkFields(letter));
   const results = (await pipeline.exec()) ?? [];
   return results.find(([err]) => err)?.[0] ?? undefined;
 }

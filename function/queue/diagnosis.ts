@@ -8,6 +8,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { UNTRUSTED } from '../tls-errors.ts';
 import { hostPort, type HostPort, type RedisClient } from './connection.ts';
+import { guardedConnector } from './socket-guard.ts';
 
 /** An error that says what went wrong: a Redis reply (WRONGPASS, NOAUTH) or a coded socket/TLS failure. */
 export function telling(err: Error): boolean {
@@ -73,6 +74,7 @@ export async function probeConnection({ address, auth, from }: Probe, timeoutMs 
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
     connectTimeout: timeoutMs,
+    Connector: guardedConnector(false),
   });
   const errors: Error[] = [];
   client.on('error', (err: Error) => errors.push(err));

@@ -46,6 +46,11 @@ export async function main(_argv: string[]): Promise<void> {
   const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: (fix) => access.lost(fix), signal: shutdown.signal });
 
   const running = await listen(reaperApp({ runs, health, registry, log }), config.port);
+  // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
+  onShutdown(log, health, running, async () => {
+    access.stop();
+    await Promise.all([calls.close(), inFlight?.close()]);
+  });
   log.info(
     {
       port: running.port,
@@ -60,8 +65,4 @@ export async function main(_argv: string[]): Promise<void> {
     'reaper listening',
   );
   access.start();
-  onShutdown(log, health, running, async () => {
-    access.stop();
-    await Promise.all([calls.close(), inFlight?.close()]);
-  });
 }

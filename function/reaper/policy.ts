@@ -43,17 +43,18 @@ export type Decision =
   | { action: 'delete'; job: FinishedJob; reason: 'expired' }
   | { action: 'keep'; job: JobRef; reason: KeepReason; class?: JobClass };
 
-export type JobState =
+/** Whether a Job has finished, as what and when; else why it is not (yet) one the reaper may judge by age. */
+export type FinishState =
   | { state: 'running' | 'suspended' | 'deleting' | 'no-finish-time'; class?: JobClass }
   | { state: 'finished'; class: JobClass; finishedAt: number };
 
 /**
- * Where a Job stands. Being deleted wins over everything; then a True Complete or Failed condition
+ * Whether a Job has finished. Being deleted wins over everything; then a True Complete or Failed condition
  * (finished, whatever spec.suspend says: the job controller never resumes a finished Job); then
  * spec.suspend; anything else is still running (including FailureTarget/SuccessCriteriaMet, which
  * precede the terminal condition while pods terminate).
  */
-export function jobState(job: V1Job): JobState {
+export function finishState(job: V1Job): FinishState {
   if (job.metadata?.deletionTimestamp) return { state: 'deleting' };
   const conditions = job.status?.conditions ?? [];
   const terminal = (type: string) => conditions.find((c) => c.type === type && c.status === 'True');
@@ -158,7 +159,7 @@ export class Triage {
 
   offer(job: V1Job): Decision[] {
     const ref: JobRef = { name: job.metadata?.name ?? '', uid: job.metadata?.uid ?? '' };
-    const s = jobState(job);
+    const s = finishState(job);
     if (s.state !== 'finished') return [{ action: 'keep', job: ref, reason: s.state, ...(s.class ? { class: s.class } : {}) }];
     const event = eventOf(job);
     const finished: FinishedJob = { ...ref, class: s.class, finishedAt: s.finishedAt, ...(event ? { event } : {}) };
@@ -190,13 +191,4 @@ function eventOf(job: V1Job): EventRef | undefined {
   const id = annotations?.[EVENT_ID_ANNOTATION];
   const source = annotations?.[EVENT_SOURCE_ANNOTATION];
   return id && source ? { id, source } : undefined;
-}
-
-/** Every decision for a whole list at once (the same logic as streaming; for tests and small lists). */
-export function decide(jobs: Iterable<V1Job>, policy: Policy, now: number): Decision[] {
-  const triage = new Triage(policy, now);
-  const out: Decision[] = [];
-  for (const job of jobs) out.push(...triage.offer(job));
-  out.push(...triage.finish());
-  return out;
 }

@@ -12,15 +12,16 @@ import {
   type V1JobList,
   type V1Status,
 } from '@kubernetes/client-node';
-import { kubeFailure, isConflict, isForbidden, isNotFound } from '../kube/api-error.ts';
+import { kubeFailure } from '../kube/api-error.ts';
+import { failureClass, isMisconfiguration } from '../kube/failures.ts';
 import type { CallOptions } from '../kube/call-options.ts';
 import { ownerSelector } from '../kube/labels.ts';
+import { DELETE_JOBS, LIST_JOBS } from '../kube/permissions.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { DELETE_JOBS, LIST_JOBS } from './access.ts';
 import { runFailure } from './errors.ts';
 import { HeldBack } from './held-back.ts';
 import type { InFlightCheck } from './in-flight.ts';
-import { Limiter } from './limiter.ts';
+import { Limiter } from '../async/limiter.ts';
 import { Triage, type Decision, type FinishedJob, type Policy } from './policy.ts';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.ts';
 import { SummaryBuilder, type ReapSummary } from './summary.ts';
@@ -167,7 +168,7 @@ export class Reaper {
     } while (token);
   }
 
-  /** Deletes one expired Job; 404 and 409 mean someone got there first. Throws only for 403 (the run stops). */
+  /** Deletes one expired Job; 404 and 409 mean someone got there first. Throws only for 403 or 401 (the run stops). */
   private async delete(job: FinishedJob, summary: SummaryBuilder, log: Logger): Promise<void> {
     try {
       await withRetry(
@@ -191,13 +192,14 @@ export class Reaper {
       summary.deleted(job);
       log.debug({ job: job.name, class: job.class }, 'deleted');
     } catch (err) {
-      if (isNotFound(err) || isConflict(err)) {
+      const f = kubeFailure(err);
+      const cls = failureClass(f);
+      if (cls === 'not-found' || cls === 'conflict') {
         summary.alreadyGone();
-        log.debug({ job: job.name, code: kubeFailure(err).code }, 'already gone');
+        log.debug({ job: job.name, code: f.code }, 'already gone');
         return;
       }
-      if (isForbidden(err)) throw runFailure(err, this.namespace, DELETE_JOBS);
-      const f = kubeFailure(err);
+      if (isMisconfiguration(f)) throw runFailure(err, this.namespace, DELETE_JOBS);
       const reason = f.reason || (f.code ? `http-${f.code}` : 'unknown');
       summary.failed({ job: job.name, code: f.code, reason, message: f.message });
       log.warn({ job: job.name, code: f.code, reason }, `cannot delete Job: ${f.message}`);

@@ -28,10 +28,6 @@ export class Runs {
     this.deps = deps;
   }
 
-  get running(): boolean {
-    return this.current !== undefined;
-  }
-
   /** The run in flight, or a new one. Rejects with an HttpError. */
   run(log: Logger = this.deps.log): Promise<ReapSummary> {
     if (this.current) {

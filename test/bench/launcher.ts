@@ -21,7 +21,7 @@ import { CloudEvent } from 'cloudevents';
 import { CallOptions } from '../../function/kube/call-options.ts';
 import { eventEnv } from '../../function/launcher/event-env.ts';
 import { buildJob } from '../../function/launcher/job.ts';
-import { DEFAULT_TEMPLATE } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE } from '../../function/kube/job-template.ts';
 import { startControlPlane } from '../cluster/control-plane.ts';
 import { freePort } from '../cluster/ports.ts';
 import { adminConfig, applyManifests, createNamespace, serviceAccountConfig } from '../helpers/kube.ts';

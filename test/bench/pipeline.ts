@@ -27,7 +27,7 @@ import { CloudEvent } from 'cloudevents';
 import { Redis } from 'ioredis';
 import { eventEnv } from '../../function/launcher/event-env.ts';
 import { buildJob } from '../../function/launcher/job.ts';
-import { DEFAULT_TEMPLATE } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE } from '../../function/kube/job-template.ts';
 import { QUEUE_ITEM_TYPE } from '../../function/events.ts';
 import { CallOptions } from '../../function/kube/call-options.ts';
 import { startControlPlane } from '../cluster/control-plane.ts';

@@ -13,14 +13,13 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { Redis } from 'ioredis';
 import { readDeadLetters, type DeadLetter } from '../helpers/dead-letters.ts';
 import { controlPlane } from '../cluster/fixture.ts';
 import { allKeys, pause, randomBetween } from '../helpers/bridge.ts';
-import { JobLedger, type LedgerEntry } from '../helpers/job-ledger.ts';
-import { eventually, useNamespace } from '../helpers/kube.ts';
-import { Component, deliveredId, deliveredItem, startPipeline, type Pipeline } from '../helpers/pipeline.ts';
-import { uniquePrefix } from '../helpers/redis.ts';
+import type { LedgerEntry } from '../helpers/job-ledger.ts';
+import { eventually } from '../helpers/kube.ts';
+import { Component, deliveredId, deliveredItem } from '../helpers/pipeline.ts';
+import { usePipelineRun } from '../helpers/pipeline-run.ts';
 
 const TOTAL = 2_000;
 const BATCH = 20;
@@ -41,53 +40,33 @@ interface Outcome {
 }
 
 describe('pipeline under faults: 2,000 items while the bridge and the launcher are killed -9 and the API server restarts', function () {
-  this.timeout(420_000);
-  const ns = useNamespace('e2e-faults');
-  let redis: Redis;
-  let pipe: Pipeline | undefined;
-  let ledger: JobLedger | undefined;
+  // A run took 380 s on 2 loaded cores: room enough that a slow run is judged by its own waits, which say what did not happen.
+  this.timeout(600_000);
+  const run = usePipelineRun('e2e-faults', { ownControlPlane: 'this test restarts the kube-apiserver, which only a control plane this run started can do' });
   let outcome: Outcome | undefined;
   let progress: NodeJS.Timeout | undefined;
   const markers: string[] = [];
-
-  before(function () {
-    if (!controlPlane()) {
-      process.stderr.write('      skipped: TEST_KUBECONFIG names an outside cluster; this test restarts the kube-apiserver, which only a control plane this run started can do\n');
-      this.skip();
-    }
-    redis = new Redis(process.env['JOB_ROBOT_TEST_REDIS_URL']!);
-  });
-  after(async function () {
+  after(function () {
     clearInterval(progress);
-    await ledger?.stop();
-    await pipe?.stop().catch(() => undefined);
-    await Component.killAll();
-    redis?.disconnect();
   });
 
   it('runs: items pushed, faults injected, everything settles', async function () {
     const cp = controlPlane()!;
+    const { ns, redis, ledger } = run;
     const t0 = Date.now();
-    const queue = `${uniquePrefix('e2e-faults')}queue`;
-    ledger = new JobLedger(ns.kc, ns.name);
     // Items with a Job so far (a duplicate Job must not make the count look complete).
     const withJob = new Set<string>();
     ledger.onNew((e) => withJob.add(markerOf(deliveredItem(e.job)?.bytes ?? Buffer.alloc(0)) ?? e.name));
-    await ledger.start();
-    pipe = await startPipeline({
-      admin: ns.kc,
-      namespace: ns.name,
-      redisUrl: process.env['JOB_ROBOT_TEST_REDIS_URL']!,
-      queue,
+    const p = await run.start({
       launcherEnv: { MAX_ACTIVE_JOBS: '1000', RETRY_AFTER_SECONDS: '1', KUBE_TIMEOUT_SECONDS: '5', LOG_LEVEL: 'warn' },
       bridgeEnv: { CONSUMER: 'bridge-0', LEASE_MS: '3000', BACKOFF_MIN_MS: '50', BACKOFF_MAX_MS: '2000', SEND_TIMEOUT_MS: '10000' },
       reaperEnv: { REAPER_SUCCEEDED_MAX_AGE: '1s', REAPER_FAILED_MAX_AGE: '1s', LOG_LEVEL: 'warn' },
       kubelet: { runMs: 500, intervalMs: 500 },
       pingEveryMs: 1500,
     });
-    const p = pipe;
-    const run = randomBytes(3).toString('hex');
-    for (let i = 0; i < TOTAL; i++) markers.push(`e2e-${run}-${String(i).padStart(4, '0')}`);
+    const queue = run.queue;
+    const tag = randomBytes(3).toString('hex');
+    for (let i = 0; i < TOTAL; i++) markers.push(`e2e-${tag}-${String(i).padStart(4, '0')}`);
 
     let pushed = 0;
     const producer = (async () => {
@@ -101,7 +80,7 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
 
     const faults: Record<Fault, number> = { bridge: 0, launcher: 0, 'api-server': 0 };
     progress = setInterval(() => {
-      const all = ledger!.all();
+      const all = ledger.all();
       const metric = (c: Component, name: string, labels?: Record<string, string>) => (c.alive ? c.metric(name, labels).catch(() => NaN) : Promise.resolve(NaN));
       void Promise.all([
         redis.llen(queue),
@@ -113,13 +92,13 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
         process.stderr.write(
           `      ${((Date.now() - t0) / 1000).toFixed(0)}s: pushed ${pushed}, queue ${depth}, Jobs seen ${all.length}, finished ${all.filter((e) => e.finished).length}, reaped ${all.filter((e) => e.deletedAt !== undefined).length}; launcher active ${active} rejected ${rejected}; bridge in flight ${inFlight} retried ${retried}; kubelet finished ${p.kubelet?.finished()}\n`,
         ),
-      );
+      ).catch(() => undefined); // a line of progress is not worth an unhandled rejection (Redis closed after a failure)
     }, 10_000);
     const deadLetterCount = () => redis.xlen(p.keys.deadLetter);
     for (const [k, fault] of FAULTS.entries()) {
       // Spread over the first three quarters of the flow: fault k once (k+1)/(n+1) of them have a Job or a dead letter.
       const threshold = Math.floor(((k + 1) / (FAULTS.length + 1)) * 0.75 * TOTAL);
-      await eventually(async () => ledger!.entries.size + (await deadLetterCount()) >= threshold, 150_000, `${threshold} items through before fault ${k + 1} (${fault})`);
+      await eventually(async () => ledger.entries.size + (await deadLetterCount()) >= threshold, 150_000, `${threshold} items through before fault ${k + 1} (${fault})`);
       await pause(randomBetween(0, 300)); // a random point in the flow
       const at = ((Date.now() - t0) / 1000).toFixed(1);
       const through = ledger.entries.size + (await deadLetterCount());
@@ -147,7 +126,7 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
     await eventually(async () => withJob.size + (await deadLetterCount()) >= TOTAL, 180_000, `all ${TOTAL} items to have a Job or a dead letter`);
     const batch = ns.kc.makeApiClient(BatchV1Api);
     await eventually(
-      async () => ledger!.live().length === 0 && (await batch.listNamespacedJob({ namespace: ns.name })).items.length === 0,
+      async () => ledger.live().length === 0 && (await batch.listNamespacedJob({ namespace: ns.name })).items.length === 0,
       180_000,
       'every Job to be reaped',
     );
@@ -216,7 +195,7 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
     for (const e of outcome!.jobs) {
       expect(e.eventId, `${e.name}'s event id annotation`).to.not.equal('');
       expect(deliveredId(e.job), `${e.name}'s CE_ID`).to.equal(e.eventId);
-      expect(e.eventSource, `${e.name}'s event source`).to.equal(pipe!.source);
+      expect(e.eventSource, `${e.name}'s event source`).to.equal(run.pipe.source);
     }
   });
 
@@ -233,7 +212,8 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
 
   it('Redis ends with nothing but the dead-letter stream: no claims, leases or attempts left', async function () {
     if (!outcome) throw new Error('the fault run above did not finish, so there is nothing to check');
-    const left = (await allKeys(redis)).filter((k) => k.includes(pipe!.keys.queue) && k !== pipe!.keys.deadLetter);
+    const { keys } = run.pipe;
+    const left = (await allKeys(run.redis)).filter((k) => k.includes(keys.queue) && k !== keys.deadLetter);
     expect(left).to.deep.equal([]);
   });
 });

@@ -13,14 +13,13 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import type { V1Job, V1PodSpec } from '@kubernetes/client-node';
-import { Redis } from 'ioredis';
 import { readDeadLetters, type DeadLetter } from '../helpers/dead-letters.ts';
 import { MANAGED_BY_LABEL } from '../../function/kube/labels.ts';
 import { EVENT_ENV_NAMES } from '../../function/launcher/event-env.ts';
-import { JobLedger, type LedgerEntry } from '../helpers/job-ledger.ts';
-import { eventually, useNamespace } from '../helpers/kube.ts';
-import { Component, deliveredItem, shippedTemplate, startPipeline, type Pipeline } from '../helpers/pipeline.ts';
-import { uniquePrefix } from '../helpers/redis.ts';
+import type { LedgerEntry } from '../helpers/job-ledger.ts';
+import { eventually } from '../helpers/kube.ts';
+import { deliveredItem, shippedTemplate } from '../helpers/pipeline.ts';
+import { usePipelineRun } from '../helpers/pipeline-run.ts';
 
 interface Hostile {
   name: string;
@@ -60,34 +59,25 @@ function podWithoutEvent(job: V1Job): V1PodSpec {
 
 describe('pipeline: hostile items end as a faithful Job or a dead letter with a reason, never a Job with another image, service account or privileges', function () {
   this.timeout(120_000);
-  const ns = useNamespace('e2e-hostile');
-  let redis: Redis;
-  let pipe: Pipeline | undefined;
-  let ledger: JobLedger | undefined;
-  const run = randomBytes(3).toString('hex');
-  const mark = (name: string) => `hostile-${run}-${name}`;
+  const run = usePipelineRun('e2e-hostile');
+  const tag = randomBytes(3).toString('hex');
+  const mark = (name: string) => `hostile-${tag}-${name}`;
   const items: Hostile[] = [];
   let jobs: LedgerEntry[] = [];
   let letters: DeadLetter[] = [];
 
   before(async function () {
-    redis = new Redis(process.env['JOB_ROBOT_TEST_REDIS_URL']!);
-    const queue = `${uniquePrefix('e2e-hostile')}queue`;
+    const { redis, ledger } = run;
     const template = shippedTemplate();
     template.spec!.suspend = true;
-    ledger = new JobLedger(ns.kc, ns.name);
-    await ledger.start();
-    pipe = await startPipeline({
-      admin: ns.kc,
-      namespace: ns.name,
-      redisUrl: process.env['JOB_ROBOT_TEST_REDIS_URL']!,
-      queue,
+    const pipe = await run.start({
       template,
       launcherEnv: { LOG_LEVEL: 'warn' },
       bridgeEnv: { MAX_ATTEMPTS: '3', BACKOFF_MIN_MS: '50', BACKOFF_MAX_MS: '500' },
       reaper: false,
       kubelet: false,
     });
+    const queue = run.queue;
 
     const json = (name: string, data: Record<string, unknown> = {}) => Buffer.from(JSON.stringify({ marker: mark(name), ...data }));
     items.push(
@@ -117,22 +107,16 @@ describe('pipeline: hostile items end as a faithful Job or a dead letter with a 
     );
     await redis.lpush(queue, ...items.map((h) => h.item));
 
-    const markerOf = (bytes: Buffer) => new RegExp(`hostile-${run}-[a-z0-9-]+`).exec(bytes.toString('latin1'))?.[0];
+    const markerOf = (bytes: Buffer) => new RegExp(`hostile-${tag}-[a-z0-9-]+`).exec(bytes.toString('latin1'))?.[0];
     const settled = async () => {
-      letters = await readDeadLetters(redis, pipe!.keys.deadLetter);
-      jobs = ledger!.all();
+      letters = await readDeadLetters(redis, pipe.keys.deadLetter);
+      jobs = ledger.all();
       const done = new Set([...jobs.map((e) => markerOf(deliveredItem(e.job)?.bytes ?? Buffer.alloc(0))), ...letters.map((d) => markerOf(d.item))]);
       return items.every((h) => done.has(mark(h.name)));
     };
     await eventually(settled, 60_000, `all ${items.length} hostile items to end as a Job or a dead letter`);
-    await eventually(async () => (await redis.llen(queue)) + (await redis.hlen(pipe!.keys.items)) === 0, 15_000, 'Redis to let go of every item');
+    await eventually(async () => (await redis.llen(queue)) + (await redis.hlen(pipe.keys.items)) === 0, 15_000, 'Redis to let go of every item');
     await settled();
-  });
-  after(async function () {
-    await ledger?.stop();
-    await pipe?.stop().catch(() => undefined);
-    await Component.killAll();
-    redis?.disconnect();
   });
 
   const outcomeOf = (h: Hostile) => {
@@ -182,7 +166,7 @@ describe('pipeline: hostile items end as a faithful Job or a dead letter with a 
       for (const d of outcomeOf(h).letters) {
         expect(d.item.equals(h.item), `${h.name}: the dead letter's bytes`).to.equal(true);
         expect(d.reason, `${h.name}: the reason`).to.match(/\S/);
-        expect(d.source, `${h.name}: the source`).to.equal(pipe!.source);
+        expect(d.source, `${h.name}: the source`).to.equal(run.pipe.source);
         if (h.status !== undefined) expect(d.status, `${h.name}: the status`).to.equal(h.status);
         if (h.reason) expect(d.reason, `${h.name}: the reason`).to.include(h.reason);
       }
@@ -207,9 +191,9 @@ describe('pipeline: hostile items end as a faithful Job or a dead letter with a 
       expect(podWithoutEvent(e.job), `${e.name}'s pod spec`).to.deep.equal(reference);
       const spec = { ...e.job.spec!, template: undefined, selector: undefined };
       expect(spec, `${e.name}'s Job spec`).to.deep.equal({ ...benign.spec!, template: undefined, selector: undefined });
-      expect(e.job.metadata!.namespace).to.equal(ns.name);
+      expect(e.job.metadata!.namespace).to.equal(run.ns.name);
       expect(e.job.metadata!.labels![MANAGED_BY_LABEL]).to.equal('job-robot');
-      expect(e.eventSource, `${e.name}'s source`).to.equal(pipe!.source);
+      expect(e.eventSource, `${e.name}'s source`).to.equal(run.pipe.source);
       expect(e.eventId, `${e.name}'s event id`).to.not.equal('forged-id');
     }
   });

@@ -125,6 +125,15 @@ export class RecordingSink {
   }
 }
 
+/** A sink with a little latency, so there are always sends in flight to be cut off. */
+export function slowSink(sink: RecordingSink): RecordingSink {
+  sink.respond = async () => {
+    await pause(randomBetween(0, 3));
+    return 202;
+  };
+  return sink;
+}
+
 /** The bridge as a child process. */
 export class BridgeProcess {
   /** Every bridge started and not yet exited, so an afterEach can clean up after a failed test. */
@@ -191,9 +200,28 @@ export class BridgeProcess {
     await this.exited;
   }
 
-  /** SIGTERM, once the bridge listens (its handler is installed by then), and its exit. */
+  /**
+   * Resolves once the bridge has answered an HTTP request (or after `timeoutMs`, or at its exit).
+   * The bridge logs that it listens just before it installs its SIGTERM handler, in the same
+   * synchronous step; it can answer a request only after that step, so an answer proves the handler
+   * is there, and the log line does not.
+   */
+  async answering(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const port = await this.port();
+    while (this.alive && Date.now() < deadline) {
+      try {
+        await (await fetch(`http://127.0.0.1:${port}/health/liveness`, { signal: AbortSignal.timeout(1000) })).arrayBuffer();
+        return;
+      } catch {
+        await pause(20); // not answering yet
+      }
+    }
+  }
+
+  /** SIGTERM, once the bridge answers (its handler is installed by then), and its exit. */
   async terminate(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    await this.port().catch(() => undefined);
+    await this.answering().catch(() => undefined);
     if (this.alive) this.child.kill('SIGTERM');
     return this.exited;
   }

@@ -48,15 +48,6 @@ export async function keysMatching(redis: Redis | Cluster, pattern: string): Pro
   return keys.sort();
 }
 
-/** A sink with a little latency, so there are always sends in flight to be cut off. */
-export function slowSink(sink: RecordingSink): RecordingSink {
-  sink.respond = async () => {
-    await pause(randomBetween(0, 3));
-    return 202;
-  };
-  return sink;
-}
-
 export async function crashRun(o: CrashRun): Promise<CrashResult> {
   const { redis, sink, queue, mode, replicas } = o;
   const keys = queueKeys(queue);
@@ -125,9 +116,7 @@ export async function crashRun(o: CrashRun): Promise<CrashResult> {
     await waitUntil(async () => (await redis.xlen(queue)) === 0, LEASE_MS * 10, 'every entry acknowledged');
   }
   for (const { proc } of live.values()) {
-    // A replica restarted just now may not have its SIGTERM handler yet (a known gap in the first
-    // milliseconds after spawn); the test is about a graceful stop, so stop it once it is up.
-    await proc.port();
+    // terminate() waits until a replica restarted just now answers: only then is its SIGTERM handler there.
     const exit = await proc.terminate();
     expect(exit, `exit of a bridge: ${proc.stderr.join('')}`).to.deep.equal({ code: 0, signal: null });
   }
@@ -151,4 +140,15 @@ export async function crashRun(o: CrashRun): Promise<CrashResult> {
     expect(((await redis.xpending(queue, 'job-robot')) as unknown[])[0]).to.equal(0);
   }
   return { kills, requests: sink.deliveries.length, duplicates: accepted.length - CRASH_TOTAL };
+}
+
+/**
+ * Runs `crashRun`, prints its figures after `label`, and holds the fault schedule to what the test
+ * is about: at least three kills per replica while the items flowed.
+ */
+export async function expectCrashRun(label: string, o: CrashRun): Promise<CrashResult> {
+  const result = await crashRun(o);
+  process.stderr.write(`      ${label}: ${JSON.stringify(result)}\n`);
+  expect(result.kills, 'bridges killed').to.be.at.least(3 * o.replicas);
+  return result;
 }

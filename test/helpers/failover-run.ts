@@ -1,4 +1,3 @@
-import { expect } from 'chai';
 /**
  * The body of a failover test, for Redis Cluster and Sentinel alike: bridges deliver items to a
  * recording sink while a producer pushes batches, each followed by `WAIT 1 <ms>` on the same
@@ -10,10 +9,13 @@ import { expect } from 'chai';
  * The producer talks to the current master over a plain connection with no retries, so a push
  * either ran once or is reported failed: a failed batch is neither counted nor pushed again.
  */
+import { expect } from 'chai';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { readDeadLetters } from './dead-letters.ts';
 import { queueKeys } from '../../function/queue/keys.ts';
 import { BridgeProcess, RecordingSink, identities, pause, waitUntil } from './bridge.ts';
+import type { RedisDeployment } from './redis-deployment.ts';
+import { uniquePrefix } from './redis.ts';
 
 export interface FailoverRun {
   redisEnv: Record<string, string>;
@@ -179,4 +181,38 @@ export function expectNothingLost(label: string, result: FailoverResult): void {
   expect(result.promoted).to.not.equal(result.killed);
   expect(result.lost, 'acknowledged items lost').to.equal(0);
   expect(result.duplicated, 'items delivered under two ids').to.equal(0);
+}
+
+export interface FailoverCase {
+  mode: 'list' | 'stream';
+  /** What happens to the queue's master once `killAfter` items were pushed; default: killed. */
+  failover?: (queue: string) => Promise<{ killed: number; promoted: number }>;
+  /** Items to acknowledge in all (default 1,500), and to push before the failover (default 400). */
+  total?: number;
+  killAfter?: number;
+}
+
+/**
+ * The body of every failover test, whatever the Redis: two bridges (list mode with CLAIM_WAIT) on
+ * a new queue of `redis` while the producer pushes, the queue's master failed over partway; then
+ * `expectNothingLost`.
+ */
+export async function expectFailoverLosesNothing(label: string, redis: RedisDeployment, sink: RecordingSink, c: FailoverCase): Promise<FailoverResult> {
+  const queue = `${uniquePrefix(`failover-${c.mode}`)}queue`;
+  const failover = c.failover ?? ((q: string) => redis.killMaster(q));
+  const result = await failoverRun({
+    redisEnv: { ...redis.env, ...CLAIM_WAIT },
+    redis: redis.client,
+    producer: redis.producer,
+    masterPort: () => redis.masterPort(queue),
+    failover: () => failover(queue),
+    sink,
+    queue,
+    mode: c.mode,
+    replicas: 2,
+    total: c.total ?? 1_500,
+    killAfter: c.killAfter ?? 400,
+  });
+  expectNothingLost(label, result);
+  return result;
 }

@@ -4,6 +4,7 @@
  * CloudEvent senders and a log capture.
  */
 import { encodeHeaderValue } from '../../function/http/cloudevent.ts';
+import { kubeletExpand } from '../../function/kube/expansion.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,35 +146,8 @@ export function envOf(job: V1Job, container = 0): Record<string, string> {
   return Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? '']));
 }
 
-/**
- * What a container process sees for an env value or arg: the kubelet's `$(VAR)` expansion
- * (k8s.io/kubernetes third_party/forked/golang/expansion), `$$` → `$`, `$(NAME)` → NAME's value
- * if defined, else left as written.
- */
-export function kubeletExpand(input: string, vars: Record<string, string> = {}): string {
-  let out = '';
-  let checkpoint = 0;
-  for (let cursor = 0; cursor < input.length; cursor++) {
-    if (input[cursor] === '$' && cursor + 1 < input.length) {
-      out += input.slice(checkpoint, cursor);
-      const rest = input.slice(cursor + 1);
-      let advance = 1;
-      if (rest[0] === '$') out += '$';
-      else if (rest[0] === '(') {
-        const close = rest.indexOf(')', 1);
-        if (close === -1) out += '$(';
-        else {
-          const name = rest.slice(1, close);
-          out += name in vars ? vars[name] : `$(${name})`;
-          advance = close + 1;
-        }
-      } else out += `$${rest[0]}`;
-      cursor += advance;
-      checkpoint = cursor + 1;
-    }
-  }
-  return out + input.slice(checkpoint);
-}
+/** What a container process sees for an env value or arg: the kubelet's `$(VAR)` expansion. */
+export { kubeletExpand };
 
 export interface ChildLauncher {
   child: ChildProcess;

@@ -96,3 +96,12 @@ export function usePrivateRedis(): { server: RedisServer; redis: Redis } {
   });
   return ctx;
 }
+
+/** Mocha hook: a queue key no other test shares, new before each test; read `.queue` inside tests. */
+export function useQueueName(name: string): { queue: string } {
+  const ctx = { queue: '' };
+  beforeEach(function () {
+    ctx.queue = `${uniquePrefix(name)}queue`;
+  });
+  return ctx;
+}

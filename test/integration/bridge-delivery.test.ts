@@ -3,41 +3,20 @@
  * a real redis-server and an HTTP sink in this process.
  */
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { queueKeys } from '../../function/queue/keys.ts';
 import { freePort } from '../cluster/ports.ts';
-import { BridgeProcess, RecordingSink, allKeys, identities, waitUntil } from '../helpers/bridge.ts';
-import { startRedis, uniquePrefix, type RedisServer } from '../helpers/redis.ts';
+import { BridgeProcess, allKeys, identities, waitUntil } from '../helpers/bridge.ts';
+import { useBridgeSuite } from '../helpers/bridge-suite.ts';
 
 describe('bridge delivery: sink outages, poison and hostile items (child process, real Redis)', function () {
   this.timeout(120_000);
-  let server: RedisServer;
-  let redis: Redis;
-  let sink: RecordingSink;
-  let queue: string;
-
-  before(async function () {
-    server = await startRedis();
-    redis = new Redis(server.url);
-  });
-  after(async function () {
-    redis.disconnect();
-    await server.stop();
-  });
-  beforeEach(function () {
-    sink = new RecordingSink();
-    queue = `${uniquePrefix('delivery')}queue`;
-  });
-  afterEach(async function () {
-    await BridgeProcess.killAll();
-    await sink.stop();
-  });
+  const t = useBridgeSuite('delivery', { listen: false });
 
   const env = (over: Record<string, string> = {}) => ({
-    REDIS_URL: server.url,
-    K_SINK: sink.url,
-    QUEUE_KEY: queue,
+    REDIS_URL: t.server.url,
+    K_SINK: t.sink.url,
+    QUEUE_KEY: t.queue,
     CONSUMER: 'delivery',
     CONCURRENCY: '8',
     BACKOFF_MIN_MS: '10',
@@ -46,15 +25,15 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
   });
 
   /** Keys of this test's queue left in Redis. */
-  const leftKeys = async () => (await allKeys(redis)).filter((k) => k.includes(queue));
+  const leftKeys = async () => (await allKeys(t.redis)).filter((k) => k.includes(t.queue));
 
   async function pushAll(items: (string | Buffer)[]): Promise<void> {
-    for (let i = 0; i < items.length; i += 100) await redis.lpush(queue, ...items.slice(i, i + 100));
+    for (let i = 0; i < items.length; i += 100) await t.redis.lpush(t.queue, ...items.slice(i, i + 100));
   }
 
   it('sink down (connection refused) for a while, then up: everything delivered, nothing dead-lettered, attempts untouched', async function () {
     const port = await freePort();
-    sink.port = port; // nothing listens there yet
+    t.sink.port = port; // nothing listens there yet
     const bridge = new BridgeProcess(env({ MAX_ATTEMPTS: '2' }));
     await bridge.port();
     const items = Array.from({ length: 300 }, (_, i) => `down-${i}`);
@@ -63,34 +42,34 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
     await waitUntil(async () => (await bridge.metric('job_robot_bridge_retried_total', { reason: 'unreachable' })) >= 8 * 5, 30_000, 'refused retries');
     // Only CONCURRENCY items being retried, and twice as many claimed ahead, while the sink is away.
     expect(await bridge.metric('job_robot_bridge_in_flight')).to.equal(3 * 8);
-    expect(await redis.llen(queue)).to.equal(300 - 3 * 8);
-    expect(await redis.exists(queueKeys(queue).attempts)).to.equal(0); // refusals do not use up attempts
-    await sink.start(port);
-    await sink.waitFor(() => sink.acceptedBodies().size === 300, 30_000, 'all items after the sink came up');
+    expect(await t.redis.llen(t.queue)).to.equal(300 - 3 * 8);
+    expect(await t.redis.exists(queueKeys(t.queue).attempts)).to.equal(0); // refusals do not use up attempts
+    await t.sink.start(port);
+    await t.sink.waitFor(() => t.sink.acceptedBodies().size === 300, 30_000, 'all items after the sink came up');
     expect(await bridge.metric('job_robot_bridge_dead_lettered_total')).to.equal(0);
     expect((await bridge.terminate()).code).to.equal(0);
     expect(await leftKeys()).to.deep.equal([]);
   });
 
   it('sink overloaded (429, 503 with Retry-After) then fine: nothing dead-lettered even with MAX_ATTEMPTS=1', async function () {
-    await sink.start();
+    await t.sink.start();
     let busy = 200;
-    sink.respond = () => (busy-- > 0 ? { status: busy % 2 ? 429 : 503, headers: { 'retry-after': '0' } } : 202);
+    t.sink.respond = () => (busy-- > 0 ? { status: busy % 2 ? 429 : 503, headers: { 'retry-after': '0' } } : 202);
     const bridge = new BridgeProcess(env({ MAX_ATTEMPTS: '1' }));
     const items = Array.from({ length: 100 }, (_, i) => `busy-${i}`);
     await pushAll(items);
-    await sink.waitFor(() => sink.acceptedBodies().size === 100, 30_000, 'all items once the sink recovered');
-    expect(sink.deliveries.length).to.be.at.least(300);
+    await t.sink.waitFor(() => t.sink.acceptedBodies().size === 100, 30_000, 'all items once the sink recovered');
+    expect(t.sink.deliveries.length).to.be.at.least(300);
     expect(await bridge.metric('job_robot_bridge_retried_total', { reason: 'throttled' })).to.equal(200);
-    expect(await readDeadLetters(redis, queueKeys(queue).deadLetter)).to.deep.equal([]);
+    expect(await readDeadLetters(t.redis, queueKeys(t.queue).deadLetter)).to.deep.equal([]);
     await bridge.terminate();
     expect(await leftKeys()).to.deep.equal([]);
   });
 
   it('a flapping sink (500 on every first try) loses nothing and dead-letters nothing within MAX_ATTEMPTS', async function () {
-    await sink.start();
+    await t.sink.start();
     const seen = new Set<string>();
-    sink.respond = (req) => {
+    t.sink.respond = (req) => {
       const id = String(req.headers['ce-id']);
       if (seen.has(id)) return 202;
       seen.add(id);
@@ -98,18 +77,18 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
     };
     const bridge = new BridgeProcess(env({ MAX_ATTEMPTS: '2' }));
     await pushAll(Array.from({ length: 200 }, (_, i) => `flap-${i}`));
-    await sink.waitFor(() => sink.acceptedBodies().size === 200, 30_000, 'all flapping items');
+    await t.sink.waitFor(() => t.sink.acceptedBodies().size === 200, 30_000, 'all flapping items');
     expect(await bridge.metric('job_robot_bridge_retried_total', { reason: 'server-error' })).to.equal(200);
     await bridge.terminate();
     // Each item kept its id across the retry.
-    const { idsPerBody } = identities(sink.deliveries);
+    const { idsPerBody } = identities(t.sink.deliveries);
     expect([...idsPerBody.values()].every((ids) => ids.size === 1)).to.equal(true);
     expect(await leftKeys()).to.deep.equal([]);
   });
 
   it('poison: exactly the items the sink answers 400 go to the dead-letter stream, with id, reason, status, attempts and time', async function () {
-    await sink.start();
-    sink.respond = (_req, body) => {
+    await t.sink.start();
+    t.sink.respond = (_req, body) => {
       const text = body.toString();
       if (text.startsWith('poison')) return { status: 400, body: `rejected ${text}` };
       if (text.startsWith('broken')) return { status: 500, body: 'internal error' };
@@ -122,16 +101,16 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
     const poison = items.filter((i) => i.startsWith('poison'));
     const broken = items.filter((i) => i.startsWith('broken'));
     const good = items.filter((i) => i.startsWith('good'));
-    const deadKey = queueKeys(queue).deadLetter;
-    await sink.waitFor(() => sink.acceptedBodies().size === good.length, 30_000, 'the good items');
-    await waitUntil(async () => (await redis.xlen(deadKey)) === poison.length + broken.length, 30_000, 'every poison and broken item dead-lettered');
-    const letters = await readDeadLetters(redis, deadKey);
-    const sentIds = new Map(sink.deliveries.map((d) => [d.body.toString(), d.id]));
+    const deadKey = queueKeys(t.queue).deadLetter;
+    await t.sink.waitFor(() => t.sink.acceptedBodies().size === good.length, 30_000, 'the good items');
+    await waitUntil(async () => (await t.redis.xlen(deadKey)) === poison.length + broken.length, 30_000, 'every poison and broken item dead-lettered');
+    const letters = await readDeadLetters(t.redis, deadKey);
+    const sentIds = new Map(t.sink.deliveries.map((d) => [d.body.toString(), d.id]));
     for (const letter of letters) {
       const body = letter.item.toString();
       expect(letter.id, body).to.equal(sentIds.get(body));
       expect(letter.time.getTime()).to.be.within(started, Date.now());
-      expect(letter.source).to.equal(`redis://127.0.0.1:${server.port}/0/${queue}`);
+      expect(letter.source).to.equal(`redis://127.0.0.1:${t.server.port}/0/${t.queue}`);
       if (body.startsWith('poison')) {
         expect(letter).to.deep.include({ status: 400, attempts: 1, reason: `sink answered 400: rejected ${body}` });
       } else {
@@ -139,7 +118,7 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
       }
     }
     expect(letters.map((l) => l.item.toString()).sort()).to.deep.equal([...poison, ...broken].sort());
-    expect(sink.deliveries.filter((d) => d.body.toString().startsWith('poison'))).to.have.length(poison.length); // never retried
+    expect(t.sink.deliveries.filter((d) => d.body.toString().startsWith('poison'))).to.have.length(poison.length); // never retried
     expect(await bridge.metric('job_robot_bridge_dead_lettered_total', { reason: 'rejected' })).to.equal(poison.length);
     expect(await bridge.metric('job_robot_bridge_dead_lettered_total', { reason: 'attempts' })).to.equal(broken.length);
     await bridge.terminate();
@@ -147,9 +126,9 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
   });
 
   it('hostile items: empty, invalid UTF-8, NUL bytes, odd JSON and 1 MB items are delivered faithfully or dead-lettered with a reason; the bridge stays up', async function () {
-    await sink.start();
+    await t.sink.start();
     const LIMIT = 512 * 1024;
-    sink.respond = (_req, body) => (body.length > LIMIT ? { status: 413, body: 'too large' } : 202);
+    t.sink.respond = (_req, body) => (body.length > LIMIT ? { status: 413, body: 'too large' } : 202);
     const megabyte = Buffer.alloc(1024 * 1024);
     for (let i = 0; i < megabyte.length; i++) megabyte[i] = (i * 2654435761) >>> 24;
     const bigJson = Buffer.from(JSON.stringify({ blob: 'x'.repeat(1024 * 1024) }));
@@ -175,17 +154,17 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
     ];
     // Within the bridge's MAX_ITEM_BYTES, past the sink's limit: the sink's 413 decides.
     const bridge = new BridgeProcess(env({ MAX_ATTEMPTS: '2', MAX_ITEM_BYTES: String(4 * 1024 * 1024) }));
-    for (const [, item] of [...cases, ...tooBig]) await redis.lpush(queue, item);
-    const deadKey = queueKeys(queue).deadLetter;
-    await sink.waitFor(() => sink.accepted().length >= cases.length, 30_000, 'the deliverable hostile items');
-    await waitUntil(async () => (await redis.xlen(deadKey)) === tooBig.length, 30_000, 'the 1 MB items dead-lettered');
+    for (const [, item] of [...cases, ...tooBig]) await t.redis.lpush(t.queue, item);
+    const deadKey = queueKeys(t.queue).deadLetter;
+    await t.sink.waitFor(() => t.sink.accepted().length >= cases.length, 30_000, 'the deliverable hostile items');
+    await waitUntil(async () => (await t.redis.xlen(deadKey)) === tooBig.length, 30_000, 'the 1 MB items dead-lettered');
     for (const [name, item, type] of cases) {
-      const got = sink.accepted().filter((d) => d.body.equals(item));
+      const got = t.sink.accepted().filter((d) => d.body.equals(item));
       expect(got, name).to.have.length(1);
       expect(got[0]!.contentType, name).to.equal(type);
       expect(got[0]!.headers['ce-id'], name).to.not.equal('forged');
     }
-    const letters = await readDeadLetters(redis, deadKey);
+    const letters = await readDeadLetters(t.redis, deadKey);
     for (const [name, item] of tooBig) {
       const letter = letters.find((l) => l.item.equals(item));
       expect(letter, name).to.not.equal(undefined);
@@ -198,35 +177,35 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
   });
 
   it('stream mode: poison entries go to the dead-letter stream under their entry id; entries without a data field are sent as JSON', async function () {
-    await sink.start();
-    sink.respond = (_req, body) => (body.toString().includes('poison') ? 400 : 202);
+    await t.sink.start();
+    t.sink.respond = (_req, body) => (body.toString().includes('poison') ? 400 : 202);
     const ids = {
-      good: (await redis.xadd(queue, '*', 'data', 'good'))!,
-      poison: (await redis.xadd(queue, '*', 'data', 'poison'))!,
-      fields: (await redis.xadd(queue, '*', 'job', 'backup', 'size', '3'))!,
+      good: (await t.redis.xadd(t.queue, '*', 'data', 'good'))!,
+      poison: (await t.redis.xadd(t.queue, '*', 'data', 'poison'))!,
+      fields: (await t.redis.xadd(t.queue, '*', 'job', 'backup', 'size', '3'))!,
     };
     const bridge = new BridgeProcess(env({ MODE: 'stream' }));
-    const deadKey = queueKeys(queue).deadLetter;
-    await sink.waitFor(() => sink.accepted().length === 2, 30_000, 'the two good entries');
-    await waitUntil(async () => (await redis.xlen(deadKey)) === 1, 30_000, 'the poison entry dead-lettered');
-    const byId = new Map(sink.deliveries.map((d) => [d.id, d]));
+    const deadKey = queueKeys(t.queue).deadLetter;
+    await t.sink.waitFor(() => t.sink.accepted().length === 2, 30_000, 'the two good entries');
+    await waitUntil(async () => (await t.redis.xlen(deadKey)) === 1, 30_000, 'the poison entry dead-lettered');
+    const byId = new Map(t.sink.deliveries.map((d) => [d.id, d]));
     expect(byId.get(ids.good)!.body.toString()).to.equal('good');
     expect(JSON.parse(byId.get(ids.fields)!.body.toString())).to.deep.equal({ job: 'backup', size: '3' });
     expect(byId.get(ids.fields)!.contentType).to.equal('application/json');
-    const [letter] = await readDeadLetters(redis, deadKey);
+    const [letter] = await readDeadLetters(t.redis, deadKey);
     expect(letter).to.deep.include({ id: ids.poison, status: 400 });
     expect(letter!.item.toString()).to.equal('poison');
     await bridge.terminate();
-    expect(await redis.xlen(queue)).to.equal(0);
-    expect((await leftKeys()).sort()).to.deep.equal([deadKey, queue].sort());
+    expect(await t.redis.xlen(t.queue)).to.equal(0);
+    expect((await leftKeys()).sort()).to.deep.equal([deadKey, t.queue].sort());
   });
 
   it('K_CE_OVERRIDES extensions and EVENT_TYPE reach the sink on every event', async function () {
-    await sink.start();
+    await t.sink.start();
     const bridge = new BridgeProcess(env({ K_CE_OVERRIDES: '{"extensions":{"team":"blue","tier":2}}', EVENT_TYPE: 'com.example.work' }));
-    await redis.lpush(queue, 'x');
-    await sink.waitFor(() => sink.accepted().length === 1, 30_000, 'one event');
-    const [d] = sink.accepted();
+    await t.redis.lpush(t.queue, 'x');
+    await t.sink.waitFor(() => t.sink.accepted().length === 1, 30_000, 'one event');
+    const [d] = t.sink.accepted();
     expect(d!.headers).to.include({ 'ce-team': 'blue', 'ce-tier': '2', 'ce-type': 'com.example.work', 'ce-specversion': '1.0' });
     await bridge.terminate();
   });

@@ -6,17 +6,17 @@
  */
 import { expect } from 'chai';
 import { readDeadLetters, type DeadLetter } from '../helpers/dead-letters.ts';
-import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
+import type { QueueKeys } from '../../function/queue/keys.ts';
 import { ListSource } from '../../function/queue/list-source.ts';
 import { StreamSource } from '../../function/queue/stream-source.ts';
-import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';
+import { connect, type RedisClient } from '../../function/queue/connection.ts';
 import { defineScripts } from '../../function/queue/scripts.ts';
 import { uuidv7Time } from '../../function/queue/ids.ts';
 import type { Buried, Intake } from '../../function/queue/intake.ts';
 import type { Claim } from '../../function/queue/source.ts';
 import { waitUntil } from '../helpers/bridge.ts';
 import { startRedisCluster, type RedisClusterServers } from '../helpers/redis-cluster.ts';
-import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
+import { useSourceRedis } from '../helpers/source-redis.ts';
 
 const LIMIT = 1024;
 const SOURCE = 'redis://test/0/queue';
@@ -24,21 +24,20 @@ const GROUP = 'job-robot';
 
 describe('bridge intake: MAX_ITEM_BYTES and the batch budget, measured in Redis (real Redis)', function () {
   this.timeout(30_000);
-  const r = usePrivateRedis();
+  const r = useSourceRedis('intake');
   let keys: QueueKeys;
-  const clients: RedisClient[] = [];
+  const clusterClients: RedisClient[] = [];
   let buried: Buried[];
   let cuts: number[];
   beforeEach(function () {
-    keys = queueKeys(`${uniquePrefix('intake')}queue`);
+    keys = r.keys;
     buried = [];
     cuts = [];
   });
   afterEach(function () {
-    for (const c of clients.splice(0)) c.disconnect();
+    for (const c of clusterClients.splice(0)) c.disconnect();
   });
 
-  const target = (): RedisTarget => ({ kind: 'standalone', host: '127.0.0.1', port: r.server.port, db: 0, tls: false });
   const intake = (maxItemBytes = LIMIT, batchBytes = 16 * LIMIT): Intake => ({
     maxItemBytes,
     batchBytes,
@@ -46,12 +45,7 @@ describe('bridge intake: MAX_ITEM_BYTES and the batch budget, measured in Redis 
     onBuried: (letters) => buried.push(...letters),
     onReplyCut: (bytes) => cuts.push(bytes),
   });
-  const connections = () => {
-    const client = connect(target(), 'test');
-    const blocking = connect(target(), 'test-blocking', true);
-    clients.push(client, blocking);
-    return { client, blocking };
-  };
+  const connections = () => ({ client: r.connect('test'), blocking: r.connect('test-blocking', true) });
   const list = (consumer: string, limits = intake(), leaseMs = 30_000) =>
     new ListSource({ ...connections(), keys, consumer, pushEnd: 'left', leaseMs, blockSeconds: 1, intake: limits });
   const stream = (consumer: string, limits = intake(), leaseMs = 30_000) =>
@@ -303,7 +297,7 @@ describe('bridge intake: MAX_ITEM_BYTES and the batch budget, measured in Redis 
       const nodes = cluster!.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
       const connectCluster = (name: string, blocking = false) => {
         const c = connect({ kind: 'cluster', nodes, tls: false }, name, blocking);
-        clients.push(c);
+        clusterClients.push(c);
         return c;
       };
       const producer = connectCluster('test-producer');

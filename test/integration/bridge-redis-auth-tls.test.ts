@@ -8,13 +8,12 @@
  */
 import { expect } from 'chai';
 import { Cluster, Redis } from 'ioredis';
-import { BridgeProcess, RecordingSink, identities, waitUntil } from '../helpers/bridge.ts';
-import { keysMatching, slowSink } from '../helpers/crash-run.ts';
-import { expectNothingLost, failoverRun } from '../helpers/failover-run.ts';
+import { BridgeProcess, RecordingSink, identities, slowSink, waitUntil } from '../helpers/bridge.ts';
+import { useSink } from '../helpers/bridge-suite.ts';
+import { keysMatching } from '../helpers/crash-run.ts';
+import { expectFailoverLosesNothing } from '../helpers/failover-run.ts';
 import { makePki, type Pki } from '../helpers/pki.ts';
-import { startRedisCluster, type RedisClusterServers } from '../helpers/redis-cluster.ts';
-import { clientOptions, type RedisSecurity } from '../helpers/redis-security.ts';
-import { SENTINEL_MASTER, startRedisSentinel, type RedisSentinelServers, type SentinelSecurity } from '../helpers/redis-sentinel.ts';
+import { startClusterDeployment, startSentinelDeployment, useDeployment } from '../helpers/redis-deployment.ts';
 import { uniquePrefix } from '../helpers/redis.ts';
 
 const PASSWORD = 'data-secret';
@@ -98,7 +97,7 @@ describe('bridge on Redis Cluster and Sentinel with passwords and TLS only', fun
   let pki: Pki;
   /** Another CA: its certificate in REDIS_TLS_CA must not make the servers trusted. */
   let stranger: Pki;
-  let sink: RecordingSink;
+  const s = useSink();
 
   before(async function () {
     pki = makePki('redis-auth-tls');
@@ -108,37 +107,16 @@ describe('bridge on Redis Cluster and Sentinel with passwords and TLS only', fun
     pki?.remove();
     stranger?.remove();
   });
-  beforeEach(async function () {
-    sink = await new RecordingSink().start();
-  });
-  afterEach(async function () {
-    await BridgeProcess.killAll();
-    await sink.stop();
-  });
 
   describe('Redis Cluster: 3 masters + 3 replicas, requirepass + masterauth, an ACL user, TLS only', function () {
-    let cluster: RedisClusterServers;
-    let redis: Cluster;
-    let security: RedisSecurity;
-    let env: Record<string, string>;
-
-    before(async function () {
-      security = { password: PASSWORD, user: USER, tls: pki };
-      cluster = await startRedisCluster(1_000, security);
-      redis = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { redisOptions: clientOptions(security) });
-      env = { REDIS_CLUSTER_NODES: cluster.seeds, REDIS_PASSWORD: PASSWORD, REDIS_TLS: 'true', REDIS_TLS_CA: pki.ca };
-    });
-    after(async function () {
-      redis?.disconnect();
-      await cluster?.stop();
-    });
+    const d = useDeployment(() => startClusterDeployment({ password: PASSWORD, user: USER, tls: pki }));
 
     it('the nodes serve TLS only, and refuse a client without the password', async function () {
-      for (const n of cluster.nodes) {
-        expect((await cluster.cli(n.port, 'CONFIG', 'GET', 'port')).trim().split('\n')).to.deep.equal(['port', '0']);
+      for (const n of d.redis.cluster.nodes) {
+        expect((await d.redis.cluster.cli(n.port, 'CONFIG', 'GET', 'port')).trim().split('\n')).to.deep.equal(['port', '0']);
       }
-      expect(await cluster.cli(cluster.nodes[0]!.port, 'CONFIG', 'GET', 'tls-cluster')).to.match(/yes/);
-      const anonymous = new Redis({ host: '127.0.0.1', port: cluster.nodes[0]!.port, tls: { ca: pki.ca }, protocol: 2, enableReadyCheck: false, lazyConnect: true, retryStrategy: () => null });
+      expect(await d.redis.cluster.cli(d.redis.cluster.nodes[0]!.port, 'CONFIG', 'GET', 'tls-cluster')).to.match(/yes/);
+      const anonymous = new Redis({ host: '127.0.0.1', port: d.redis.cluster.nodes[0]!.port, tls: { ca: pki.ca }, protocol: 2, enableReadyCheck: false, lazyConnect: true, retryStrategy: () => null });
       anonymous.on('error', () => undefined);
       await anonymous.connect();
       const refused = await anonymous.get('x').then(() => 'answered', (err: Error) => err.message);
@@ -152,99 +130,59 @@ describe('bridge on Redis Cluster and Sentinel with passwords and TLS only', fun
       const byMaster = new Map<number, string>();
       for (let i = 0; byMaster.size < 3; i++) {
         const q = `${prefix}q${i}`;
-        const master = await cluster.masterOf(q);
+        const master = await d.redis.cluster.masterOf(q);
         if (!byMaster.has(master)) byMaster.set(master, q);
       }
       const queues = [...byMaster.values()];
-      const bridges = queues.map((q) => new BridgeProcess({ ...env, QUEUE_KEY: q, K_SINK: sink.url }));
-      const pushed = await Promise.all(queues.map((q) => pushItems(redis, q, 100, q)));
-      await expectDeliveredOnce(redis, queues, sink, pushed.flat(), bridges);
+      const bridges = queues.map((q) => new BridgeProcess({ ...d.redis.env, QUEUE_KEY: q, K_SINK: s.sink.url }));
+      const pushed = await Promise.all(queues.map((q) => pushItems(d.redis.client, q, 100, q)));
+      await expectDeliveredOnce(d.redis.client, queues, s.sink, pushed.flat(), bridges);
     });
 
     it('an ACL user through REDIS_USERNAME, stream mode: delivered once each and acknowledged', async function () {
       const queue = `${uniquePrefix('cluster-tls-user')}stream`;
-      const bridge = new BridgeProcess({ ...env, REDIS_USERNAME: USER.name, REDIS_PASSWORD: USER.password, QUEUE_KEY: queue, MODE: 'stream', K_SINK: sink.url });
+      const bridge = new BridgeProcess({ ...d.redis.env, REDIS_USERNAME: USER.name, REDIS_PASSWORD: USER.password, QUEUE_KEY: queue, MODE: 'stream', K_SINK: s.sink.url });
       const bodies = Array.from({ length: 50 }, (_, i) => `user-${i}`);
-      for (const body of bodies) await redis.xadd(queue, '*', 'data', body);
-      await sink.waitFor(() => bodies.every((b) => sink.acceptedBodies().has(b)), 30_000, 'the stream items at the sink');
-      await waitUntil(async () => (await redis.xlen(queue)) === 0, 10_000, 'the stream acknowledged and trimmed');
-      expect(sink.accepted()).to.have.length(bodies.length);
+      for (const body of bodies) await d.redis.client.xadd(queue, '*', 'data', body);
+      await s.sink.waitFor(() => bodies.every((b) => s.sink.acceptedBodies().has(b)), 30_000, 'the stream items at the sink');
+      await waitUntil(async () => (await d.redis.client.xlen(queue)) === 0, 10_000, 'the stream acknowledged and trimmed');
+      expect(s.sink.accepted()).to.have.length(bodies.length);
       expect((await bridge.terminate()).code).to.equal(0);
     });
 
     it('a wrong password, no password, or another CA: not ready with the reason and the variable to fix; the queue keeps every item', async function () {
       await expectRefusedKeepingItems(
-        redis,
-        env,
+        d.redis.client,
+        d.redis.env,
         [
           { name: 'wrong password', env: { REDIS_PASSWORD: 'not-the-password' }, reason: /WRONGPASS.*check REDIS_USERNAME and REDIS_PASSWORD/ },
           { name: 'wrong ACL user password', env: { REDIS_USERNAME: USER.name, REDIS_PASSWORD: 'nope' }, reason: /WRONGPASS.*REDIS_PASSWORD/ },
           { name: 'no password', env: { REDIS_PASSWORD: undefined }, reason: /NOAUTH.*REDIS_PASSWORD/ },
           { name: 'untrusted CA', env: { REDIS_TLS_CA: stranger.ca }, reason: /certificate.*not trusted: check REDIS_TLS_CA/ },
         ],
-        sink,
+        s.sink,
       );
     });
   });
 
   describe('Sentinel: master + replica with requirepass/masterauth, three sentinels with their own password, all TLS only', function () {
-    let servers: RedisSentinelServers;
-    let redis: Redis;
-    let security: SentinelSecurity;
-    let env: Record<string, string>;
-
-    before(async function () {
-      security = { password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD, tls: pki };
-      servers = await startRedisSentinel(1_000, security);
-      redis = new Redis({
-        sentinels: servers.sentinelPorts.map((port) => ({ host: '127.0.0.1', port })),
-        name: SENTINEL_MASTER,
-        sentinelPassword: SENTINEL_PASSWORD,
-        sentinelTLS: { ca: pki.ca },
-        enableTLSForSentinelMode: true,
-        ...clientOptions(security),
-        maxRetriesPerRequest: null,
-      });
-      redis.on('error', () => undefined); // it reconnects through the sentinels on its own
-      env = {
-        REDIS_SENTINELS: servers.sentinels, REDIS_SENTINEL_MASTER: SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
-        REDIS_PASSWORD: PASSWORD, REDIS_TLS: 'true', REDIS_TLS_CA: pki.ca,
-      };
-    });
-    after(async function () {
-      redis?.disconnect();
-      await servers?.stop();
-    });
+    const d = useDeployment(() => startSentinelDeployment({ password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD, tls: pki }));
 
     it('a wrong sentinel password, a wrong master password, or another CA: not ready with the reason; the queue keeps every item', async function () {
       await expectRefusedKeepingItems(
-        redis,
-        env,
+        d.redis.client,
+        d.redis.env,
         [
           { name: 'wrong sentinel password', env: { REDIS_SENTINEL_PASSWORD: 'nope' }, reason: /sentinel.*WRONGPASS.*check REDIS_SENTINEL_USERNAME and REDIS_SENTINEL_PASSWORD/ },
           { name: 'wrong master password', env: { REDIS_PASSWORD: 'nope' }, reason: /WRONGPASS.*check REDIS_USERNAME and REDIS_PASSWORD/ },
           { name: 'untrusted CA', env: { REDIS_TLS_CA: stranger.ca }, reason: /certificate.*not trusted: check REDIS_TLS_CA/ },
         ],
-        sink,
+        s.sink,
       );
     });
 
     it('kill -9 the master while items flow over TLS: no acknowledged, replicated item lost or given two ids', async function () {
-      const queue = `${uniquePrefix('sentinel-tls-failover')}queue`;
-      const result = await failoverRun({
-        redisEnv: env,
-        redis,
-        producer: clientOptions(security),
-        masterPort: () => servers.masterPort(),
-        failover: () => servers.killMaster(),
-        sink: slowSink(sink),
-        queue,
-        mode: 'list',
-        replicas: 2,
-        total: 600,
-        killAfter: 200,
-      });
-      expectNothingLost('sentinel failover over TLS', result);
+      const result = await expectFailoverLosesNothing('sentinel failover over TLS', d.redis, slowSink(s.sink), { mode: 'list', total: 600, killAfter: 200 });
       expect(result.acknowledged).to.be.at.least(600);
     });
   });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { BatchV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { jobName } from '../../function/kube/names.ts';
-import { DEFAULT_TEMPLATE } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE } from '../../function/kube/job-template.ts';
 import { asJobRobot, envOf, kubeletExpand, postBinary, postStructured, startLauncher, structured, type TestLauncher } from '../helpers/launcher.ts';
 import { useNamespace } from '../helpers/kube.ts';
 

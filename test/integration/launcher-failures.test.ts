@@ -1,12 +1,13 @@
 import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { jobName } from '../../function/kube/names.ts';
-import { DEFAULT_TEMPLATE, parseTemplate } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE, parseTemplate } from '../../function/kube/job-template.ts';
 import { readRepoFile } from '../helpers/paths.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { asJobRobot, postBinary, startLauncher } from '../helpers/launcher.ts';
 import { createNamespace, deleteNamespace, eventually, parseManifests, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { finishJobPods } from '../helpers/pods.ts';
+import { strangerConfig } from '../helpers/stranger.ts';
 
 const JOBS = /^\/apis\/batch\/v1\/namespaces\/[^/]+\/jobs$/;
 
@@ -61,6 +62,37 @@ describe('launcher: failures map to 500 only for its own misconfiguration, 429/5
         // Without list, the cap cannot count: that is misconfiguration too, answered at once.
         const post = await postBinary(l.url, { id: 'denied-2' });
         expect(post.status).to.equal(500);
+      } finally {
+        await l.close();
+      }
+    });
+  });
+
+  describe('credentials', function () {
+    it('credentials the API server does not accept (401): a create and a status read both answer 500 unauthorized, the log names the credentials', async function () {
+      const l = await startLauncher(strangerConfig(robot), ns.name, { MAX_ACTIVE_JOBS: '0' }, { waitReady: false });
+      try {
+        const post = await postBinary(l.url, { id: 'stranger-1' });
+        expect(post.status).to.equal(500);
+        expect(((await post.json()) as { error: string }).error).to.equal('unauthorized');
+        const read = await fetch(`${l.url}/jobs/${jobName('job-robot-', '/test', 'stranger-1')}`);
+        expect(read.status).to.equal(500);
+        expect(((await read.json()) as { error: string }).error).to.equal('unauthorized');
+        const line = l.logs.find((x) => x['level'] === 'error' && x['reason'] === 'unauthorized');
+        expect(String(line?.['fix']), JSON.stringify(l.logs.lines)).to.contain('ServiceAccount token');
+      } finally {
+        await l.close();
+      }
+    });
+
+    it('with the active-Job cap on, a watch refused with 401 is answered 500 at once, not after waiting for a count', async function () {
+      const l = await startLauncher(strangerConfig(robot), ns.name, { MAX_ACTIVE_JOBS: '5' }, { waitReady: false });
+      try {
+        const res = await eventually(async () => {
+          const r = await postBinary(l.url, { id: 'stranger-2' });
+          return r.status === 500 ? r : undefined;
+        }, 15_000, 'the refused watch to be seen');
+        expect(((await res.json()) as { error: string }).error).to.equal('unauthorized');
       } finally {
         await l.close();
       }

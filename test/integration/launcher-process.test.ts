@@ -3,6 +3,9 @@
  */
 import { expect } from 'chai';
 import { request } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BatchV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { jobName } from '../../function/kube/names.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
@@ -46,12 +49,19 @@ describe('launcher process: node function/cli.ts launcher', function () {
   });
 
   describe('configuration errors stop the process at start, naming the variable', function () {
+    // A template whose own env value is over Linux's 128 KiB limit on one exec string.
+    const hugeTemplate = join(mkdtempSync(join(tmpdir(), 'job-robot-template-')), 'job.yaml');
+    writeFileSync(
+      hugeTemplate,
+      JSON.stringify({ apiVersion: 'batch/v1', kind: 'Job', spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', env: [{ name: 'BIG', value: 'x'.repeat(200 * 1024) }] }] } } } }),
+    );
     const cases: Array<[string, Record<string, string>, RegExp]> = [
       ['JOB_NAME_PREFIX', { JOB_NAME_PREFIX: 'Bad_Prefix' }, /JOB_NAME_PREFIX/],
       ['MAX_EVENT_BYTES', { MAX_EVENT_BYTES: 'lots' }, /MAX_EVENT_BYTES/],
       ['JOB_SERVICE_ACCOUNT', { JOB_SERVICE_ACCOUNT: 'job-robot' }, /JOB_SERVICE_ACCOUNT: must not be job-robot/],
       ['JOB_TEMPLATE_PATH (missing file)', { JOB_TEMPLATE_PATH: '/nonexistent/job.yaml' }, /JOB_TEMPLATE_PATH: cannot read \/nonexistent\/job.yaml/],
       ['JOB_TEMPLATE_PATH (not a Job)', { JOB_TEMPLATE_PATH: 'config/rbac.yaml' }, /JOB_TEMPLATE_PATH: config\/rbac.yaml must hold exactly one document/],
+      ['JOB_TEMPLATE_PATH (too large for any Job)', { JOB_TEMPLATE_PATH: hugeTemplate }, /JOB_TEMPLATE_PATH: even the smallest event's Job is too large: .*BIG/],
       ['KUBECONFIG', { KUBECONFIG: '/nonexistent/kubeconfig' }, /KUBECONFIG: cannot load \/nonexistent\/kubeconfig/],
     ];
     for (const [name, env, pattern] of cases) {

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { describePermission, type Permission } from '../../function/kube/access.ts';
-import { JOB_ROBOT_PERMISSIONS } from '../../function/kube/permissions.ts';
+import { describePermission, JOB_ROBOT_PERMISSIONS, type Permission } from '../../function/kube/permissions.ts';
 import { applyManifests, createNamespace, deleteNamespace, eventually, parseManifests, useNamespace } from '../helpers/kube.ts';
 import { readRepoFile } from '../helpers/paths.ts';
 

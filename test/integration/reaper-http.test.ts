@@ -212,7 +212,7 @@ describe('reaper HTTP function on the real control plane, as job-robot', functio
     expect(res.status).to.equal(500);
     const body = (await res.json()) as { error: string; message: string };
     expect(body.error).to.equal('forbidden');
-    expect(body.message).to.contain(`may not list Jobs in namespace ${ns.name}`);
+    expect(body.message).to.contain(`may not list jobs.batch in namespace ${ns.name}`);
     expect(body.message).to.contain(`User "system:serviceaccount:${ns.name}:unbound" cannot list resource "jobs"`);
     expect(forbidden).to.deep.equal([`grant list jobs.batch in namespace ${ns.name}: kubectl apply -n ${ns.name} -f config/rbac.yaml`]);
     expect(await jobNames()).to.deep.equal(['new', 'old']);
@@ -271,7 +271,7 @@ describe('reaper HTTP function on the real control plane, as job-robot', functio
       const res = await post(ping());
       expect(res.status).to.equal(503);
       expect(res.headers.get('retry-after')).to.equal('7');
-      expect(((await res.json()) as { error: string }).error).to.equal('kube-unavailable');
+      expect(((await res.json()) as { error: string }).error).to.equal('api-unavailable');
       expect(await jobNames()).to.deep.equal(['new', 'old']);
     } finally {
       await proxy.stop();

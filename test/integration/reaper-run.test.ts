@@ -31,6 +31,7 @@ import { createFinishedJob, inParallel, suspendedJob, type Outcome } from '../he
 import { plainJob } from '../helpers/jobs.ts';
 import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { readRepoFile } from '../helpers/paths.ts';
+import { strangerConfig } from '../helpers/stranger.ts';
 
 const H = 3_600_000;
 const OWNED = ownerLabels();
@@ -289,15 +290,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
     });
 
     it('credentials the API server does not accept (401) are misconfiguration of the credentials', async function () {
-      const cluster = robot.getCurrentCluster()!;
-      const stranger = new KubeConfig();
-      stranger.loadFromOptions({
-        clusters: [{ ...cluster, name: 'cluster' }],
-        users: [{ name: 'stranger', token: 'not-a-token-the-api-server-issued' }],
-        contexts: [{ name: 'stranger', cluster: 'cluster', user: 'stranger' }],
-        currentContext: 'stranger',
-      });
-      const err = await rejection(reaper(new Observed(stranger)).run());
+      const err = await rejection(reaper(new Observed(strangerConfig(robot))).run());
       expect(err).to.be.instanceOf(Misconfigured).and.deep.include({ reason: 'unauthorized' });
     });
   });
@@ -476,7 +469,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
       await settled([]);
     });
 
-    it('an API server that keeps throttling (429) fails the run as 503 with the server\u2019s Retry-After, after 3 tries', async function () {
+    it('an API server that keeps throttling (429) fails the run as 429 with the server\u2019s Retry-After, after 3 tries', async function () {
       proxy.rules = [
         {
           method: 'GET',
@@ -486,7 +479,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
       ];
       const api = new Observed(throughProxy);
       const err = await rejection(reaper(api).run());
-      expect(err).to.be.instanceOf(RetryLater).and.deep.include({ status: 503, reason: 'kube-unavailable', retryAfterSeconds: 4 });
+      expect(err).to.be.instanceOf(RetryLater).and.deep.include({ status: 429, reason: 'api-throttled', retryAfterSeconds: 4 });
       expect(api.lists.map((l) => l.failed)).to.deep.equal([429, 429, 429]);
     });
 
@@ -497,7 +490,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
       try {
         const t0 = Date.now();
         const err = await rejection(reaper(api, { calls: shortDeadline, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 } }).run());
-        expect(err).to.be.instanceOf(RetryLater).and.deep.include({ status: 503, reason: 'kube-unavailable' });
+        expect(err).to.be.instanceOf(RetryLater).and.deep.include({ status: 503, reason: 'api-unreachable' });
         expect(api.lists.map((l) => l.failed)).to.deep.equal([0, 0]);
         expect(Date.now() - t0).to.be.within(900, 5000);
       } finally {

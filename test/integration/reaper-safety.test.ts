@@ -170,7 +170,7 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
       expect(err).to.be.instanceOf(Misconfigured);
       const e = err as Misconfigured;
       expect(e.reason).to.equal('forbidden');
-      expect(e.message).to.contain(`may not list Jobs in namespace ${ns.name}`);
+      expect(e.message).to.contain(`may not list jobs.batch in namespace ${ns.name}`);
       expect(e.message).to.contain(`User "system:serviceaccount:${ns.name}:unbound" cannot list resource "jobs" in API group "batch"`);
       expect(e.fix).to.equal(`grant list jobs.batch in namespace ${ns.name}: kubectl apply -n ${ns.name} -f config/rbac.yaml`);
     });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { eventsFromRequest, decodeData, mediaType } from '../../function/http/cloudevent.ts';
-import { InvalidEvent, UnsupportedMediaType } from '../../function/http/errors.ts';
+import { InvalidEvent, PayloadTooLarge, UnsupportedMediaType } from '../../function/http/errors.ts';
 
 const binaryHeaders = (extra: Record<string, string> = {}) => ({
   'ce-specversion': '1.0',
@@ -84,6 +84,21 @@ describe('http cloudevent: receiving', function () {
     const events = eventsFromRequest(h, Buffer.from(JSON.stringify([one('1'), one('2')])));
     expect(events.map((e) => e.id)).to.deep.equal(['1', '2']);
     throwsWith(() => eventsFromRequest(h, Buffer.from('[]')), InvalidEvent, /empty/);
+  });
+
+  it('batch mode: an over-long batch is a 413 counted before any event is validated', function () {
+    const h = { 'content-type': 'application/cloudevents-batch+json' };
+    const valid = { specversion: '1.0', id: 'ok', source: '/s', type: 't' };
+    // Within the default 1 MiB request bound: a valid first event, then 18,699 that would each fail validation with a 400.
+    const batch = Buffer.from(JSON.stringify([valid, ...Array.from({ length: 18_699 }, (_, i) => ({ id: `${i}`, source: '/s', type: 't' }))]));
+    expect(batch.length).to.be.at.most(1_048_576);
+    throwsWith(() => eventsFromRequest(h, batch, { maxBatchEvents: 100 }), PayloadTooLarge, /the batch holds 18700 events; the limit is 100 \(MAX_BATCH_EVENTS\)/);
+    // The 101st event alone invalid: still the count, not the event, decides.
+    const at101 = Buffer.from(JSON.stringify([...Array.from({ length: 100 }, (_, i) => ({ ...valid, id: `ok-${i}` })), { id: 'no-specversion' }]));
+    throwsWith(() => eventsFromRequest(h, at101, { maxBatchEvents: 100 }), PayloadTooLarge, /holds 101 events/);
+    // Within the limit every event is still validated; without one (the reaper, the dead-letter sink) any count is read.
+    throwsWith(() => eventsFromRequest(h, Buffer.from(JSON.stringify([valid, { id: 'no-specversion' }])), { maxBatchEvents: 2 }), InvalidEvent, /specversion/);
+    expect(eventsFromRequest(h, Buffer.from(JSON.stringify(Array.from({ length: 101 }, (_, i) => ({ ...valid, id: `n-${i}` })))))).to.have.length(101);
   });
 
   it('not a CloudEvent at all is a 415; an unknown CloudEvents format is a 415', function () {

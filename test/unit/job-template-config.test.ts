@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DEFAULT_TEMPLATE, parseTemplate } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE, parseTemplate } from '../../function/kube/job-template.ts';
 import { parseManifests } from '../helpers/kube.ts';
 import { readRepoFile } from '../helpers/paths.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../../function/config/base.ts';
 import { QUEUE_ITEM_TYPE } from '../../function/events.ts';
 import { loadLauncherConfig } from '../../function/launcher/config.ts';
-import { DEFAULT_TEMPLATE, loadTemplate, parseTemplate } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE, loadTemplate, parseTemplate } from '../../function/kube/job-template.ts';
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
   try {
@@ -81,6 +81,11 @@ describe('launcher config', function () {
     });
   });
 
+  it('MAX_EVENT_BYTES: at most 131052, so that one variable holding it all is still one exec string; beyond, the start fails saying why', function () {
+    expect(loadLauncherConfig({ MAX_EVENT_BYTES: '131052' }).maxEventBytes).to.equal(131052);
+    expect(configError({ MAX_EVENT_BYTES: '131053' }).message).to.contain('MAX_EVENT_BYTES: must be at most 131052').and.contain('131072 bytes (MAX_ARG_STRLEN)');
+  });
+
   it('ACCEPTED_TYPES is a comma list; ACTIVE_DEADLINE_SECONDS empty means unset', function () {
     const c = loadLauncherConfig({ ACCEPTED_TYPES: ' a.b , c.d ,', ACTIVE_DEADLINE_SECONDS: '' });
     expect(c.acceptedTypes).to.deep.equal(['a.b', 'c.d']);
@@ -93,6 +98,8 @@ describe('launcher config', function () {
       [{ JOB_NAME_PREFIX: 'p'.repeat(40) }, 'JOB_NAME_PREFIX'],
       [{ PORT: '70000' }, 'PORT'],
       [{ MAX_EVENT_BYTES: '10' }, 'MAX_EVENT_BYTES'],
+      [{ MAX_EVENT_BYTES: '131053' }, 'MAX_EVENT_BYTES'],
+      [{ MAX_EVENT_BYTES: String(512 * 1024) }, 'MAX_EVENT_BYTES'],
       [{ MAX_ACTIVE_JOBS: '-1' }, 'MAX_ACTIVE_JOBS'],
       [{ JOB_SERVICE_ACCOUNT: 'job-robot' }, 'JOB_SERVICE_ACCOUNT'],
       [{ JOB_SERVICE_ACCOUNT: 'Not_Valid' }, 'JOB_SERVICE_ACCOUNT'],

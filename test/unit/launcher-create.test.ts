@@ -22,6 +22,7 @@ describe('launcher create: every API answer maps to one HTTP class', function ()
       [map(429), RetryLater, 429, 'api-throttled'],
       [map(500), RetryLater, 503, 'api-unavailable'],
       [map(504), RetryLater, 503, 'api-unavailable'],
+      [map(501), InternalError, 500, 'internal'],
       [map(0), RetryLater, 503, 'api-unreachable'],
       [map(418), InternalError, 500, 'internal'],
     ];
@@ -37,9 +38,7 @@ describe('launcher create: every API answer maps to one HTTP class', function ()
   });
 
   it('a 403 names the fix: kubectl apply -f config/rbac.yaml in the namespace', function () {
-    expect((map(403) as Misconfigured).fix).to.equal(
-      "grant create on jobs.batch to the launcher's ServiceAccount in namespace ns1: kubectl apply -n ns1 -f config/rbac.yaml",
-    );
+    expect((map(403) as Misconfigured).fix).to.equal('grant create jobs.batch in namespace ns1: kubectl apply -n ns1 -f config/rbac.yaml');
   });
 });
 

@@ -3,7 +3,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import { EVENT_ID_ANNOTATION, IDENTITY_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL } from '../../function/kube/labels.ts';
 import { identityHash, isDns1123Label, jobName } from '../../function/kube/names.ts';
 import { buildJob, literal, type JobSettings } from '../../function/launcher/job.ts';
-import { DEFAULT_TEMPLATE, loadTemplate } from '../../function/launcher/template.ts';
+import { DEFAULT_TEMPLATE, loadTemplate } from '../../function/kube/job-template.ts';
 import { kubeletExpand } from '../helpers/launcher.ts';
 
 const settings: JobSettings = { prefix: 'jr-', ttlSeconds: 600, serviceAccount: 'job-robot-job' };

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { V1Job, V1JobCondition } from '@kubernetes/client-node';
-import { NewestKept, decide, isExpired, jobState, newer, type Decision, type FinishedJob, type Policy } from '../../function/reaper/policy.ts';
+import { NewestKept, finishState, isExpired, newer, type Decision, type FinishedJob, type Policy } from '../../function/reaper/policy.ts';
+import { decide } from '../helpers/decide.ts';
 
 const H = 3_600_000;
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -39,8 +40,8 @@ function outcome(decisions: Decision[]): Record<string, string> {
   return Object.fromEntries(decisions.map((d) => [d.job.name, d.action === 'delete' ? 'delete' : `keep:${d.reason}`]));
 }
 
-describe('reaper policy: where a Job stands', function () {
-  const cases: Array<[string, V1Job, ReturnType<typeof jobState>]> = [
+describe('reaper policy: whether a Job has finished, as what and when', function () {
+  const cases: Array<[string, V1Job, ReturnType<typeof finishState>]> = [
     ['no status at all is running', { metadata: { name: 'bare' } }, { state: 'running' }],
     ['no conditions is running', job(), { state: 'running' }],
     ['spec.suspend without a terminal condition is suspended', job({ suspend: true }), { state: 'suspended' }],
@@ -99,7 +100,7 @@ describe('reaper policy: where a Job stands', function () {
   ];
   for (const [name, j, expected] of cases) {
     it(name, function () {
-      expect(jobState(j)).to.deep.equal(expected);
+      expect(finishState(j)).to.deep.equal(expected);
     });
   }
 });
@@ -199,7 +200,7 @@ describe('reaper policy: decisions', function () {
       const expected: Record<string, string> = {};
       for (const cls of ['succeeded', 'failed'] as const) {
         const finished = jobs
-          .map((j) => ({ j, s: jobState(j) }))
+          .map((j) => ({ j, s: finishState(j) }))
           .filter((x) => x.s.state === 'finished' && x.s.class === cls)
           .map((x) => ({ name: x.j.metadata!.name!, uid: '', class: cls, finishedAt: (x.s as { finishedAt: number }).finishedAt }) as FinishedJob)
           .sort((a, b) => (newer(a, b) ? -1 : 1));
@@ -208,7 +209,7 @@ describe('reaper policy: decisions', function () {
           expected[f.name] = i < p[cls].keep ? (expired ? 'keep:newest' : 'keep:within-max-age') : expired ? 'delete' : 'keep:within-max-age';
         });
       }
-      for (const j of jobs) expected[j.metadata!.name!] ??= `keep:${jobState(j).state}`;
+      for (const j of jobs) expected[j.metadata!.name!] ??= `keep:${finishState(j).state}`;
       expect(outcome(decide(jobs, p, NOW)), `round ${round}`).to.deep.equal(expected);
     }
   });

@@ -1,14 +1,15 @@
 /**
- * The operator's Job template: a batch/v1 Job manifest in a file (a ConfigMap mounted into the
- * launcher's pod), or the built-in pi Job. Read and checked once at start; the API server's
- * dry run (startup.ts) then checks what this module cannot.
+ * The operator's Job template: a batch/v1 Job manifest in a file (the job-robot-job-template
+ * ConfigMap, mounted into the launcher's pod), or the built-in pi Job. The launcher reads and
+ * checks it once at start, the doctor reads it from the ConfigMap; the API server's dry run
+ * (job-dry-run.ts) then checks what this module cannot.
  */
 import { readFileSync } from 'node:fs';
 import type { V1Job } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../config/base.ts';
-import { LAUNCHER_SERVICE_ACCOUNT } from './config.ts';
+import { JOB_ROBOT_SERVICE_ACCOUNT } from './permissions.ts';
 
 /**
  * The classic pi Job, kept as an object so the image needs no extra file. It runs as `nobody`:
@@ -41,6 +42,11 @@ const container = z.looseObject({
   image: z.string().min(1, 'every container needs an image'),
 });
 
+/** A ServiceAccount for the Jobs' pods: anything but job-robot's own. */
+export const podServiceAccount = z
+  .string()
+  .refine((sa) => sa !== JOB_ROBOT_SERVICE_ACCOUNT, `must not be ${JOB_ROBOT_SERVICE_ACCOUNT}: the Jobs' pods never run as the launcher`);
+
 /** The shape the launcher relies on; everything else is the API server's to judge. */
 const templateShape = z.looseObject({
   apiVersion: z.literal('batch/v1'),
@@ -52,14 +58,8 @@ const templateShape = z.looseObject({
       spec: z.looseObject({
         containers: z.array(container).min(1),
         initContainers: z.array(container).optional(),
-        serviceAccountName: z
-          .string()
-          .refine((sa) => sa !== LAUNCHER_SERVICE_ACCOUNT, `must not be ${LAUNCHER_SERVICE_ACCOUNT}: the Jobs' pods never run as the launcher`)
-          .optional(),
-        serviceAccount: z
-          .string()
-          .refine((sa) => sa !== LAUNCHER_SERVICE_ACCOUNT, `must not be ${LAUNCHER_SERVICE_ACCOUNT}: the Jobs' pods never run as the launcher`)
-          .optional(),
+        serviceAccountName: podServiceAccount.optional(),
+        serviceAccount: podServiceAccount.optional(),
       }),
     }),
   }),

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { Limiter } from '../../function/reaper/limiter.ts';
+import { Limiter } from '../../function/async/limiter.ts';
 
 /** Lets every pending promise callback run. */
 const settle = () => new Promise((r) => setImmediate(r));
 
-describe('reaper limiter: bounded concurrency with back-pressure', function () {
+describe('limiter: bounded concurrency with back-pressure', function () {
   it('run resolves once the task has started, and waits while `limit` tasks are in flight', async function () {
     const limiter = new Limiter(2);
     const release: Array<() => void> = [];
