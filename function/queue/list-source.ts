@@ -110,7 +110,7 @@ export class ListSource implements Source {
   async start(): Promise<Claim[]> {
     await this.scripts.lease(this.keys.consumers, this.consumer, this.leaseMs);
     const [own, letters] = (await this.scripts.own(
-      this.claims, this.keys.items, this.keys.attempts, this.keys.deadLetter, this.intake.maxItemBytes, ...noteArgs(this.intake),
+      this.claims, this.keys.items, this.keys.attempts, this.keys.deadLetter, this.keys.adopted, this.intake.maxItemBytes, ...noteArgs(this.intake), this.consumer,
     )) as Reply;
     report(this.intake, letters);
     return triples(own);

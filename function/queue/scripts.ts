@@ -157,11 +157,13 @@ end
 
 /**
  * own: the claims a consumer already holds (its previous life, same name), with their attempts;
- * one over `max` is dead-lettered instead (see HELD).
- * KEYS: claims, items, attempts, dead-letter. ARGV: max, time, source.
+ * one over `max` is dead-lettered instead (see HELD). Its adoption note from that life goes too
+ * (see ADOPT): the claims it names are among these, and no repeat of that life's calls can come now.
+ * KEYS: claims, items, attempts, dead-letter, adopted. ARGV: max, time, source, consumer.
  * Returns {id, item, attempts, ..., letters}.
  */
 const OWN = `${BURY}${HELD}
+redis.call('HDEL', KEYS[5], ARGV[4])
 local max = tonumber(ARGV[1])
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -200,8 +202,8 @@ return out
  * lets a repeat of the call (its reply was lost and ioredis resent it) find the lease gone and
  * return those claims again, instead of nothing, which would leave them unsent under a live
  * consumer's name until it restarts. The adopter removes its note once the reply arrives; a note
- * whose adopter died first goes when that adopter is adopted in turn (its claims, adopted ones
- * too, move on then).
+ * whose adopter died first goes when that adopter restarts under its name (OWN) or is adopted in
+ * turn (its claims, adopted ones too, move on then).
  * A claim over `max` is dead-lettered instead of given (see HELD).
  * KEYS: consumers, processing(dead), claims(dead), claims(me), queue, items, attempts, adopted,
  * dead-letter, last-claim.
@@ -597,7 +599,7 @@ export function defineScripts(client: RedisClient): Scripts {
   return {
     claim: define(client, 'jobRobotClaim', 7, CLAIM),
     claimPipeline: (args) => (client.pipeline() as unknown as Record<string, (...a: (string | number)[]) => ChainableCommander>)['jobRobotClaimBuffer']!(...args),
-    own: define(client, 'jobRobotOwn', 4, OWN),
+    own: define(client, 'jobRobotOwn', 5, OWN),
     lease: define(client, 'jobRobotLease', 1, LEASE),
     adopt: define(client, 'jobRobotAdopt', 10, ADOPT),
     ack: define(client, 'jobRobotAck', 3, ACK),

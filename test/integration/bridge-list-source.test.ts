@@ -348,6 +348,28 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     b.interrupt();
   });
 
+  it('an adopter that died before removing its note and restarts under its name: the note goes at its start, nothing is left after it stops', async function () {
+    await r.redis.lpush(r.keys.queue, 'x');
+    const dead = await started('dead', 500);
+    const [held] = await dead.claim(10);
+    await leaseExpired('dead');
+    // "a" adopts through the script alone, as if killed before its clean-up.
+    await started('a', 500);
+    const scripts = defineScripts(r.connect('test'));
+    await scripts.adopt(
+      r.keys.consumers, r.keys.processing('dead'), r.keys.claims('dead'), r.keys.claims('a'), r.keys.queue, r.keys.items, r.keys.attempts, r.keys.adopted,
+      r.keys.deadLetter, r.keys.lastClaim, 'dead', 'RIGHT', 'a', 1024, new Date().toISOString(), 'redis://test',
+    );
+    expect(await r.redis.hget(r.keys.adopted, 'a')).to.equal(`dead ${held!.id}`);
+    const again = source('a');
+    const recovered = await again.start();
+    expect(recovered.map((c) => c.id)).to.deep.equal([held!.id]);
+    expect(await r.redis.exists(r.keys.adopted), 'the note went at the restart').to.equal(0);
+    await again.ack(recovered[0]!);
+    await again.handBack([]);
+    expect(await allKeys(r.redis).then((k) => k.filter((key) => key.includes(r.keys.queue)))).to.deep.equal([]);
+  });
+
   it('CLAIM_WAIT_REPLICAS: a batch goes out once a replica holds its stamps; with the replica stalled, after the timeout, counted', async function () {
     // Full sync at once, not after the default 5 s wait for more replicas.
     await r.redis.config('SET', 'repl-diskless-sync-delay', '0');
