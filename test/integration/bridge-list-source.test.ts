@@ -180,7 +180,7 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     expect(await r.redis.lrange(r.keys.queue, 0, -1)).to.deep.equal(['c', 'b']);
     const next = await started('next');
     const adopted = await next.renewAndAdopt(); // no waiting for the 60 s lease
-    expect(adopted.map((c) => c.id)).to.deep.equal([held!.id]);
+    expect(adopted.map((c) => c.id)).to.deep.equal([held.id]);
     expect(bodies(await next.claim(5))).to.deep.equal(['b', 'c']);
   });
 
@@ -325,45 +325,39 @@ describe('bridge list mode: claims, leases and recovery (real Redis)', function 
     }
   });
 
-  it('an adopter that died before removing its note: the note goes when it is adopted in turn, with everything it held', async function () {
+  /** "dead" claims one item and lapses; "a" adopts it through the script alone, as if killed before removing its note. */
+  async function adoptedByScriptOnly(): Promise<Claim> {
     await r.redis.lpush(r.keys.queue, 'x');
     const dead = await started('dead', 500);
     const [held] = await dead.claim(10);
     await leaseExpired('dead');
-    // "a" adopts through the script alone, as if killed before its clean-up.
     await started('a', 500);
     const scripts = defineScripts(r.connect('test'));
     const [given] = (await scripts.adopt(
       r.keys.consumers, r.keys.processing('dead'), r.keys.claims('dead'), r.keys.claims('a'), r.keys.queue, r.keys.items, r.keys.attempts, r.keys.adopted,
       r.keys.deadLetter, r.keys.lastClaim, 'dead', 'RIGHT', 'a', 1024, new Date().toISOString(), 'redis://test',
     )) as [Buffer[]];
-    expect(given.map(String)[0]).to.equal(held!.id);
-    expect(await r.redis.hget(r.keys.adopted, 'a')).to.equal(`dead ${held!.id}`);
+    expect(given.map(String)[0]).to.equal(held.id);
+    expect(await r.redis.hget(r.keys.adopted, 'a')).to.equal(`dead ${held.id}`);
+    return held;
+  }
+
+  it('an adopter that died before removing its note: the note goes when it is adopted in turn, with everything it held', async function () {
+    const held = await adoptedByScriptOnly();
     await leaseExpired('a');
     const b = await started('b');
     const adopted = await b.renewAndAdopt();
-    expect(adopted.map((c) => c.id)).to.deep.equal([held!.id]);
+    expect(adopted.map((c) => c.id)).to.deep.equal([held.id]);
     expect(await r.redis.exists(r.keys.adopted), 'no note left').to.equal(0);
-    expect(await r.redis.smembers(r.keys.claims('b'))).to.deep.equal([held!.id]);
+    expect(await r.redis.smembers(r.keys.claims('b'))).to.deep.equal([held.id]);
     b.interrupt();
   });
 
   it('an adopter that died before removing its note and restarts under its name: the note goes at its start, nothing is left after it stops', async function () {
-    await r.redis.lpush(r.keys.queue, 'x');
-    const dead = await started('dead', 500);
-    const [held] = await dead.claim(10);
-    await leaseExpired('dead');
-    // "a" adopts through the script alone, as if killed before its clean-up.
-    await started('a', 500);
-    const scripts = defineScripts(r.connect('test'));
-    await scripts.adopt(
-      r.keys.consumers, r.keys.processing('dead'), r.keys.claims('dead'), r.keys.claims('a'), r.keys.queue, r.keys.items, r.keys.attempts, r.keys.adopted,
-      r.keys.deadLetter, r.keys.lastClaim, 'dead', 'RIGHT', 'a', 1024, new Date().toISOString(), 'redis://test',
-    );
-    expect(await r.redis.hget(r.keys.adopted, 'a')).to.equal(`dead ${held!.id}`);
+    const held = await adoptedByScriptOnly();
     const again = source('a');
     const recovered = await again.start();
-    expect(recovered.map((c) => c.id)).to.deep.equal([held!.id]);
+    expect(recovered.map((c) => c.id)).to.deep.equal([held.id]);
     expect(await r.redis.exists(r.keys.adopted), 'the note went at the restart').to.equal(0);
     await again.ack(recovered[0]!);
     await again.handBack([]);
