@@ -27,10 +27,13 @@ export class CallOptions {
     this.renewMs = renewMs;
   }
 
-  /** Options for one call: deadline and shared connections; with `body`, that exact JSON as the request body. */
-  call(opts: { body?: unknown; timeoutMs?: number } = {}): ConfigurationOptions {
+  /**
+   * Options for one call: deadline and shared connections; with `body`, that exact JSON as the
+   * request body (`json`: already serialized).
+   */
+  call(opts: { body?: unknown; json?: string; timeoutMs?: number } = {}): ConfigurationOptions {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const body = opts.json ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
     const middleware: ObservableMiddleware = {
       pre: (ctx: RequestContext) => {
         this.shareDispatcher(ctx);

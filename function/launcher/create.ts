@@ -16,7 +16,7 @@ import type { Logger } from '../log.ts';
 import { argsFromData } from './args.ts';
 import type { Capacity } from './capacity.ts';
 import { eventEnv } from './event-env.ts';
-import { buildJob, type JobSettings } from './job.ts';
+import { buildJobBody, type JobSettings } from './job.ts';
 import type { LauncherMetrics } from './metrics.ts';
 import type { JobStatus } from './status.ts';
 
@@ -44,6 +44,8 @@ export interface LauncherDeps {
 export interface Planned {
   name: string;
   job: V1Job;
+  /** The Job as JSON: the create's exact body. */
+  json: string;
   event: Incoming;
 }
 
@@ -73,8 +75,8 @@ export class Launcher {
     }
     const env = eventEnv(event, s.maxEventBytes);
     const args = s.argsField ? argsFromData(event.data, s.argsField) : undefined;
-    const job = buildJob(this.d.template, s, { source: event.source, id: event.id, type: event.type, env, args });
-    return { name: job.metadata!.name!, job, event };
+    const { job, json } = buildJobBody(this.d.template, s, { source: event.source, id: event.id, type: event.type, env, args });
+    return { name: job.metadata!.name!, job, json, event };
   }
 
   /**
@@ -106,7 +108,7 @@ export class Launcher {
       // Strict, like the start-up dry run: a field the API server does not know fails instead of vanishing.
       await this.d.batch.createNamespacedJob(
         { namespace: this.d.namespace, body: p.job, fieldValidation: 'Strict' },
-        this.d.calls.call({ body: p.job }),
+        this.d.calls.call({ json: p.json }),
       );
       return 'created';
     } catch (err) {

@@ -90,18 +90,23 @@ function checkExec(c: V1Container): void {
   }
 }
 
-/** Throws PayloadTooLarge (413) when `job` could not be created, or one of its containers could not start. */
-export function checkJobFits(job: V1Job): void {
+/**
+ * Throws PayloadTooLarge (413) when `job` could not be created, or one of its containers could not
+ * start; otherwise returns the Job as JSON, the exact body its create sends.
+ */
+export function checkJobFits(job: V1Job): string {
   const pod = job.spec?.template.spec;
   for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) checkExec(c);
   const annotations = Object.entries(job.metadata?.annotations ?? {}).reduce((n, [k, v]) => n + bytes(k) + bytes(v), 0);
   if (annotations > MAX_ANNOTATIONS_BYTES) {
     throw new PayloadTooLarge(`the Job's annotations would take ${annotations} bytes; the API server allows ${MAX_ANNOTATIONS_BYTES}`);
   }
-  const size = bytes(JSON.stringify(job));
+  const json = JSON.stringify(job);
+  const size = bytes(json);
   if (size > MAX_JOB_BYTES) {
     throw new PayloadTooLarge(
       `the Job would be ${size} bytes of JSON (the event's values once per container, every $ doubled); the launcher allows ${MAX_JOB_BYTES}, within etcd's 1.5 MiB object limit`,
     );
   }
+  return json;
 }

@@ -49,6 +49,11 @@ export const literal = (value: string): string => value.replaceAll('$', () => '$
  * beyond what the API server stores or what a container's exec can take.
  */
 export function buildJob(template: V1Job, settings: JobSettings, input: JobInput): V1Job {
+  return buildJobBody(template, settings, input).job;
+}
+
+/** `buildJob`, with the Job's JSON: measured once for its limits, and sent as it is. */
+export function buildJobBody(template: V1Job, settings: JobSettings, input: JobInput): { job: V1Job; json: string } {
   const job = structuredClone(template) as V1Job;
   const labels = { ...template.metadata?.labels };
   // An instance label the launcher did not set would hide the Job from its own selector.
@@ -82,8 +87,7 @@ export function buildJob(template: V1Job, settings: JobSettings, input: JobInput
   pod.containers.forEach(decorate);
   pod.initContainers?.forEach(decorate);
   if (input.args) pod.containers[0]!.args = input.args.map(literal);
-  checkJobFits(job);
-  return job;
+  return { job, json: checkJobFits(job) };
 }
 
 /** Pod-level defaults of the restricted pod security level, where the template is silent. */
