@@ -3,9 +3,10 @@
  * appended to the queue's dead-letter stream as it was received (./request.ts reads the request,
  * ./record.ts makes the records). 202 once Redis holds them all, whatever the content; 503 with
  * Retry-After while Redis is away, so nothing is acknowledged that was not written; 415 only for a
- * request that cannot be from a Broker (no ce- header, no CloudEvents content type).
+ * request that cannot be from a Broker (no ce- header, no CloudEvents content type). Callers: the
+ * allow-listed senders (the Trigger's Knative identity), checked before the body is read.
  */
-import type { Express } from 'express';
+import type { Express, RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
 import type { RedisClient } from '../queue/connection.ts';
@@ -20,6 +21,8 @@ import { recordOf } from './record.ts';
 import { eventsIn, keptHeaders, mayBeCloudEvent } from './request.ts';
 
 export interface DeadLetterAppDeps {
+  /** Who may append dead letters (function/auth/gate.ts). */
+  senders: RequestHandler;
   client: RedisClient;
   key: string;
   health: Health;
@@ -35,7 +38,7 @@ export interface DeadLetterAppDeps {
 export function deadLetterApp(d: DeadLetterAppDeps): Express {
   const written = new Counter({ name: 'job_robot_dead_letters_written_total', help: 'Events the Broker gave up on, written to the dead-letter stream', registers: [d.registry] });
   const app = baseApp(d.health, d.registry);
-  app.post('/', async (req, res) => {
+  app.post('/', d.senders, async (req, res) => {
     const headers = keptHeaders(req.headers);
     if (!mayBeCloudEvent(headers)) {
       throw new UnsupportedMediaType(`not a CloudEvent: no ce- headers and content-type ${mediaType(headers['content-type']) || '(none)'}`);

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts';
 import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
+import { authFields, authSettings, refineAuth } from '../config/auth.ts';
+import { kubeFields } from '../config/kube.ts';
+import { DEFAULT_SENDERS } from '../auth/senders.ts';
 import { queueKeys } from '../queue/keys.ts';
 
 const MiB = 1024 * 1024;
@@ -17,6 +20,8 @@ export const MIN_REQUEST_BYTES = MiB + 64 * 1024;
 export const deadLetterSchema = baseSchema
   .extend({
     ...redisFields,
+    ...authFields,
+    ...kubeFields,
     /** Same default as the bridge: the queue's `{<queue>}:dead-letter` stream. */
     DEAD_LETTER: z.string().min(1).max(1024).optional(),
     /** Bytes of a request read and held; beyond it the body is only hashed and counted. */
@@ -30,6 +35,7 @@ export const deadLetterSchema = baseSchema
     DEAD_LETTER_MAX_ITEM_BYTES: envInt(1024, 64 * MiB).default(MiB),
   })
   .superRefine(refineRedis)
+  .superRefine(refineAuth)
   .superRefine((env, ctx) => {
     if (env.MAX_REQUEST_BYTES >= MIN_REQUEST_BYTES && env.DEAD_LETTER_MAX_ITEM_BYTES > env.MAX_REQUEST_BYTES) {
       ctx.addIssue({ code: 'custom', path: ['DEAD_LETTER_MAX_ITEM_BYTES'], message: `must not exceed MAX_REQUEST_BYTES (${env.MAX_REQUEST_BYTES})` });
@@ -37,6 +43,8 @@ export const deadLetterSchema = baseSchema
   })
   .transform((env) => ({
     ...baseSettings(env),
+    auth: authSettings(env, DEFAULT_SENDERS.deadLetter),
+    kubeTimeoutSeconds: env.KUBE_TIMEOUT_SECONDS,
     redis: redisTargetOf(env),
     deadLetterKey: queueKeys(env.QUEUE_KEY, env.DEAD_LETTER).deadLetter,
     maxRequestBytes: env.MAX_REQUEST_BYTES,

@@ -5,7 +5,9 @@
  */
 import { connect } from '../queue/connection.ts';
 import { watchConnection } from '../queue/diagnosis.ts';
+import { SenderAuth } from '../auth/gate.ts';
 import { Health } from '../http/health.ts';
+import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
 import { createLogger } from '../log.ts';
@@ -18,11 +20,16 @@ export async function main(_argv: string[]): Promise<void> {
   const health = new Health(['redis']);
   const client = connect(config.redis, 'job-robot-dead-letter');
   watchConnection(client, 'redis', health, log);
-  const app = deadLetterApp({ client, key: config.deadLetterKey, health, registry: createRegistry('dead-letter'), log, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes });
+  const registry = createRegistry('dead-letter');
+  const kc = config.auth.enabled ? kubeConfigAtStart() : undefined;
+  const auth = SenderAuth.from(config.auth, { kc, namespace: resolveNamespace(config.namespace, kc), log, registry, timeoutMs: config.kubeTimeoutSeconds * 1000 });
+  const app = deadLetterApp({ senders: auth.senders(), client, key: config.deadLetterKey, health, registry, log, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes });
   const running = await listen(app, config.port);
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
-    await client.quit().catch(() => undefined);
+    await Promise.all([client.quit().catch(() => undefined), auth.close()]);
   });
+  auth.announce('append to the dead-letter stream');
+  void auth.warm();
   log.info({ port: running.port, key: config.deadLetterKey, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes }, 'dead-letter sink listening');
 }

@@ -53,6 +53,28 @@ export class RetryLater extends HttpError {
   }
 }
 
+/** 401: the request carries no valid token; `reason` says what is wrong with it. */
+export class Unauthenticated extends HttpError {
+  override name = 'Unauthenticated';
+  readonly status = 401;
+  readonly reason: string;
+  constructor(message: string, reason: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** 403: the token is valid, but its sender may not call this function. */
+export class Forbidden extends HttpError {
+  override name = 'Forbidden';
+  readonly status = 403;
+  readonly reason: string;
+  constructor(message: string, reason: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
 /** 500: the function itself is misconfigured (for example RBAC); `fix` says what to do. */
 export class Misconfigured extends HttpError {
   override name = 'Misconfigured';
@@ -69,6 +91,7 @@ export class Misconfigured extends HttpError {
 /** Writes the JSON answer for an HttpError. */
 export function sendError(res: Response, err: HttpError): void {
   if (err instanceof RetryLater) res.set('Retry-After', String(err.retryAfterSeconds));
+  if (err instanceof Unauthenticated) res.set('WWW-Authenticate', err.reason === 'no-token' ? 'Bearer' : 'Bearer error="invalid_token"');
   res.status(err.status).json({ error: err.reason, message: err.message, ...err.details });
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { ConfigError } from '../config/base.ts';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -12,6 +13,16 @@ export function loadKubeConfig(kubeconfigPath = process.env['KUBECONFIG']): Kube
   if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
   else kc.loadFromDefault();
   return kc;
+}
+
+/** `loadKubeConfig()` for a component's start: an unreadable KUBECONFIG is a configuration error naming it. */
+export function kubeConfigAtStart(): KubeConfig {
+  try {
+    return loadKubeConfig();
+  } catch (err) {
+    const path = process.env['KUBECONFIG'];
+    throw new ConfigError(`KUBECONFIG: cannot load ${path ?? 'the in-cluster credentials'}: ${(err as Error).message}`, ['KUBECONFIG']);
+  }
 }
 
 /** The namespace to work in: explicit config, then the pod's own namespace, then the kubeconfig context's. */

@@ -1,14 +1,16 @@
 /**
  * The launcher's HTTP surface:
- *   POST /           CloudEvents (binary, structured, batch) → 202, one Job per event
- *   GET  /jobs/:name the Job's state (the 202's Location): running, succeeded, failed; 404 when gone
+ *   POST /           CloudEvents (binary, structured, batch) → 202, one Job per event;
+ *                    callers: the allow-listed senders (the Trigger's Knative identity)
+ *   GET  /jobs/:name the Job's state (the 202's Location): running, succeeded, failed; 404 when gone;
+ *                    callers: ServiceAccounts of the launcher's namespace
  * plus health and metrics from baseApp. Errors become answers in errorHandler, nowhere else.
  *
  * A 202 has an empty body unless the client asks for JSON (`Accept: application/json`): Knative's
  * Broker treats a non-empty reply that is not a CloudEvent as a failed delivery and would retry an
  * event whose Job exists. The Location and X-Job-Status headers name the outcome either way.
  */
-import type { Express, Request, Response } from 'express';
+import type { Express, Request, RequestHandler, Response } from 'express';
 import type { Registry } from 'prom-client';
 import { Limiter } from '../async/limiter.ts';
 import { baseApp } from '../http/app.ts';
@@ -21,6 +23,10 @@ import type { LauncherMetrics } from './metrics.ts';
 import type { JobStatus } from './status.ts';
 
 export interface AppDeps {
+  /** Who may post events (function/auth/gate.ts); checked before the body is read. */
+  senders: RequestHandler;
+  /** Who may read a Job's state. */
+  readers: RequestHandler;
   launcher: Launcher;
   status: JobStatus;
   health: Health;
@@ -37,7 +43,7 @@ const BATCH_CONCURRENCY = 8;
 export function launcherApp(d: AppDeps): Express {
   const app = baseApp(d.health, d.registry);
 
-  app.post('/', rawBody(d.maxRequestBytes), async (req: Request, res: Response) => {
+  app.post('/', d.senders, rawBody(d.maxRequestBytes), async (req: Request, res: Response) => {
     const events = eventsFromRequest(req.headers, req.body, { maxBatchEvents: d.maxBatchEvents });
     d.metrics.eventsReceived.inc(events.length);
     const single = events.length === 1;
@@ -50,7 +56,7 @@ export function launcherApp(d: AppDeps): Express {
     answer(req, res, launched, single, d.launcher.namespace);
   });
 
-  app.get('/jobs/:name', async (req: Request<{ name: string }>, res: Response) => {
+  app.get('/jobs/:name', d.readers, async (req: Request<{ name: string }>, res: Response) => {
     const report = await d.status.report(req.params.name);
     if (!report) {
       res.status(404).json({ error: 'not-found', message: `no Job ${req.params.name} owned by this launcher` });

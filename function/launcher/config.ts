@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts';
+import { authFields, authSettings, refineAuth } from '../config/auth.ts';
 import { kubeFields } from '../config/kube.ts';
+import { DEFAULT_SENDERS } from '../auth/senders.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
 import { podServiceAccount } from '../kube/job-template.ts';
 import { isValidPrefix, MAX_PREFIX_LENGTH } from '../kube/names.ts';
@@ -15,6 +17,7 @@ const optionalInt = (min: number, max: number) =>
 /** The launcher's environment variables, on top of the base and the Kubernetes API deadline. */
 export const launcherSchema = baseSchema.extend({
   ...kubeFields,
+  ...authFields,
   /** Job template file (a batch/v1 Job in YAML or JSON); unset = the built-in pi Job. */
   JOB_TEMPLATE_PATH: z.string().min(1).optional(),
   JOB_NAME_PREFIX: z
@@ -55,8 +58,9 @@ export const launcherSchema = baseSchema.extend({
     .optional(),
   /** Retry-After (seconds) for answers that say "later" when the API server names no time. */
   RETRY_AFTER_SECONDS: envInt(1, 3600).default(10),
-}).transform((env) => ({
+}).superRefine(refineAuth).transform((env) => ({
   ...baseSettings(env),
+  auth: authSettings(env, DEFAULT_SENDERS.launcher),
   kubeTimeoutSeconds: env.KUBE_TIMEOUT_SECONDS,
   jobTemplatePath: env.JOB_TEMPLATE_PATH,
   jobNamePrefix: env.JOB_NAME_PREFIX,

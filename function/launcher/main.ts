@@ -6,13 +6,14 @@
 import { BatchV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
+import { SenderAuth } from '../auth/gate.ts';
 import { ConfigError } from '../config/base.ts';
 import { Health } from '../http/health.ts';
 import { PayloadTooLarge } from '../http/errors.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
 import { CallOptions } from '../kube/call-options.ts';
-import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
+import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
 import { ownerLabels, ownerSelector } from '../kube/labels.ts';
 import { launcherPermissions } from '../kube/permissions.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -35,6 +36,7 @@ export interface LauncherParts {
   launcher: Launcher;
   capacity: Capacity;
   namespace: string;
+  auth: SenderAuth;
   /** Starts the start-up checks and the active-Job count; resolves after the first round of checks. */
   start(): Promise<boolean>;
   /** Stops background work and closes API connections. */
@@ -47,6 +49,8 @@ export interface LauncherClients {
   registry: Registry;
   /** The template (default: the one JOB_TEMPLATE_PATH names, or the built-in pi Job). */
   template?: V1Job;
+  /** The sender check's clock (tests). */
+  authClock?: () => Date;
 }
 
 /** Builds a launcher from configuration and clients; nothing runs until `start()`. */
@@ -96,7 +100,10 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     permissions: launcherPermissions(capped),
     sampleJob: sampleJob(launcher, sample),
   });
+  const auth = SenderAuth.from(config.auth, { kc, namespace, log, registry, timeoutMs: config.kubeTimeoutSeconds * 1000, ...(clients.authClock ? { now: clients.authClock } : {}) });
   const app = launcherApp({
+    senders: auth.senders(),
+    readers: auth.namespace(),
     launcher,
     status,
     health,
@@ -113,7 +120,9 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     launcher,
     capacity,
     namespace,
+    auth,
     async start() {
+      void auth.warm();
       if (capacity instanceof ActiveCap) {
         health.fail(CAPACITY_CHECK, 'counting active Jobs');
         capacity.start();
@@ -124,29 +133,20 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     async stop() {
       startup.stop();
       capacity.stop();
-      await calls.close();
+      await Promise.all([calls.close(), auth.close()]);
     },
   };
-}
-
-/** The Kubernetes credentials; an unreadable KUBECONFIG is a configuration error naming it. */
-function kubeConfig(): KubeConfig {
-  try {
-    return loadKubeConfig();
-  } catch (err) {
-    const path = process.env['KUBECONFIG'];
-    throw new ConfigError(`KUBECONFIG: cannot load ${path ?? 'the in-cluster credentials'}: ${(err as Error).message}`, ['KUBECONFIG']);
-  }
 }
 
 /** `job-robot launcher`: serves on PORT until SIGTERM, then drains and exits. */
 export async function main(_argv: string[]): Promise<void> {
   const config = loadLauncherConfig();
   const log = createLogger(config.logLevel, 'launcher');
-  const parts = createLauncher(config, { kc: kubeConfig(), log, registry: createRegistry('launcher') });
+  const parts = createLauncher(config, { kc: kubeConfigAtStart(), log, registry: createRegistry('launcher') });
   const running = await listen(parts.app, config.port);
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, parts.health, running, () => parts.stop());
+  parts.auth.announce('create Jobs');
   log.info({ port: running.port, namespace: parts.namespace }, 'launcher listening');
   void parts.start();
 }

@@ -1,8 +1,10 @@
 /**
  * The reaper's HTTP face: `POST /` with a PingSource CloudEvent runs the reaper and answers 200 with
- * the run's summary. Any other event type is 400. Health and metrics come from baseApp.
+ * the run's summary. Any other event type is 400. Callers: the allow-listed senders (the
+ * PingSource's Knative identity), checked before the body is read. Health and metrics come from
+ * baseApp.
  */
-import type { Express } from 'express';
+import type { Express, RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { baseApp } from '../http/app.ts';
 import { eventsFromRequest, rawBody } from '../http/cloudevent.ts';
@@ -18,15 +20,17 @@ export const PING_TYPE = 'dev.knative.sources.ping';
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
 export interface ReaperAppDeps {
+  /** Who may start a run (function/auth/gate.ts). */
+  senders: RequestHandler;
   runs: Runs;
   health: Health;
   registry: Registry;
   log: Logger;
 }
 
-export function reaperApp({ runs, health, registry, log }: ReaperAppDeps): Express {
+export function reaperApp({ senders, runs, health, registry, log }: ReaperAppDeps): Express {
   const app = baseApp(health, registry);
-  app.post('/', rawBody(BODY_LIMIT_BYTES), async (req, res) => {
+  app.post('/', senders, rawBody(BODY_LIMIT_BYTES), async (req, res) => {
     const events = eventsFromRequest(req.headers, req.body);
     const other = events.find((e) => e.type !== PING_TYPE);
     if (other) {

@@ -3,11 +3,10 @@ import { parseArgs } from 'node:util';
 import { BatchV1Api } from '@kubernetes/client-node';
 import { HttpError, Misconfigured, RetryLater } from '../http/errors.ts';
 import { CallOptions } from '../kube/call-options.ts';
-import { resolveNamespace } from '../kube/client.ts';
+import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { loadReaperConfig } from './config.ts';
 import { QueueInFlight } from './in-flight.ts';
-import { kubeConfig } from './credentials.ts';
 import type { Decision } from './policy.ts';
 import { Reaper } from './reap.ts';
 import type { ReapSummary } from './summary.ts';
@@ -49,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   const config = loadReaperConfig();
-  const kc = kubeConfig();
+  const kc = kubeConfigAtStart();
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { baseSchema, baseSettings, envBoolean, envInt, parseConfig } from '../config/base.ts';
 import { kubeFields } from '../config/kube.ts';
+import { authFields, authSettings, refineAuth } from '../config/auth.ts';
+import { DEFAULT_SENDERS } from '../auth/senders.ts';
 import { queueFields } from '../config/queue.ts';
 import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
 import { inFlightSettings, type InFlightSettings } from './in-flight.ts';
@@ -41,6 +43,7 @@ const envDuration = z.string().transform((text, ctx) => {
  */
 const reaperEnv = baseSchema.extend({
   ...kubeFields,
+  ...authFields,
   ...redisFields,
   ...queueFields,
   /** Longer than the Trigger's retry span (config/broker.yaml, about 68 min): while the Job exists, a Broker redelivery meets it. */
@@ -57,8 +60,9 @@ const reaperEnv = baseSchema.extend({
   REAPER_DRY_RUN: envBoolean.default(false),
 });
 
-export const reaperSchema = reaperEnv.superRefine(refineRedis).transform((env) => ({
+export const reaperSchema = reaperEnv.superRefine(refineRedis).superRefine(refineAuth).transform((env) => ({
   ...baseSettings(env),
+  auth: authSettings(env, DEFAULT_SENDERS.reaper),
   kubeTimeoutSeconds: env.KUBE_TIMEOUT_SECONDS,
   policy: {
     succeeded: { maxAgeMs: env.REAPER_SUCCEEDED_MAX_AGE, keep: env.REAPER_SUCCEEDED_KEEP },

@@ -1,15 +1,15 @@
 /** `job-robot reaper`: the reaper as a Knative function, wired from its configuration. */
 import { BatchV1Api } from '@kubernetes/client-node';
+import { SenderAuth } from '../auth/gate.ts';
 import { Health } from '../http/health.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
 import { CallOptions } from '../kube/call-options.ts';
-import { resolveNamespace } from '../kube/client.ts';
+import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { AccessWatch, PERMISSIONS_CHECK } from './access.ts';
 import { reaperApp } from './app.ts';
 import { loadReaperConfig } from './config.ts';
-import { kubeConfig } from './credentials.ts';
 import { QueueInFlight } from './in-flight.ts';
 import { ReaperMetrics } from './metrics.ts';
 import { Reaper } from './reap.ts';
@@ -18,7 +18,7 @@ import { Runs } from './runs.ts';
 export async function main(_argv: string[]): Promise<void> {
   const config = loadReaperConfig();
   const log = createLogger(config.logLevel, 'reaper');
-  const kc = kubeConfig();
+  const kc = kubeConfigAtStart();
   const namespace = resolveNamespace(config.namespace, kc);
   const policy = config.policy;
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
@@ -45,11 +45,12 @@ export async function main(_argv: string[]): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
   const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: (fix) => access.lost(fix), signal: shutdown.signal });
 
-  const running = await listen(reaperApp({ runs, health, registry, log }), config.port);
+  const auth = SenderAuth.from(config.auth, { kc, namespace, log, registry, timeoutMs: config.kubeTimeoutSeconds * 1000 });
+  const running = await listen(reaperApp({ senders: auth.senders(), runs, health, registry, log }), config.port);
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
     access.stop();
-    await Promise.all([calls.close(), inFlight?.close()]);
+    await Promise.all([calls.close(), inFlight?.close(), auth.close()]);
   });
   log.info(
     {
@@ -64,5 +65,7 @@ export async function main(_argv: string[]): Promise<void> {
     },
     'reaper listening',
   );
+  auth.announce('start reaper runs');
+  void auth.warm();
   access.start();
 }

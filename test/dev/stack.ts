@@ -55,7 +55,7 @@ function relay(name: string, child: ChildProcess): void {
 
 function startComponent(name: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, [join(ROOT, 'function/cli.ts'), name], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', OIDC_AUTHENTICATION: 'disabled', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   relay(name, child);

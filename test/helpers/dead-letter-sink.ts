@@ -1,5 +1,7 @@
 /** The dead-letter sink on a local port, as `job-robot dead-letter` starts it, and what the Broker sends it. */
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import { SenderAuth } from '../../function/auth/gate.ts';
 import { deadLetterApp } from '../../function/dead-letter/app.ts';
 import { loadDeadLetterConfig, type DeadLetterConfig } from '../../function/dead-letter/config.ts';
 import { Health } from '../../function/http/health.ts';
@@ -17,17 +19,24 @@ export interface SinkUnderTest {
   close(): Promise<void>;
 }
 
-/** Starts the sink's app as `job-robot dead-letter` would, with `env` on top of the defaults. */
-export async function startDeadLetterSink(redisUrl: string, env: Record<string, string> = {}, now?: () => Date): Promise<SinkUnderTest> {
-  const config = loadDeadLetterConfig({ REDIS_URL: `${redisUrl}/0`, QUEUE_KEY: `${uniquePrefix('dls')}queue`, ...env });
+/**
+ * Starts the sink's app as `job-robot dead-letter` would, with `env` on top of the defaults
+ * (sender authentication off unless `env` turns it on; then `kc` reads the issuer's keys).
+ */
+export async function startDeadLetterSink(redisUrl: string, env: Record<string, string> = {}, now?: () => Date, kc?: KubeConfig): Promise<SinkUnderTest> {
+  const config = loadDeadLetterConfig({ REDIS_URL: `${redisUrl}/0`, QUEUE_KEY: `${uniquePrefix('dls')}queue`, OIDC_AUTHENTICATION: 'disabled', ...env });
   const client = connect(config.redis, 'test-dead-letter');
   await client.ping();
+  const registry = new Registry();
+  const log = createLogger('silent');
+  const auth = SenderAuth.from(config.auth, { kc, namespace: config.namespace ?? 'default', log, registry });
   const app = deadLetterApp({
+    senders: auth.senders(),
     client,
     key: config.deadLetterKey,
     health: new Health(),
-    registry: new Registry(),
-    log: createLogger('silent'),
+    registry,
+    log,
     maxRequestBytes: config.maxRequestBytes,
     maxItemBytes: config.maxItemBytes,
     ...(now ? { now } : {}),
@@ -40,6 +49,7 @@ export async function startDeadLetterSink(redisUrl: string, env: Record<string, 
     config,
     async close() {
       await server.close(1000);
+      await auth.close();
       client.disconnect();
     },
   };

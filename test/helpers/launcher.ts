@@ -58,11 +58,11 @@ export async function startLauncher(
   kc: KubeConfig,
   namespace: string,
   env: Record<string, string> = {},
-  opts: { template?: V1Job; waitReady?: boolean } = {},
+  opts: { template?: V1Job; waitReady?: boolean; authClock?: () => Date } = {},
 ): Promise<TestLauncher> {
-  const config = launcherSchema.parse({ NAMESPACE: namespace, LOG_LEVEL: 'debug', ...env });
+  const config = launcherSchema.parse({ NAMESPACE: namespace, LOG_LEVEL: 'debug', OIDC_AUTHENTICATION: 'disabled', ...env });
   const logs = new LogCapture();
-  const parts = createLauncher(config, { kc, log: logs.logger, registry: new Registry(), ...(opts.template ? { template: opts.template } : {}) });
+  const parts = createLauncher(config, { kc, log: logs.logger, registry: new Registry(), ...(opts.template ? { template: opts.template } : {}), ...(opts.authClock ? { authClock: opts.authClock } : {}) });
   const running: RunningServer = await listen(parts.app, 0, '127.0.0.1');
   await parts.start();
   const url = `http://127.0.0.1:${running.port}`;
@@ -171,7 +171,7 @@ export function kubeconfigFile(kc: KubeConfig): { path: string; remove(): void }
 export async function spawnLauncher(env: Record<string, string>, opts: { waitListening?: boolean; entry?: string } = {}): Promise<ChildLauncher> {
   const child = spawn(process.execPath, [opts.entry ?? 'function/cli.ts', 'launcher'], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', PORT: '0', LOG_LEVEL: 'debug', ...env },
+    env: { PATH: process.env['PATH'] ?? '', PORT: '0', LOG_LEVEL: 'debug', OIDC_AUTHENTICATION: 'disabled', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -144,7 +144,7 @@ export class Component {
     if (this.alive) throw new Error(`${this.name} is already running (pid ${this.child!.pid})`);
     const child = spawn(process.execPath, [join(ROOT, 'function', 'cli.ts'), this.name], {
       cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'info', ...this.env, PORT: String(this.port) },
+      env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'info', OIDC_AUTHENTICATION: 'disabled', ...this.env, PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -93,6 +93,8 @@ async function main(): Promise<void> {
         REDIS_URL: redis.url,
         K_SINK: `http://127.0.0.1:${sink}`,
         LOG_LEVEL: 'warn',
+        // As Knative sets it: the audience each function verifies tokens for (auth stays on).
+        K_SERVICE: `job-robot-${component}`,
       };
       const envArgs = Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
       const child = spawn(

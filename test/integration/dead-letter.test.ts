@@ -4,6 +4,7 @@ import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { knativeHeaders, startDeadLetterSink, type SinkUnderTest } from '../helpers/dead-letter-sink.ts';
 import { connect, type RedisClient } from '../../function/queue/connection.ts';
 import { deadLetterApp } from '../../function/dead-letter/app.ts';
+import { admitAnyone } from '../../function/auth/gate.ts';
 import { Health } from '../../function/http/health.ts';
 import { listen } from '../../function/http/server.ts';
 import { createLogger } from '../../function/log.ts';
@@ -68,7 +69,7 @@ describe('dead-letter sink: what the Broker gives up on lands on the Redis dead-
   it('Redis away: 503 with Retry-After, so the Broker retries instead of losing the event', async function () {
     const away = connect({ kind: 'standalone', host: '127.0.0.1', port: 1, db: 0, tls: false }, 'test-away', false, { lazyConnect: true, retryStrategy: () => null });
     away.on('error', () => undefined);
-    const app = deadLetterApp({ client: away, key, health: new Health(), registry: new Registry(), log: createLogger('silent'), maxRequestBytes: 1 << 21, maxItemBytes: 1 << 20 });
+    const app = deadLetterApp({ senders: admitAnyone, client: away, key, health: new Health(), registry: new Registry(), log: createLogger('silent'), maxRequestBytes: 1 << 21, maxItemBytes: 1 << 20 });
     const s = await listen(app, 0, '127.0.0.1');
     try {
       const res = await fetch(`http://127.0.0.1:${s.port}/`, { method: 'POST', headers: { ...knativeHeaders('ev-3'), 'content-type': 'application/json' }, body: '{}' });

@@ -24,6 +24,7 @@ import { CallOptions } from '../../function/kube/call-options.ts';
 import { ownerLabels } from '../../function/kube/labels.ts';
 import { createLogger } from '../../function/log.ts';
 import { PING_TYPE, reaperApp } from '../../function/reaper/app.ts';
+import { admitAnyone } from '../../function/auth/gate.ts';
 import { ReaperMetrics } from '../../function/reaper/metrics.ts';
 import { Reaper, type JobsApi } from '../../function/reaper/reap.ts';
 import { Runs } from '../../function/reaper/runs.ts';
@@ -99,7 +100,7 @@ describe('reaper HTTP function on the real control plane, as job-robot', functio
       calls,
     });
     const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: (fix) => forbidden.push(fix) });
-    const running = await listen(reaperApp({ runs, health, registry, log }), 0, '127.0.0.1');
+    const running = await listen(reaperApp({ senders: admitAnyone, runs, health, registry, log }), 0, '127.0.0.1');
     server = running;
     base = `http://127.0.0.1:${running.port}`;
   }

@@ -23,6 +23,8 @@ import { finishedStatusPatch } from '../helpers/finished.ts';
 import { plainJob } from '../helpers/jobs.ts';
 import { useNamespace } from '../helpers/kube.ts';
 import { uniquePrefix, usePrivateRedis } from '../helpers/redis.ts';
+/** As Knative runs it: K_SERVICE names the Service, the default token audience. */
+const load = (env: NodeJS.ProcessEnv) => loadReaperConfig({ K_SERVICE: 'job-robot-reaper', ...env });
 
 const POLICY: Policy = { succeeded: { maxAgeMs: 1000, keep: 0 }, failed: { maxAgeMs: 1000, keep: 0 } };
 const AN_HOUR_AGO = () => new Date(Date.now() - 3_600_000);
@@ -60,7 +62,7 @@ describe('reaper: an expired Job stays while its queue item is in flight (real R
 
   /** The check as the reaper process would build it from the bridge's variables. */
   function check(mode: 'list' | 'stream', extra: Record<string, string> = {}): QueueInFlight {
-    const settings = loadReaperConfig({ REDIS_URL: `redis://127.0.0.1:${r.server.port}/0`, QUEUE_KEY: keys.queue, MODE: mode, ...extra }).queue;
+    const settings = load({ REDIS_URL: `redis://127.0.0.1:${r.server.port}/0`, QUEUE_KEY: keys.queue, MODE: mode, ...extra }).queue;
     expect(settings, 'a Redis address turns the check on').to.not.equal(undefined);
     const c = new QueueInFlight(settings as InFlightSettings);
     checks.push(c);

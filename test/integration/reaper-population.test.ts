@@ -15,6 +15,8 @@ import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '
 import { plainJob, waitForJobCondition } from '../helpers/jobs.ts';
 import { finishJobPods } from '../helpers/pods.ts';
 import { readRepoFile } from '../helpers/paths.ts';
+/** As Knative runs it: K_SERVICE names the Service, the default token audience. */
+const load = (env: NodeJS.ProcessEnv) => loadReaperConfig({ K_SERVICE: 'job-robot-reaper', ...env });
 
 const H = 3_600_000;
 const HOLD = 'job-robot.test/hold';
@@ -124,7 +126,7 @@ describe('reaper on the real control plane: a mixed population, as job-robot', f
 
   it('with the real clock, Jobs that finished seconds ago all stay (default retention)', async function () {
     const { api, deleted } = recording(robot);
-    const s = await new Reaper(api, { namespace: ns.name, policy: loadReaperConfig({}).policy, concurrency: 4, pageSize: 500 }).run();
+    const s = await new Reaper(api, { namespace: ns.name, policy: load({}).policy, concurrency: 4, pageSize: 500 }).run();
     expect(deleted).to.deep.equal([]);
     expect(s).to.deep.include({ examined: 9, expired: 0, deleted: 0, errors: 0 });
   });

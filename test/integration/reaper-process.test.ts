@@ -52,7 +52,7 @@ describe('reaper process: node function/cli.ts reaper', function () {
   async function spawnReaper(env: Record<string, string>): Promise<Child> {
     const port = await freePort();
     const p = spawn(process.execPath, [join(ROOT, 'function/cli.ts'), 'reaper'], {
-      env: { ...process.env, NAMESPACE: ns.name, PORT: String(port), LOG_LEVEL: 'debug', ...env },
+      env: { ...process.env, NAMESPACE: ns.name, PORT: String(port), LOG_LEVEL: 'debug', OIDC_AUTHENTICATION: 'disabled', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -18,6 +18,7 @@ import { ownerLabels } from '../../function/kube/labels.ts';
 import { createLogger } from '../../function/log.ts';
 import { AccessWatch, PERMISSIONS_CHECK } from '../../function/reaper/access.ts';
 import { PING_TYPE, reaperApp } from '../../function/reaper/app.ts';
+import { admitAnyone } from '../../function/auth/gate.ts';
 import { loadReaperConfig } from '../../function/reaper/config.ts';
 import { ReaperMetrics } from '../../function/reaper/metrics.ts';
 import { Reaper, type JobsApi } from '../../function/reaper/reap.ts';
@@ -27,10 +28,12 @@ import { createFinishedJob, inParallel, type Outcome } from '../helpers/finished
 import { plainJob } from '../helpers/jobs.ts';
 import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { ROOT, readRepoFile } from '../helpers/paths.ts';
+/** As Knative runs it: K_SERVICE names the Service, the default token audience. */
+const load = (env: NodeJS.ProcessEnv) => loadReaperConfig({ K_SERVICE: 'job-robot-reaper', ...env });
 
 const H = 3_600_000;
 const OWNED = ownerLabels();
-const DEFAULTS = loadReaperConfig({}).policy;
+const DEFAULTS = load({}).policy;
 const hoursAgo = (h: number) => new Date(Date.now() - h * H);
 
 async function jobNames(kc: KubeConfig, namespace: string): Promise<string[]> {
@@ -107,7 +110,7 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
       ...[1, 2, 3, 4, 5, 6, 7, 8].map((i): [string, Outcome, Date] => [`f-${i}`, 'Failed', hoursAgo(24 + i)]),
     ];
     await populate(ns.kc, ns.name, spec);
-    const policy = loadReaperConfig({ REAPER_SUCCEEDED_KEEP: '2' }).policy;
+    const policy = load({ REAPER_SUCCEEDED_KEEP: '2' }).policy;
     const first = await reaper(robot, { policy, pageSize: 3 }).run();
     expect(first).to.deep.include({ examined: 12, deleted: 5, errors: 0 });
     expect(first.kept.newest).to.equal(7);
@@ -206,7 +209,7 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
       const registry = createRegistry('reaper');
       const log = createLogger('silent');
       const runs = new Runs({ reaper: reaper(robot), metrics: new ReaperMetrics(registry), log });
-      const server = await listen(reaperApp({ runs, health: new Health(), registry, log }), 0, '127.0.0.1');
+      const server = await listen(reaperApp({ senders: admitAnyone, runs, health: new Health(), registry, log }), 0, '127.0.0.1');
       try {
         const res = await fetch(`http://127.0.0.1:${server.port}/`, {
           method: 'POST',

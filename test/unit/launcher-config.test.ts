@@ -6,10 +6,13 @@ import { ConfigError } from '../../function/config/base.ts';
 import { QUEUE_ITEM_TYPE } from '../../function/events.ts';
 import { loadLauncherConfig } from '../../function/launcher/config.ts';
 import { DEFAULT_TEMPLATE, loadTemplate, parseTemplate } from '../../function/kube/job-template.ts';
+import { DEFAULT_SENDERS } from '../../function/auth/senders.ts';
+/** As Knative runs it: K_SERVICE names the Service, the default token audience. */
+const load = (env: NodeJS.ProcessEnv) => loadLauncherConfig({ K_SERVICE: 'job-robot-launcher', ...env });
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
   try {
-    loadLauncherConfig(env);
+    load(env);
   } catch (err) {
     expect(err).to.be.instanceOf(ConfigError);
     return err as ConfigError;
@@ -19,11 +22,12 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 
 describe('launcher config', function () {
   it('defaults', function () {
-    expect(loadLauncherConfig({})).to.deep.equal({
+    expect(load({})).to.deep.equal({
       logLevel: 'info',
       namespace: undefined,
       instance: undefined,
       port: 8080,
+      auth: { enabled: true, audience: 'job-robot-launcher', senders: DEFAULT_SENDERS.launcher, clockSkewSeconds: 30 },
       kubeTimeoutSeconds: 10,
       jobTemplatePath: undefined,
       jobNamePrefix: 'job-robot-',
@@ -41,7 +45,7 @@ describe('launcher config', function () {
   });
 
   it('each variable reaches its own camelCased field', function () {
-    const c = loadLauncherConfig({
+    const c = load({
       LOG_LEVEL: 'warn',
       NAMESPACE: 'jobs',
       INSTANCE: 'blue',
@@ -59,12 +63,16 @@ describe('launcher config', function () {
       JOB_SERVICE_ACCOUNT: 'runner',
       ARGS_FIELD: 'args',
       RETRY_AFTER_SECONDS: '5',
+      OIDC_AUDIENCE: 'launcher.example',
+      OIDC_ALLOWED_SENDERS: 'trigger-sa, system:serviceaccount:other:sender',
+      OIDC_CLOCK_SKEW_SECONDS: '5',
     });
     expect(c).to.deep.equal({
       logLevel: 'warn',
       namespace: 'jobs',
       instance: 'blue',
       port: 0,
+      auth: { enabled: true, audience: 'launcher.example', senders: ['trigger-sa', 'system:serviceaccount:other:sender'], clockSkewSeconds: 5 },
       kubeTimeoutSeconds: 3,
       jobTemplatePath: '/etc/job-robot/job.yaml',
       jobNamePrefix: 'blue-',
@@ -82,12 +90,12 @@ describe('launcher config', function () {
   });
 
   it('MAX_EVENT_BYTES: at most 131052, so that one variable holding it all is still one exec string; beyond, the start fails saying why', function () {
-    expect(loadLauncherConfig({ MAX_EVENT_BYTES: '131052' }).maxEventBytes).to.equal(131052);
+    expect(load({ MAX_EVENT_BYTES: '131052' }).maxEventBytes).to.equal(131052);
     expect(configError({ MAX_EVENT_BYTES: '131053' }).message).to.contain('MAX_EVENT_BYTES: must be at most 131052').and.contain('131072 bytes (MAX_ARG_STRLEN)');
   });
 
   it('ACCEPTED_TYPES is a comma list; ACTIVE_DEADLINE_SECONDS empty means unset', function () {
-    const c = loadLauncherConfig({ ACCEPTED_TYPES: ' a.b , c.d ,', ACTIVE_DEADLINE_SECONDS: '' });
+    const c = load({ ACCEPTED_TYPES: ' a.b , c.d ,', ACTIVE_DEADLINE_SECONDS: '' });
     expect(c.acceptedTypes).to.deep.equal(['a.b', 'c.d']);
     expect(c.activeDeadlineSeconds).to.equal(undefined);
   });

@@ -1,16 +1,20 @@
 import { expect } from 'chai';
 import { ConfigError } from '../../function/config/base.ts';
 import { loadReaperConfig, parseDuration } from '../../function/reaper/config.ts';
+import { DEFAULT_SENDERS } from '../../function/auth/senders.ts';
+/** As Knative runs it: K_SERVICE names the Service, the default token audience. */
+const load = (env: NodeJS.ProcessEnv) => loadReaperConfig({ K_SERVICE: 'job-robot-reaper', ...env });
 
 const H = 3_600_000;
 
 describe('reaper config', function () {
   it('defaults: succeeded 2 h keep 0, failed 24 h keep 5, concurrency 10, page 500, dry run off, port 8080, API deadline 10 s', function () {
-    expect(loadReaperConfig({})).to.deep.equal({
+    expect(load({})).to.deep.equal({
       logLevel: 'info',
       namespace: undefined,
       instance: undefined,
       port: 8080,
+      auth: { enabled: true, audience: 'job-robot-reaper', senders: DEFAULT_SENDERS.reaper, clockSkewSeconds: 30 },
       kubeTimeoutSeconds: 10,
       policy: { succeeded: { maxAgeMs: 2 * H, keep: 0 }, failed: { maxAgeMs: 24 * H, keep: 5 } },
       concurrency: 10,
@@ -21,7 +25,7 @@ describe('reaper config', function () {
   });
 
   it('reads every variable, and the shared base ones', function () {
-    const c = loadReaperConfig({
+    const c = load({
       REAPER_SUCCEEDED_MAX_AGE: '30m',
       REAPER_FAILED_MAX_AGE: '7d',
       REAPER_SUCCEEDED_KEEP: '3',
@@ -41,7 +45,7 @@ describe('reaper config', function () {
 
   it('a bad value stops start-up with an error naming each variable', function () {
     try {
-      loadReaperConfig({ REAPER_FAILED_MAX_AGE: 'a day', REAPER_CONCURRENCY: '0', REAPER_FAILED_KEEP: '-1', REAPER_DRY_RUN: 'perhaps' });
+      load({ REAPER_FAILED_MAX_AGE: 'a day', REAPER_CONCURRENCY: '0', REAPER_FAILED_KEEP: '-1', REAPER_DRY_RUN: 'perhaps' });
       expect.fail('accepted bad configuration');
     } catch (err) {
       expect(err).to.be.instanceOf(ConfigError);
@@ -51,7 +55,7 @@ describe('reaper config', function () {
   });
 
   it('a keep count beyond the bounded heap is refused', function () {
-    expect(() => loadReaperConfig({ REAPER_FAILED_KEEP: '10001' })).to.throw(ConfigError, /REAPER_FAILED_KEEP/);
+    expect(() => load({ REAPER_FAILED_KEEP: '10001' })).to.throw(ConfigError, /REAPER_FAILED_KEEP/);
   });
 
   describe('parseDuration', function () {
@@ -74,17 +78,17 @@ describe('reaper config', function () {
   });
 
   it('refuses a retention beyond ten years', function () {
-    expect(() => loadReaperConfig({ REAPER_SUCCEEDED_MAX_AGE: '3651d' })).to.throw(ConfigError, /REAPER_SUCCEEDED_MAX_AGE/);
+    expect(() => load({ REAPER_SUCCEEDED_MAX_AGE: '3651d' })).to.throw(ConfigError, /REAPER_SUCCEEDED_MAX_AGE/);
   });
 
   describe('the in-flight check (the bridge\'s queue variables)', function () {
     it('is off without a Redis address', function () {
-      expect(loadReaperConfig({}).queue).to.equal(undefined);
-      expect(loadReaperConfig({ QUEUE_KEY: 'orders', MODE: 'stream' }).queue).to.equal(undefined);
+      expect(load({}).queue).to.equal(undefined);
+      expect(load({ QUEUE_KEY: 'orders', MODE: 'stream' }).queue).to.equal(undefined);
     });
 
     it('a Redis URL turns it on for the default queue, in list mode, with the bridge\'s event source', function () {
-      expect(loadReaperConfig({ REDIS_URL: 'redis://redis.queues:6379/2' }).queue).to.deep.equal({
+      expect(load({ REDIS_URL: 'redis://redis.queues:6379/2' }).queue).to.deep.equal({
         redis: { kind: 'standalone', host: 'redis.queues', port: 6379, db: 2, username: undefined, password: undefined, tls: false, ca: undefined },
         queueKey: 'job-robot:queue',
         mode: 'list',
@@ -94,19 +98,19 @@ describe('reaper config', function () {
     });
 
     it('reads the queue, mode, group and a pinned source; Cluster and Sentinel addresses turn it on too', function () {
-      const stream = loadReaperConfig({ REDIS_CLUSTER_NODES: 'a:7000,b:7001', QUEUE_KEY: '{orders}:q', MODE: 'stream', STREAM_GROUP: 'g', EVENT_SOURCE: 'urn:orders' }).queue;
+      const stream = load({ REDIS_CLUSTER_NODES: 'a:7000,b:7001', QUEUE_KEY: '{orders}:q', MODE: 'stream', STREAM_GROUP: 'g', EVENT_SOURCE: 'urn:orders' }).queue;
       expect(stream).to.deep.include({ queueKey: '{orders}:q', mode: 'stream', group: 'g', source: 'urn:orders' });
       expect(stream!.redis.kind).to.equal('cluster');
-      const sentinel = loadReaperConfig({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster' }).queue;
+      const sentinel = load({ REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'mymaster' }).queue;
       expect(sentinel!.redis.kind).to.equal('sentinel');
     });
 
     it('refuses what the bridge refuses, naming the variable', function () {
-      expect(() => loadReaperConfig({ REDIS_URL: 'http://x' })).to.throw(ConfigError, /REDIS_URL/);
-      expect(() => loadReaperConfig({ REDIS_URL: 'redis://x', REDIS_HOST: 'y' })).to.throw(ConfigError, /REDIS_HOST/);
-      expect(() => loadReaperConfig({ REDIS_SENTINELS: 's:1' })).to.throw(ConfigError, /REDIS_SENTINEL_MASTER/);
-      expect(() => loadReaperConfig({ MODE: 'queue' })).to.throw(ConfigError, /MODE/);
-      expect(() => loadReaperConfig({ QUEUE_KEY: 'a}b' })).to.throw(ConfigError, /QUEUE_KEY/);
+      expect(() => load({ REDIS_URL: 'http://x' })).to.throw(ConfigError, /REDIS_URL/);
+      expect(() => load({ REDIS_URL: 'redis://x', REDIS_HOST: 'y' })).to.throw(ConfigError, /REDIS_HOST/);
+      expect(() => load({ REDIS_SENTINELS: 's:1' })).to.throw(ConfigError, /REDIS_SENTINEL_MASTER/);
+      expect(() => load({ MODE: 'queue' })).to.throw(ConfigError, /MODE/);
+      expect(() => load({ QUEUE_KEY: 'a}b' })).to.throw(ConfigError, /QUEUE_KEY/);
     });
   });
 });
