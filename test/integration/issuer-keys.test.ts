@@ -10,7 +10,7 @@ import { SenderVerifier } from '../../function/auth/sender-verifier.ts';
 import { RetryLater, Unauthenticated } from '../../function/http/errors.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
-import { foreignSigned, mintToken } from '../helpers/tokens.ts';
+import { ensureServiceAccount, foreignSigned, mintToken } from '../helpers/tokens.ts';
 
 describe('issuer keys: read from the API server, cached, refetched on an unknown kid', function () {
   this.timeout(60_000);
@@ -28,7 +28,8 @@ describe('issuer keys: read from the API server, cached, refetched on an unknown
       { method: 'GET', path: /^\/\.well-known\/openid-configuration$/, fault: { delayMs: 0 }, onMatch: () => fetched.discovery++ },
       { method: 'GET', path: /^\/openid\/v1\/jwks$/, fault: { delayMs: 0 }, onMatch: () => fetched.keys++ },
     ];
-    reader = proxy.through(await serviceAccountConfig(ns.kc, ns.name, 'default'));
+    await ensureServiceAccount(ns.kc, ns.name, 'key-reader');
+    reader = proxy.through(await serviceAccountConfig(ns.kc, ns.name, 'key-reader'));
   });
   beforeEach(function () {
     fetched.discovery = fetched.keys = 0;
@@ -59,10 +60,13 @@ describe('issuer keys: read from the API server, cached, refetched on an unknown
     expect(keys.keyIds()).to.have.length.greaterThan(0);
   });
 
-  it('an unknown kid: one refetch, none again within the cooldown, one after it', async function () {
+  it('an unknown kid: one refetch, none again within the cooldown (counted from the last read), one after it', async function () {
     const real = await mintToken(ns.kc, ns.name, 'sender', 'aud');
     await verifier.subjectOf(`Bearer ${real}`);
     const forged = await foreignSigned(real, 'rotated-or-made-up');
+    await refusalOf(verifier.subjectOf(`Bearer ${forged}`));
+    expect(fetched.keys, 'the set was read just now: no refetch').to.equal(1);
+    now += 10_001;
     const first = await refusalOf(verifier.subjectOf(`Bearer ${forged}`));
     expect(first).to.be.instanceOf(Unauthenticated).and.to.have.property('reason', 'unknown-key');
     expect(fetched.keys).to.equal(2);
