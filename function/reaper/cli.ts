@@ -47,7 +47,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const config = loadReaperConfig();
+  // The command serves no HTTP, so it has no callers to authenticate.
+  const config = loadReaperConfig({ ...process.env, OIDC_AUTHENTICATION: 'disabled' });
   const kc = kubeConfigAtStart();
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
