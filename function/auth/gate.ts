@@ -114,6 +114,8 @@ export class SenderAuth {
         next();
       } catch (err) {
         if (err instanceof HttpError) this.refusals.inc({ status: String(err.status), reason: err.reason });
+        // The body is never read: close the connection rather than drain what a refused caller sends.
+        res.set('Connection', 'close');
         next(err);
       }
     };

@@ -8,7 +8,9 @@
  * Keys are cached. A token naming a key id the cache does not hold triggers one refetch (shared by
  * every request waiting on it, at most once per `refetchCooldownMs`), so a rotated signing key is
  * picked up without a restart, and a stream of tokens with made-up key ids cannot turn into a
- * stream of API calls. The cached set is also refreshed when it is older than `maxAgeMs`.
+ * stream of API calls. The cached set is also refreshed when it is older than `maxAgeMs`. While
+ * nothing could be read yet, reads are retried at most once per `retryMs`; requests meanwhile get
+ * IssuerUnavailable at once.
  */
 import { OpenidApi, WellKnownApi, type KubeConfig } from '@kubernetes/client-node';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
@@ -24,6 +26,7 @@ export interface IssuerKeysOptions {
   timeoutMs?: number;
   refetchCooldownMs?: number;
   maxAgeMs?: number;
+  retryMs?: number;
   now?: () => number;
 }
 
@@ -43,7 +46,9 @@ export class IssuerKeys {
   private readonly calls: CallOptions;
   private readonly refetchCooldownMs: number;
   private readonly maxAgeMs: number;
+  private readonly retryMs: number;
   private readonly now: () => number;
+  private lastFailure: IssuerUnavailable | undefined;
   private loaded: Loaded | undefined;
   private loading: Promise<Loaded> | undefined;
   private lastFetchAt = Number.NEGATIVE_INFINITY;
@@ -54,6 +59,7 @@ export class IssuerKeys {
     this.calls = new CallOptions(opts.timeoutMs ?? 10_000);
     this.refetchCooldownMs = opts.refetchCooldownMs ?? 10_000;
     this.maxAgeMs = opts.maxAgeMs ?? 60 * 60_000;
+    this.retryMs = opts.retryMs ?? 1_000;
     this.now = opts.now ?? Date.now;
   }
 
@@ -87,6 +93,7 @@ export class IssuerKeys {
       // Stale: refresh, but keep answering from the old set if the API server is away.
       return this.fetch().catch(() => loaded);
     }
+    if (this.lastFailure && !this.loading && this.now() - this.lastFetchAt < this.retryMs) throw this.lastFailure;
     return this.fetch();
   }
 
@@ -98,6 +105,18 @@ export class IssuerKeys {
 
   private async load(): Promise<Loaded> {
     this.lastFetchAt = this.now();
+    try {
+      const loaded = await this.read();
+      this.lastFailure = undefined;
+      this.loaded = loaded;
+      return loaded;
+    } catch (err) {
+      this.lastFailure = err instanceof IssuerUnavailable ? err : new IssuerUnavailable((err as Error).message);
+      throw this.lastFailure;
+    }
+  }
+
+  private async read(): Promise<Loaded> {
     let discoveryText: string;
     let keysText: string;
     try {
@@ -116,7 +135,6 @@ export class IssuerKeys {
       kids: new Set(jwks.keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string')),
       at: this.now(),
     };
-    this.loaded = loaded;
     return loaded;
   }
 

@@ -81,14 +81,20 @@ describe('issuer keys: read from the API server, cached, refetched on an unknown
   it('keys unreadable (API server answers 503): 503 issuer-unavailable to the sender; it verifies once the API server is back', async function () {
     const token = `Bearer ${await mintToken(ns.kc, ns.name, 'sender', 'aud')}`;
     const saved = proxy.rules;
-    proxy.rules = [{ method: 'GET', path: /^\/openid\/v1\/jwks$/, fault: { status: 503 } }, ...saved];
+    proxy.rules = [{ method: 'GET', path: /^\/openid\/v1\/jwks$/, fault: { status: 503 }, onMatch: () => fetched.keys++ }, ...saved];
     try {
       const err = await refusalOf(verifier.subjectOf(token));
       expect(err).to.be.instanceOf(RetryLater).and.to.include({ status: 503, reason: 'issuer-unavailable' });
+      expect(fetched.keys).to.equal(1);
     } finally {
       proxy.rules = saved;
     }
+    const again = await refusalOf(verifier.subjectOf(token));
+    expect(again, 'within a second of the failed read: refused at once').to.be.instanceOf(RetryLater);
+    expect(fetched.keys, 'without another read').to.equal(1);
+    now += 1_001;
     expect(await verifier.subjectOf(token)).to.equal(`system:serviceaccount:${ns.name}:sender`);
+    expect(fetched.keys).to.equal(2);
   });
 
   it('a stale key set is refreshed, and kept while the API server is away', async function () {
