@@ -53,10 +53,8 @@ export class RetryLater extends HttpError {
   }
 }
 
-/** 401: the request carries no valid token; `reason` says what is wrong with it. */
-export class Unauthenticated extends HttpError {
-  override name = 'Unauthenticated';
-  readonly status = 401;
+/** The caller is not admitted (401 or 403); `reason` says why. */
+abstract class NotAdmitted extends HttpError {
   readonly reason: string;
   constructor(message: string, reason: string) {
     super(message);
@@ -64,15 +62,16 @@ export class Unauthenticated extends HttpError {
   }
 }
 
+/** 401: the request carries no valid token. */
+export class Unauthenticated extends NotAdmitted {
+  override name = 'Unauthenticated';
+  readonly status = 401;
+}
+
 /** 403: the token is valid, but its sender may not call this function. */
-export class Forbidden extends HttpError {
+export class Forbidden extends NotAdmitted {
   override name = 'Forbidden';
   readonly status = 403;
-  readonly reason: string;
-  constructor(message: string, reason: string) {
-    super(message);
-    this.reason = reason;
-  }
 }
 
 /** 500: the function itself is misconfigured (for example RBAC); `fix` says what to do. */
