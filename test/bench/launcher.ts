@@ -10,6 +10,9 @@
  *   hello-world; median of several spawns; with and without Node's compile cache (for both).
  * - RSS of the launcher process after 1,000 events.
  *
+ * The launcher runs as it ships: it verifies every event's Knative OIDC token (a real token of the
+ * Trigger's identity, minted through TokenRequest), which the bare loop does not pay for.
+ *
  * Prints a table; the last line is `{"bench":"launcher","ratio":<min throughput ratio>,...}`.
  */
 import { spawn } from 'node:child_process';
@@ -27,6 +30,8 @@ import { freePort } from '../cluster/ports.ts';
 import { adminConfig, applyManifests, createNamespace, serviceAccountConfig } from '../helpers/kube.ts';
 import { encodeHeaderValue, kubeconfigFile, spawnLauncher, waitReady, type ChildLauncher } from '../helpers/launcher.ts';
 import { readRepoFile, ROOT } from '../helpers/paths.ts';
+import { mintToken } from '../helpers/tokens.ts';
+import { DEFAULT_SENDERS } from '../../function/auth/senders.ts';
 import { percentile, printResult, printTable, type Row } from './report.ts';
 
 const CONCURRENCY = [1, 8, 32];
@@ -64,11 +69,18 @@ function jobFor(template: V1Job, prefix: string, id: string): V1Job {
   return buildJob(template, { prefix, ttlSeconds: 604800, serviceAccount: 'job-robot-job' }, { source: '/bench', id, type: TYPE, env: eventEnv(event, 65536) });
 }
 
+/** The Authorization header events carry: the Trigger identity's token for the namespace in use. */
+let authorization = '';
+
+/** The token Knative's broker filter would send for the Trigger job-robot-launcher in `namespace`. */
+const triggerToken = async (admin: KubeConfig, namespace: string) => `Bearer ${await mintToken(admin, namespace, DEFAULT_SENDERS.launcher[0], AUDIENCE, 3600)}`;
+const AUDIENCE = 'job-robot-launcher';
+
 /** One binary-mode event over Node's fetch (keep-alive connection pool). */
 function postEvent(url: string, id: string): Promise<number> {
   return fetch(`${url}/`, {
     method: 'POST',
-    headers: { 'ce-specversion': '1.0', 'ce-id': encodeHeaderValue(id), 'ce-source': '/bench', 'ce-type': TYPE, 'content-type': 'application/json' },
+    headers: { authorization, 'ce-specversion': '1.0', 'ce-id': encodeHeaderValue(id), 'ce-source': '/bench', 'ce-type': TYPE, 'content-type': 'application/json' },
     body: JSON.stringify({ n: id }),
   }).then(async (r) => {
     await r.arrayBuffer();
@@ -128,7 +140,8 @@ export async function main(): Promise<void> {
     template.spec!.suspend = true;
     const templateFile = join(cacheDir, 'job.json');
     writeFileSync(templateFile, JSON.stringify(template));
-    const env = { KUBECONFIG: kcFile.path, NAMESPACE: namespace, LOG_LEVEL: 'warn', JOB_TEMPLATE_PATH: templateFile, MAX_ACTIVE_JOBS: '1000000' };
+    const env = { KUBECONFIG: kcFile.path, NAMESPACE: namespace, LOG_LEVEL: 'warn', JOB_TEMPLATE_PATH: templateFile, MAX_ACTIVE_JOBS: '1000000', OIDC_AUTHENTICATION: 'enabled', OIDC_AUDIENCE: AUDIENCE };
+    authorization = await triggerToken(admin, namespace);
 
     // Throughput and latency, through the entry the image runs (dist/, when built).
     const entry = existsSync(join(ROOT, 'dist/function/cli.js')) ? 'dist/function/cli.js' : 'function/cli.ts';
@@ -234,6 +247,7 @@ export async function main(): Promise<void> {
     const coldKc = kubeconfigFile(await serviceAccountConfig(admin, coldNamespace, 'job-robot'));
     files.push(coldKc);
     const coldEnv = { ...env, KUBECONFIG: coldKc.path, NAMESPACE: coldNamespace };
+    authorization = await triggerToken(admin, coldNamespace);
     const coldRows: Row[] = [];
     const helloCode = "import express from 'express'; const app = express(); app.get('/', (_q, r) => { r.send('hello'); }); app.listen(Number(process.env.PORT));";
     let n = 0;
@@ -277,6 +291,7 @@ export async function main(): Promise<void> {
       });
     }
     // The same, in the namespace the throughput runs filled with owned Jobs.
+    authorization = await triggerToken(admin, namespace);
     const owned = (await batch.listNamespacedJob({ namespace, limit: 1 })).metadata?.remainingItemCount ?? 0;
     const busy: number[] = [];
     for (let i = 0; i < 3 && existsSync(join(ROOT, 'dist/function/cli.js')); i++) {
