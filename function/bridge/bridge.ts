@@ -2,7 +2,7 @@
  * The bridge's loop: claim items in batches, keep CONCURRENCY of them in flight to the sink as
  * CloudEvents, and let each item leave Redis only after the sink answered 2xx. Retries back off
  * with jitter and honour Retry-After; refused items and items out of attempts go to the
- * dead-letter stream. On stop it claims nothing more, lets sends in progress finish within the
+ * dead-letter stream (a sink refusing the bridge's identity, 401/403, refuses no item: those wait). On stop it claims nothing more, lets sends in progress finish within the
  * grace period, and hands the rest back to Redis for another replica.
  */
 import type { Logger } from '../log.ts';
@@ -23,6 +23,8 @@ export interface BridgeOptions {
   backoff: { minMs: number; maxMs: number };
   leaseMs: number;
   event: { source: string; type: string; extensions: Readonly<Record<string, string>> };
+  /** Told when the sink refuses the bridge's identity (401/403) and when it takes an event again. */
+  identity?: { refused(status: number): void; accepted(): void } | undefined;
   random?: () => number;
 }
 
@@ -42,6 +44,7 @@ export class Bridge {
   private readonly leaseMs: number;
   private readonly event: BridgeOptions['event'];
   private readonly buildEvent: ReturnType<typeof eventBuilder>;
+  private readonly identity: BridgeOptions['identity'];
   private readonly random: () => number;
 
   /** Every claim this replica holds, by id: waiting for a slot, being sent, or being settled in Redis. */
@@ -70,6 +73,7 @@ export class Bridge {
     this.leaseMs = options.leaseMs;
     this.event = options.event;
     this.buildEvent = eventBuilder(options.event);
+    this.identity = options.identity;
     this.random = options.random ?? Math.random;
   }
 
@@ -240,6 +244,7 @@ export class Bridge {
     for (let tries = 1; !this.stopping; tries++) {
       const outcome = classify(await this.sender.send(out), Date.now());
       if (outcome.kind === 'delivered') {
+        this.identity?.accepted();
         this.releaseSlot(claim.id);
         await this.persist(claim.id, 'acknowledge', () => this.source.ack(claim));
         this.metrics?.delivered.inc();
@@ -262,6 +267,7 @@ export class Bridge {
         }
         await this.persist(claim.id, 'record attempts', () => this.source.recordAttempts(claim, attempts));
       }
+      if (outcome.label === 'refused-identity') this.identity?.refused(outcome.status);
       this.metrics?.retried.inc({ reason: outcome.label });
       const delayMs = retryDelay(tries, outcome.retryAfterMs, this.backoff.minMs, this.backoff.maxMs, this.random);
       const detail = { eventId: claim.id, status: outcome.status, reason: outcome.reason, attempts, tries, delayMs };

@@ -39,6 +39,9 @@ const jsonText = z.string().transform((text, ctx): unknown => {
   }
 });
 
+/** Where Knative's SinkBinding mounts the source's OIDC token (knative.dev/eventing sinkbinding_lifecycle.go). */
+export const DEFAULT_TOKEN_FILE = '/oidc/token';
+
 const consumerName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'must be 1-200 letters, digits, ".", "_" or "-"');
@@ -82,6 +85,14 @@ export const bridgeSchema = baseSchema
     K_CE_OVERRIDES: jsonText.pipe(overridesSchema).optional(),
     K_CA_CERTS: envPem.optional(),
     EVENT_TYPE: z.string().min(1).default(QUEUE_ITEM_TYPE),
+    /**
+     * The OIDC token the bridge sends to K_SINK as `Authorization: Bearer`. Knative's SinkBinding
+     * mounts it at /oidc/token when `authentication-oidc` is on; without the file no token is sent.
+     * Set explicitly, the file must be there at start.
+     */
+    OIDC_TOKEN_FILE: z.string().min(1).max(4096).optional(),
+    /** How often the token file is checked for a rotated token. */
+    OIDC_TOKEN_CHECK_MS: envInt(100, 600_000).default(5_000),
   })
   .superRefine((env, ctx) => {
     const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
@@ -119,6 +130,11 @@ export const bridgeSchema = baseSchema
       consumer: env.CONSUMER ?? (env.HOSTNAME || hostname()),
       sink: env.K_SINK,
       caCerts: env.K_CA_CERTS,
+      token: {
+        file: env.OIDC_TOKEN_FILE ?? DEFAULT_TOKEN_FILE,
+        required: env.OIDC_TOKEN_FILE !== undefined,
+        checkEveryMs: env.OIDC_TOKEN_CHECK_MS,
+      },
       event: {
         type: env.EVENT_TYPE,
         source: env.EVENT_SOURCE ?? sourceUrl(redis, env.QUEUE_KEY),

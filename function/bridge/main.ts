@@ -1,7 +1,7 @@
 /**
  * `job-robot bridge`: the Redis source adapter, run as a Knative ContainerSource. Wires the
- * configuration, Redis, the sender and the loop together, serves /health and /metrics on PORT,
- * and on SIGTERM stops claiming, finishes or hands back what it holds, and exits.
+ * configuration, the sink token, Redis, the sender and the loop together, serves /health and
+ * /metrics on PORT, and on SIGTERM stops claiming, finishes or hands back what it holds, and exits.
  */
 import express from 'express';
 import { withTimeout } from '../async/wait.ts';
@@ -17,6 +17,7 @@ import { BridgeMetrics } from './metrics.ts';
 import { connect, type RedisClient } from '../queue/connection.ts';
 import { watchConnection } from '../queue/diagnosis.ts';
 import { Sender } from './sender.ts';
+import { SinkToken } from './sink-token.ts';
 import type { Buried } from '../queue/intake.ts';
 import type { Source } from '../queue/source.ts';
 import { StreamSource } from '../queue/stream-source.ts';
@@ -58,6 +59,14 @@ export function createSource(
 export async function main(_argv: string[]): Promise<void> {
   const config = loadBridgeConfig(process.env);
   const log = createLogger(config.logLevel, 'bridge');
+  let metrics: BridgeMetrics | undefined;
+  // Before anything connects: an unusable token file stops the start.
+  const token = await SinkToken.load({
+    ...config.token,
+    log,
+    onReload: (result) => metrics?.tokenReloads.inc({ result }),
+    onRefused: (status) => metrics?.identityRefusals.inc({ status: String(status) }),
+  });
   const health = new Health(['redis', 'redis-blocking']);
 
   const client = connect(config.redis, `job-robot-bridge:${config.consumer}`);
@@ -65,13 +74,18 @@ export async function main(_argv: string[]): Promise<void> {
   watchConnection(client, 'redis', health, log);
   watchConnection(blocking, 'redis-blocking', health, log);
 
-  let metrics: BridgeMetrics | undefined;
   const source = createSource(
     config, client, blocking, log,
     (items) => metrics?.unreplicated.inc(items),
     (letters) => letters.forEach(({ reason }) => metrics?.deadLettered.inc({ reason })),
   );
-  const sender = new Sender({ sink: config.sink, timeoutMs: config.sendTimeoutMs, connections: config.concurrency, caCerts: config.caCerts });
+  const sender = new Sender({
+    sink: config.sink,
+    timeoutMs: config.sendTimeoutMs,
+    connections: config.concurrency,
+    caCerts: config.caCerts,
+    authorization: () => token.header(),
+  });
   const registry = createRegistry('bridge');
   let bridge: Bridge | undefined;
   metrics = new BridgeMetrics(registry, {
@@ -89,6 +103,7 @@ export async function main(_argv: string[]): Promise<void> {
     backoff: config.backoff,
     leaseMs: config.leaseMs,
     event: config.event,
+    identity: token,
   });
 
   const app = express();
@@ -101,6 +116,7 @@ export async function main(_argv: string[]): Promise<void> {
   onShutdown(log, health, running, async () => {
     await stopping.stop(config.shutdownGraceMs);
     sender.close();
+    token.close();
     client.disconnect();
     blocking.disconnect();
   });

@@ -16,6 +16,8 @@ export class BridgeMetrics {
   readonly deadLettered: Counter<'reason'>;
   readonly deliverySeconds: Histogram;
   readonly unreplicated: Counter;
+  readonly tokenReloads: Counter<'result'>;
+  readonly identityRefusals: Counter<'status'>;
 
   constructor(registry: Registry, gauges: BridgeGauges) {
     const registers = [registry];
@@ -41,6 +43,18 @@ export class BridgeMetrics {
       name: 'job_robot_bridge_dead_lettered_total',
       help: 'Items moved to the dead-letter stream, by class',
       labelNames: ['reason'],
+      registers,
+    });
+    this.tokenReloads = new Counter({
+      name: 'job_robot_bridge_token_reloads_total',
+      help: 'Changes of OIDC_TOKEN_FILE seen: read and used (rotated), or unreadable, the last good token kept (failed)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.identityRefusals = new Counter({
+      name: 'job_robot_bridge_sink_identity_refusals_total',
+      help: "Answers refusing the bridge's identity (401: no or bad token; 403: sender not allowed); the items are retried",
+      labelNames: ['status'],
       registers,
     });
     this.deliverySeconds = new Histogram({

@@ -7,6 +7,7 @@
  * | 429; 503 with Retry-After                          | retry, not counted (the sink says "wait") |
  * | sink unreachable (refused, DNS, no route)          | retry, not counted (nothing reached it)   |
  * | sink's TLS certificate not trusted                 | retry, not counted (fix K_CA_CERTS)       |
+ * | 401, 403: the sink refused the bridge's identity   | retry, not counted (not the item's fault) |
  * | 408, other 5xx, 1xx/3xx, timeout, connection reset | retry, counted towards MAX_ATTEMPTS       |
  * | other 4xx                                          | rejected: dead-letter now                 |
  */
@@ -29,7 +30,7 @@ export type Outcome =
       status: number;
       reason: string;
       /** Low-cardinality class for metrics. */
-      label: 'throttled' | 'unreachable' | 'server-error' | 'timeout' | 'network' | 'unexpected-status';
+      label: 'throttled' | 'unreachable' | 'refused-identity' | 'server-error' | 'timeout' | 'network' | 'unexpected-status';
       retryAfterMs?: number | undefined;
     };
 
@@ -62,6 +63,9 @@ export function classify(result: SendResult, nowMs: number): Outcome {
   const retryAfterMs = parseRetryAfter(result.retryAfter, nowMs);
   if (status === 429 || (status === 503 && retryAfterMs !== undefined)) {
     return { kind: 'retry', counted: false, status, label: 'throttled', reason: answered(status, body), retryAfterMs };
+  }
+  if (status === 401 || status === 403) {
+    return { kind: 'retry', counted: false, status, label: 'refused-identity', reason: `sink refused the bridge's identity: ${answered(status, body)}`, retryAfterMs };
   }
   if (status === 408 || status >= 500) {
     return { kind: 'retry', counted: true, status, label: status === 408 ? 'timeout' : 'server-error', reason: answered(status, body), retryAfterMs };

@@ -1,6 +1,7 @@
 /**
  * Posts events to K_SINK over HTTP(S) with keep-alive connections (one per delivery in flight), a
- * whole-request timeout (checked by one watchdog timer, to within a quarter of the timeout), and K_CA_CERTS added to the system roots for an https sink. It only
+ * whole-request timeout (checked by one watchdog timer, to within a quarter of the timeout), K_CA_CERTS
+ * added to the system roots for an https sink, and the bridge's token when it has one. It only
  * reports what happened; outcome.ts decides what that means.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -16,6 +17,8 @@ export interface SenderOptions {
   connections: number;
   /** PEM certificates to trust for an https sink, on top of the system roots. */
   caCerts?: string | undefined;
+  /** The Authorization header for each request (asked at every send, so a rotated token is used at once). */
+  authorization?: (() => string | undefined) | undefined;
 }
 
 /** How much of an error answer is kept (for the log and the dead letter). */
@@ -27,6 +30,7 @@ export class Sender {
   private readonly agent: HttpAgent;
   private readonly request: typeof httpRequest;
   private readonly timeoutMs: number;
+  private readonly authorization: (() => string | undefined) | undefined;
   /** Requests in flight with their deadlines; one timer checks them all (no timer per request). */
   private readonly inflight = new Set<{ deadline: number; expire: () => void }>();
   private readonly watchdog: NodeJS.Timeout;
@@ -40,6 +44,7 @@ export class Sender {
       ...(this.url.username ? { auth: `${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}` } : {}),
     };
     this.timeoutMs = options.timeoutMs;
+    this.authorization = options.authorization;
     const pool = { keepAlive: true, maxSockets: options.connections, maxFreeSockets: options.connections };
     if (this.url.protocol === 'https:') {
       this.agent = new HttpsAgent({ ...pool, ca: options.caCerts ? [...rootCertificates, options.caCerts] : undefined });
@@ -76,6 +81,8 @@ export class Sender {
       const req = this.request({ ...this.target, method: 'POST', agent: this.agent, headers: out.headers }, (res) => {
         readAnswer(res).then(settle, (err: NodeJS.ErrnoException) => settle(transportError(err)));
       });
+      const authorization = this.authorization?.();
+      if (authorization !== undefined) req.setHeader('authorization', authorization);
       this.inflight.add(entry);
       req.on('error', (err: NodeJS.ErrnoException) => settle(transportError(err)));
       req.end(out.body);

@@ -64,10 +64,18 @@ describe('bridge outcome: one decision per answer', function () {
   });
 
   it('400, 404, 413 and 415 are rejected at once, with the answer in the reason', function () {
-    for (const s of [400, 401, 403, 404, 409, 413, 415, 422]) {
+    for (const s of [400, 404, 409, 413, 415, 422]) {
       const o = http(s, undefined, 'bad item\n  details');
       expect(o).to.include({ kind: 'rejected', status: s });
       expect(o.kind === 'rejected' && o.reason).to.equal(`sink answered ${s}: bad item details`);
+    }
+  });
+
+  it("401 and 403 refuse the bridge's identity, not the item: a wait that does not use up attempts", function () {
+    for (const s of [401, 403]) {
+      const o = http(s, undefined, 'token expired');
+      expect(o).to.include({ kind: 'retry', counted: false, status: s, label: 'refused-identity' });
+      expect(o.kind === 'retry' && o.reason).to.equal(`sink refused the bridge's identity: sink answered ${s}: token expired`);
     }
   });
 

@@ -50,6 +50,17 @@ describe('bridge config: defaults', function () {
     expect(errorOf({ ...base, MAX_ITEM_BYTES: String(16 * 1024 * 1024 + 1) }).variables).to.deep.equal(['MAX_ITEM_BYTES']);
   });
 
+  it("OIDC_TOKEN_FILE: Knative's /oidc/token, optional by default, required when set; checked every 5 s", function () {
+    expect(loadBridgeConfig(base).token).to.deep.equal({ file: '/oidc/token', required: false, checkEveryMs: 5_000 });
+    expect(loadBridgeConfig({ ...base, OIDC_TOKEN_FILE: '/var/run/token', OIDC_TOKEN_CHECK_MS: '250' }).token).to.deep.equal({
+      file: '/var/run/token',
+      required: true,
+      checkEveryMs: 250,
+    });
+    expect(errorOf({ ...base, OIDC_TOKEN_FILE: '' }).variables).to.deep.equal(['OIDC_TOKEN_FILE']);
+    expect(errorOf({ ...base, OIDC_TOKEN_CHECK_MS: '10' }).variables).to.deep.equal(['OIDC_TOKEN_CHECK_MS']);
+  });
+
   it('CONSUMER wins over HOSTNAME', function () {
     expect(loadBridgeConfig({ ...base, CONSUMER: 'replica-1' }).consumer).to.equal('replica-1');
   });
