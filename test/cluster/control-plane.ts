@@ -156,6 +156,8 @@ export async function startControlPlane(opts: { binaries?: Pick<Binaries, 'etcd'
       `--service-account-signing-key-file=${saKey}`,
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true',
+      // On by default since 1.30 (GA); named so the admission-policy tests never run without it.
+      '--enable-admission-plugins=ValidatingAdmissionPolicy',
       '--enable-priority-and-fairness=false',
       '--v=1',
     ];
