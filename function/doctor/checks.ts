@@ -22,9 +22,9 @@ export interface CheckResult {
   fix?: string;
 }
 
-const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok', detail });
-const fail = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'fail', detail, fix });
-const warn = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'warn', detail, fix });
+export const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok', detail });
+export const fail = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'fail', detail, fix });
+export const warn = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'warn', detail, fix });
 
 /** Permissions job-robot must never hold; holding one is a warning, not a failure. */
 export const SHOULD_BE_DENIED: readonly Permission[] = [
