@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Container, type V1Job } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Container, type V1Job } from '@kubernetes/client-node';
 import { kubeFailure } from '../../function/kube/api-error.ts';
 import { IDENTITY_LABEL, MANAGED_BY_LABEL } from '../../function/kube/labels.ts';
 import { parseTemplate } from '../../function/kube/job-template.ts';
@@ -112,19 +112,33 @@ describe('admission policy: the API server refuses Jobs from job-robot that the 
     if (process.env['JOB_ROBOT_PRINT_REFUSALS']) for (const a of answers) process.stdout.write(`${a.name}\n  ${a.code} ${a.message}\n`);
   });
 
-  it('the shipped binding names namespace job-robot in exactly the two places the README says to change', function () {
+  it('the shipped binding names namespace job-robot in exactly the two places the README says to change; the policy covers batch/v1 Jobs', function () {
     const { binding } = shippedPolicy();
     expect(binding.spec!.paramRef).to.deep.equal({ name: 'job-robot-job-limits', namespace: 'job-robot', parameterNotFoundAction: 'Deny' });
     expect(binding.spec!.matchResources).to.deep.equal({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'job-robot' } } });
     expect(binding.spec!.validationActions).to.deep.equal(['Deny']);
+    // A wildcard version would turn the status controller's type checking off.
+    expect(shippedPolicy().policy.spec!.matchConstraints!.resourceRules).to.deep.equal([
+      { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs'] },
+    ]);
     const adapted = adaptedPolicy('elsewhere', 'x');
     expect(JSON.stringify(adapted.policy.spec)).to.not.contain('job-robot-job-limits');
     expect(JSON.stringify(adapted.binding.spec)).to.not.match(/"job-robot"/);
   });
 
-  for (const c of REFUSED) {
+  it('type-checks against batch/v1 Jobs without warnings (the policy status controller)', async function () {
+    const api = ns.kc.makeApiClient(AdmissionregistrationV1Api);
+    const status = await eventually(async () => {
+      const p = await api.readValidatingAdmissionPolicy({ name: applied.name });
+      return p.status?.observedGeneration === p.metadata?.generation ? p.status : undefined;
+    });
+    expect(status.typeChecking, 'checked').to.not.equal(undefined);
+    expect(status.typeChecking!.expressionWarnings ?? []).to.deep.equal([]);
+  });
+
+  REFUSED.forEach((c, i) => {
     it(`refuses ${c.name}, with the policy's message`, async function () {
-      const job = launcherJob(c.name.replace(/[^a-z]/g, ''));
+      const job = launcherJob(`refused-${i}`);
       c.shape(job);
       const f = await tryCreate(robot, ns.name, job);
       expect(f, 'admitted').to.not.equal(undefined);
@@ -133,7 +147,7 @@ describe('admission policy: the API server refuses Jobs from job-robot that the 
       expect(f!.message).to.contain(`ValidatingAdmissionPolicy '${applied.name}' with binding '${applied.name}' denied request`);
       expect(f!.message).to.match(c.message);
     });
-  }
+  });
 
   it('an ephemeral container in a Job is refused before the policy sees it (the API server forbids them in templates)', async function () {
     const job = launcherJob('ephemeral');
