@@ -52,9 +52,10 @@ describe('job-robot doctor: the security model\'s checks on a real control plane
   it('a Service without the cluster-local label fails, naming it, with the label command and the DomainMapping way', async function () {
     const custom = ns.kc.makeApiClient(CustomObjectsApi);
     const target = { group: 'serving.knative.dev', version: 'v1', namespace: ns.name, plural: 'services', name: 'job-robot-reaper' };
-    const svc = (await custom.getNamespacedCustomObject(target)) as { metadata: { labels: Record<string, string> } };
+    type Service = { metadata: { labels: Record<string, string> } };
+    let svc = (await custom.getNamespacedCustomObject(target)) as Service;
     delete svc.metadata.labels['networking.knative.dev/visibility'];
-    await custom.replaceNamespacedCustomObject({ ...target, body: svc });
+    svc = (await custom.replaceNamespacedCustomObject({ ...target, body: svc })) as Service;
     try {
       const r = await run('Services');
       expect(r.status).to.equal('fail');
@@ -87,9 +88,10 @@ describe('job-robot doctor: the security model\'s checks on a real control plane
   it('an EventPolicy for another Broker does not count', async function () {
     const custom = ns.kc.makeApiClient(CustomObjectsApi);
     const target = { group: 'eventing.knative.dev', version: 'v1alpha1', namespace: ns.name, plural: 'eventpolicies', name: 'job-robot-broker' };
-    const saved = (await custom.getNamespacedCustomObject(target)) as { spec: { to: Array<{ ref: { name: string } }> } };
+    type Policy = { spec: { to: Array<{ ref: { name: string } }> } };
+    let saved = (await custom.getNamespacedCustomObject(target)) as Policy;
     saved.spec.to[0]!.ref.name = 'another-broker';
-    await custom.replaceNamespacedCustomObject({ ...target, body: saved });
+    saved = (await custom.replaceNamespacedCustomObject({ ...target, body: saved })) as Policy;
     try {
       const r = await run('EventPolicy');
       expect(r.status).to.equal('fail');
