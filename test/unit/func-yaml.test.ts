@@ -41,6 +41,7 @@ describe('func.yaml', function () {
         options: { scale: { min: number } };
         healthEndpoints: Record<string, string>;
         subscriptions: Array<{ source: string; filters: Record<string, string> }>;
+        labels: Array<{ key: string; value: string }>;
       };
     };
     expect(doc.runtime).to.equal('typescript');
@@ -49,5 +50,6 @@ describe('func.yaml', function () {
     expect(doc.deploy.options.scale.min).to.equal(0);
     expect(doc.deploy.healthEndpoints).to.deep.equal({ liveness: '/health/liveness', readiness: '/health/readiness' });
     expect(doc.deploy.subscriptions).to.deep.equal([{ source: 'job-robot', filters: { type: 'dev.job-robot.queue.item' } }]);
+    expect(doc.deploy.labels, 'private, as config/launcher.yaml').to.deep.include({ key: 'networking.knative.dev/visibility', value: 'cluster-local' });
   });
 });
