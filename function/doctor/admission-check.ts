@@ -114,7 +114,11 @@ async function checkParameters(kc: KubeConfig, check: string, namespace: string,
     const f = kubeFailure(err);
     const cls = failureClass(f);
     if (cls === 'not-found') {
-      return fail(check, `${where} (the policy's parameters) does not exist: the API server refuses every Job job-robot makes`, 'kubectl apply -k config/ (config/job-limits.yaml)');
+      return fail(
+        check,
+        `${where} (the policy's parameters) does not exist: the API server refuses every Job job-robot makes, and every other Job in ${namespace}`,
+        'kubectl apply -k config/ (config/job-limits.yaml)',
+      );
     }
     if (cls === 'forbidden') return warn(check, `${bound}; cannot read ${where} (${f.message})`, `run doctor with credentials that may get configmaps in namespace ${paramNamespace}`);
     throw err;

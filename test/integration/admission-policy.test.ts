@@ -11,7 +11,7 @@ import {
   POLICY_FILE,
   shippedPolicy,
   tryCreate,
-  waitEnforced,
+  waitPolicyReady,
   type AppliedPolicy,
 } from '../helpers/admission-policy.ts';
 import { applyManifests, createNamespace, deleteNamespace, eventually, parseManifests, useNamespace } from '../helpers/kube.ts';
@@ -103,9 +103,7 @@ describe('admission policy: the API server refuses Jobs from job-robot that the 
     robot = await asJobRobot(ns.kc, ns.name);
     batch = ns.kc.makeApiClient(BatchV1Api);
     applied = await applyAdmissionPolicy(ns.kc, ns.name);
-    const bad = launcherJob('probe');
-    pod(bad).hostPID = true;
-    await waitEnforced(robot, ns.name, applied.name, bad);
+    await waitPolicyReady(ns.kc, ns.name, applied.name);
   });
   after(async function () {
     await applied?.remove();
@@ -305,15 +303,21 @@ describe('admission policy: the API server refuses Jobs from job-robot that the 
       expect(f.message).to.contain(`the parameter ConfigMap ${ns.name}/job-robot-job-limits must hold the keys serviceAccount and images`);
     });
 
-    it('without the ConfigMap every Job from job-robot is refused (parameterNotFoundAction: Deny)', async function () {
+    it("without the ConfigMap every Job in the namespace is refused, an admin's too (parameterNotFoundAction: Deny is checked before the identity)", async function () {
       await core().deleteNamespacedConfigMap({ name: 'job-robot-job-limits', namespace: ns.name });
       const f = await eventually(async () => {
         const r = await tryCreate(robot, ns.name, launcherJob('no-params'), true);
         return r && !r.message.includes('must hold the keys') ? r : undefined;
       });
       answers.push({ name: 'no limits ConfigMap', code: f.code, message: f.message });
-      expect(f.message).to.contain(applied.name).and.contain('no params found for policy binding with `Deny` parameterNotFoundAction');
+      const noParams = 'no params found for policy binding with `Deny` parameterNotFoundAction';
+      expect(f.message).to.contain(applied.name).and.contain(noParams);
+      const admin = await tryCreate(ns.kc, ns.name, launcherJob('no-params-admin'), true);
+      answers.push({ name: "no limits ConfigMap, an admin's Job", code: admin!.code, message: admin!.message });
+      expect(admin?.message).to.contain(noParams);
       await applyManifests(ns.kc, readRepoFile(LIMITS_FILE), ns.name);
+      await waitPolicyReady(ns.kc, ns.name, applied.name);
+      expect(await tryCreate(ns.kc, ns.name, launcherJob('params-back-admin'), true)).to.equal(undefined);
     });
   });
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { runDoctor, type DoctorOptions } from '../../function/doctor/main.ts';
 import type { CheckResult } from '../../function/doctor/checks.ts';
-import { adaptedPolicy, applyAdmissionPolicy, LIMITS_FILE, type AppliedPolicy } from '../helpers/admission-policy.ts';
+import { adaptedPolicy, applyAdmissionPolicy, LIMITS_FILE, waitPolicyReady, type AppliedPolicy } from '../helpers/admission-policy.ts';
 import { adminKubeconfigPath, applyManifests, parseManifests, useNamespace } from '../helpers/kube.ts';
 import { installKnativeCrds } from '../helpers/knative.ts';
 import { knativeFeatures, type KnativeFeatures } from '../helpers/knative-features.ts';
@@ -30,6 +30,7 @@ describe('job-robot doctor: the security model\'s checks on a real control plane
     await applyManifests(ns.kc, objects.map((o) => JSON.stringify(o)).join('\n---\n'), ns.name);
     knative = await knativeFeatures(ns.kc, { 'authentication-oidc': 'enabled' });
     policy = await applyAdmissionPolicy(ns.kc, ns.name);
+    await waitPolicyReady(ns.kc, ns.name, policy.name);
     options = {
       namespace: ns.name,
       kubeconfig: adminKubeconfigPath(),

@@ -7,7 +7,7 @@ import type { CheckResult } from '../../function/doctor/checks.ts';
 import { adminKubeconfigPath, applyManifests, eventually, parseManifests, useNamespace } from '../helpers/kube.ts';
 import { installKnativeCrds } from '../helpers/knative.ts';
 import { knativeFeatures, type KnativeFeatures } from '../helpers/knative-features.ts';
-import { applyAdmissionPolicy, type AppliedPolicy } from '../helpers/admission-policy.ts';
+import { applyAdmissionPolicy, waitPolicyReady, type AppliedPolicy } from '../helpers/admission-policy.ts';
 import { renderConfig } from '../helpers/kubectl.ts';
 import { ROOT } from '../helpers/paths.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -86,6 +86,8 @@ describe('job-robot doctor on a real control plane', function () {
     await applyManifests(ns.kc, objects.map((o) => JSON.stringify(o)).join('\n---\n'), ns.name);
     await markBrokerReady(ns.kc, ns.name);
     policy = await applyAdmissionPolicy(ns.kc, ns.name);
+    // The doctor's template dry run goes through the binding too (refused until its ConfigMap is seen).
+    await waitPolicyReady(ns.kc, ns.name, policy.name);
     const security = { knativeNamespace: knative.namespace, admissionPolicy: policy.name };
     const securityArgs = ['--knative-namespace', knative.namespace, '--admission-policy', policy.name];
     await eventually(async () => (await ns.kc.makeApiClient(CoreV1Api).readNamespacedServiceAccount({ name: 'job-robot', namespace: ns.name })).metadata?.uid);
