@@ -11,9 +11,7 @@ import {
   type V1LabelSelector,
   type V1ValidatingAdmissionPolicyBinding,
 } from '@kubernetes/client-node';
-import { kubeFailure } from '../kube/api-error.ts';
-import { failureClass } from '../kube/failures.ts';
-import { fail, ok, warn, type CheckResult } from './checks.ts';
+import { fail, isResult, ok, readOrWarn, type CheckResult } from './checks.ts';
 
 export const ADMISSION_POLICY = 'job-robot-jobs';
 const POLICY_FILE = 'config/cluster/admission-policy.yaml';
@@ -54,38 +52,18 @@ async function namespaceLabels(kc: KubeConfig, namespace: string): Promise<Recor
   }
 }
 
-/** Calls `read`; a 403 is answered by a warning naming the cluster-scoped permission it lacks. */
-async function clusterRead<T>(check: string, what: string, read: () => Promise<T>): Promise<T | CheckResult> {
-  try {
-    return await read();
-  } catch (err) {
-    const f = kubeFailure(err);
-    if (failureClass(f) !== 'forbidden') throw err;
-    return warn(
-      check,
-      `cannot check: these credentials may not ${what} (cluster-scoped) (${f.message})`,
-      `run doctor with credentials that may ${what}, for example a cluster admin's`,
-    );
-  }
-}
-
-const isResult = (x: unknown): x is CheckResult => !!x && typeof x === 'object' && 'status' in x && 'check' in x;
-
 export async function checkAdmissionPolicy(kc: KubeConfig, namespace: string, policy = ADMISSION_POLICY): Promise<CheckResult> {
   const check = `admission policy ${policy}`;
   const api = kc.makeApiClient(AdmissionregistrationV1Api);
-  const found = await clusterRead(check, 'get validatingadmissionpolicies.admissionregistration.k8s.io', async () => {
-    try {
-      return await api.readValidatingAdmissionPolicy({ name: policy });
-    } catch (err) {
-      if (failureClass(kubeFailure(err)) === 'not-found') return undefined;
-      throw err;
-    }
-  });
+  const found = await readOrWarn(
+    check,
+    'get validatingadmissionpolicies.admissionregistration.k8s.io (cluster-scoped)',
+    () => api.readValidatingAdmissionPolicy({ name: policy }),
+    () => fail(check, `ValidatingAdmissionPolicy ${policy} does not exist: nothing in the cluster limits the Jobs job-robot's identity creates`, APPLY),
+  );
   if (isResult(found)) return found;
-  if (!found) return fail(check, `ValidatingAdmissionPolicy ${policy} does not exist: nothing in the cluster limits the Jobs job-robot's identity creates`, APPLY);
 
-  const bindings = await clusterRead(check, 'list validatingadmissionpolicybindings.admissionregistration.k8s.io', () => api.listValidatingAdmissionPolicyBinding());
+  const bindings = await readOrWarn(check, 'list validatingadmissionpolicybindings.admissionregistration.k8s.io (cluster-scoped)', () => api.listValidatingAdmissionPolicyBinding());
   if (isResult(bindings)) return bindings;
   const mine = bindings.items.filter((b) => b.spec?.policyName === policy);
   const labels = await namespaceLabels(kc, namespace);
@@ -101,26 +79,20 @@ export async function checkAdmissionPolicy(kc: KubeConfig, namespace: string, po
 async function checkParameters(kc: KubeConfig, check: string, namespace: string, binding: V1ValidatingAdmissionPolicyBinding): Promise<CheckResult> {
   const ref = binding.spec?.paramRef;
   const bound = `bound by ${binding.metadata?.name} to namespace ${namespace}`;
-  if (!ref?.name) return ok(check, `${bound}; its parameters are chosen by a selector, not checked here`);
+  const name = ref?.name;
+  if (!name) return ok(check, `${bound}; its parameters are chosen by a selector, not checked here`);
   const paramNamespace = ref.namespace ?? namespace;
-  const where = `ConfigMap ${paramNamespace}/${ref.name}`;
-  try {
-    const cm = await kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: ref.name, namespace: paramNamespace });
-    const missing = ['serviceAccount', 'images'].filter((k) => cm.data?.[k] === undefined);
-    if (missing.length) return fail(check, `${where} (the policy's parameters) lacks ${missing.join(' and ')}: the API server refuses every Job job-robot makes`, 'kubectl apply -k config/ (config/job-limits.yaml)');
-    const images = cm.data!['images']!.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    return ok(check, `${bound}; ${where}: pods run as ${cm.data!['serviceAccount']}, ${images.length} allowed image line(s)`);
-  } catch (err) {
-    const f = kubeFailure(err);
-    const cls = failureClass(f);
-    if (cls === 'not-found') {
-      return fail(
-        check,
-        `${where} (the policy's parameters) does not exist: the API server refuses every Job job-robot makes, and every other Job in ${namespace}`,
-        'kubectl apply -k config/ (config/job-limits.yaml)',
-      );
-    }
-    if (cls === 'forbidden') return warn(check, `${bound}; cannot read ${where} (${f.message})`, `run doctor with credentials that may get configmaps in namespace ${paramNamespace}`);
-    throw err;
-  }
+  const where = `ConfigMap ${paramNamespace}/${name}`;
+  const gone = `the API server refuses every Job job-robot makes, and every other Job in ${namespace}`;
+  const cm = await readOrWarn(
+    check,
+    `get configmaps in namespace ${paramNamespace} (${where}, the policy's parameters)`,
+    () => kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name, namespace: paramNamespace }),
+    () => fail(check, `${where} (the policy's parameters) does not exist: ${gone}`, 'kubectl apply -k config/ (config/job-limits.yaml)'),
+  );
+  if (isResult(cm)) return cm;
+  const missing = ['serviceAccount', 'images'].filter((k) => cm.data?.[k] === undefined);
+  if (missing.length) return fail(check, `${where} (the policy's parameters) lacks ${missing.join(' and ')}: ${gone}`, 'kubectl apply -k config/ (config/job-limits.yaml)');
+  const images = cm.data!['images']!.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return ok(check, `${bound}; ${where}: pods run as ${cm.data!['serviceAccount']}, ${images.length} allowed image line(s)`);
 }

@@ -155,6 +155,26 @@ export async function checkBroker(kc: KubeConfig, namespace: string, broker: str
   }
 }
 
+/** Whether `x` is a check's answer rather than what a read returned. */
+export const isResult = (x: unknown): x is CheckResult => !!x && typeof x === 'object' && 'status' in x && 'check' in x && 'detail' in x;
+
+/**
+ * Runs a read a check needs: a 403 becomes a warning naming what these credentials may not do
+ * (`may`, e.g. "get configmaps in namespace x"), a 404 becomes `missing()` when given; anything else
+ * is thrown (to `guarded`).
+ */
+export async function readOrWarn<T>(check: string, may: string, read: () => Promise<T>, missing?: () => CheckResult): Promise<T | CheckResult> {
+  try {
+    return await read();
+  } catch (err) {
+    const f = kubeFailure(err);
+    const cls = failureClass(f);
+    if (cls === 'forbidden') return warn(check, `cannot check: these credentials may not ${may} (${f.message})`, `run doctor with credentials that may ${may}`);
+    if (cls === 'not-found' && missing) return missing();
+    throw err;
+  }
+}
+
 /** Wraps a check so an unexpected failure (network, TLS) becomes a failed line, not a crash. */
 export async function guarded(check: string, run: () => Promise<CheckResult | CheckResult[]>): Promise<CheckResult[]> {
   try {

@@ -4,37 +4,12 @@
  * A read the credentials may not make is a warning that names the missing permission.
  */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { kubeFailure } from '../kube/api-error.ts';
-import { failureClass } from '../kube/failures.ts';
-import { describePermission, type Permission } from '../kube/permissions.ts';
-import { fail, ok, warn, type CheckResult } from './checks.ts';
+import { describePermission } from '../kube/permissions.ts';
+import { fail, isResult, ok, readOrWarn, type CheckResult } from './checks.ts';
 
 export const VISIBILITY_LABEL = 'networking.knative.dev/visibility';
 export const KNATIVE_EVENTING_NAMESPACE = 'knative-eventing';
 export const OIDC_FEATURE = 'authentication-oidc';
-
-/** A warning for a read these credentials may not make, naming the permission. */
-function cannotRead(check: string, p: Permission, where: string, message: string): CheckResult {
-  return warn(check, `cannot check: these credentials may not ${describePermission(p)} ${where} (${message})`, `run doctor with credentials that may ${describePermission(p)} ${where}`);
-}
-
-/**
- * Runs `read`; a 403 becomes a warning naming `needs`, a 404 the `missing` answer; anything else
- * is thrown to `guarded`.
- */
-async function reading<T>(check: string, needs: Permission, where: string, read: () => Promise<T>, missing: () => CheckResult): Promise<T | CheckResult> {
-  try {
-    return await read();
-  } catch (err) {
-    const f = kubeFailure(err);
-    const cls = failureClass(f);
-    if (cls === 'forbidden') return cannotRead(check, needs, where, f.message);
-    if (cls === 'not-found') return missing();
-    throw err;
-  }
-}
-
-const isResult = (x: unknown): x is CheckResult => !!x && typeof x === 'object' && 'status' in x && 'check' in x;
 
 interface Named {
   metadata?: { name?: string; labels?: Record<string, string> };
@@ -43,10 +18,9 @@ interface Named {
 /** Every job-robot Knative Service in the namespace is cluster-local. */
 export async function checkPrivateServices(kc: KubeConfig, namespace: string): Promise<CheckResult> {
   const check = 'Services cluster-local';
-  const list = await reading(
+  const list = await readOrWarn(
     check,
-    { verb: 'list', group: 'serving.knative.dev', resource: 'services' },
-    `in namespace ${namespace}`,
+    `${describePermission({ verb: 'list', group: 'serving.knative.dev', resource: 'services' })} in namespace ${namespace}`,
     () =>
       kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
         group: 'serving.knative.dev',
@@ -75,10 +49,9 @@ export async function checkPrivateServices(kc: KubeConfig, namespace: string): P
 export async function checkOidcFeature(kc: KubeConfig, knativeNamespace = KNATIVE_EVENTING_NAMESPACE): Promise<CheckResult> {
   const check = 'OIDC sender authentication';
   const where = `ConfigMap ${knativeNamespace}/config-features`;
-  const cm = await reading(
+  const cm = await readOrWarn(
     check,
-    { verb: 'get', group: '', resource: 'configmaps' },
-    `in namespace ${knativeNamespace} (${where})`,
+    `get configmaps in namespace ${knativeNamespace} (${where})`,
     () => kc.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'config-features', namespace: knativeNamespace }),
     () => fail(check, `${where} does not exist: is Knative Eventing installed in ${knativeNamespace}?`, 'install Knative Eventing (https://knative.dev/docs/install/), 1.22 or newer'),
   );
@@ -106,10 +79,9 @@ const describeFrom = (f: NonNullable<NonNullable<EventPolicy['spec']>['from']>[n
 /** An EventPolicy names who may send to the Broker. */
 export async function checkEventPolicy(kc: KubeConfig, namespace: string, broker: string): Promise<CheckResult> {
   const check = `EventPolicy for Broker ${namespace}/${broker}`;
-  const list = await reading(
+  const list = await readOrWarn(
     check,
-    { verb: 'list', group: 'eventing.knative.dev', resource: 'eventpolicies' },
-    `in namespace ${namespace}`,
+    `${describePermission({ verb: 'list', group: 'eventing.knative.dev', resource: 'eventpolicies' })} in namespace ${namespace}`,
     () =>
       kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
         group: 'eventing.knative.dev',
