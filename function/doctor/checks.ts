@@ -22,9 +22,9 @@ export interface CheckResult {
   fix?: string;
 }
 
-const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok', detail });
-const fail = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'fail', detail, fix });
-const warn = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'warn', detail, fix });
+export const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok', detail });
+export const fail = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'fail', detail, fix });
+export const warn = (check: string, detail: string, fix: string): CheckResult => ({ check, status: 'warn', detail, fix });
 
 /** Permissions job-robot must never hold; holding one is a warning, not a failure. */
 export const SHOULD_BE_DENIED: readonly Permission[] = [
@@ -151,6 +151,26 @@ export async function checkBroker(kc: KubeConfig, namespace: string, broker: str
     const cls = failureClass(f);
     if (cls === 'not-found') return fail(name, 'does not exist', `kubectl apply -k config/ (it creates Broker ${broker})`);
     if (cls === 'forbidden') return warn(name, `cannot read brokers with these credentials (${f.message})`, 'run doctor with credentials that may get brokers.eventing.knative.dev');
+    throw err;
+  }
+}
+
+/** Whether `x` is a check's answer rather than what a read returned. */
+export const isResult = (x: unknown): x is CheckResult => !!x && typeof x === 'object' && 'status' in x && 'check' in x && 'detail' in x;
+
+/**
+ * Runs a read a check needs: a 403 becomes a warning naming what these credentials may not do
+ * (`may`, e.g. "get configmaps in namespace x"), a 404 becomes `missing()` when given; anything else
+ * is thrown (to `guarded`).
+ */
+export async function readOrWarn<T>(check: string, may: string, read: () => Promise<T>, missing?: () => CheckResult): Promise<T | CheckResult> {
+  try {
+    return await read();
+  } catch (err) {
+    const f = kubeFailure(err);
+    const cls = failureClass(f);
+    if (cls === 'forbidden') return warn(check, `cannot check: these credentials may not ${may} (${f.message})`, `run doctor with credentials that may ${may}`);
+    if (cls === 'not-found' && missing) return missing();
     throw err;
   }
 }

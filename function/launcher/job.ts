@@ -73,6 +73,11 @@ export function buildJobBody(template: V1Job, settings: JobSettings, input: JobI
   spec.podReplacementPolicy ??= 'Failed';
   if (settings.activeDeadlineSeconds !== undefined) spec.activeDeadlineSeconds ??= settings.activeDeadlineSeconds;
 
+  // The pods carry the owner labels too: the NetworkPolicy (config/network-policy.yaml) selects
+  // Job pods by them, and the admission policy refuses a Job whose pods lack them.
+  const podLabels = { ...spec.template.metadata?.labels };
+  if (!settings.instance) delete podLabels[INSTANCE_LABEL];
+  spec.template.metadata = { ...spec.template.metadata, labels: { ...podLabels, ...ownerLabels(settings.instance) } };
   const pod = spec.template.spec!;
   if (!pod.serviceAccountName && !pod.serviceAccount) pod.serviceAccountName = settings.serviceAccount;
   pod.automountServiceAccountToken ??= false;

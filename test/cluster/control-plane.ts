@@ -1,7 +1,8 @@
 /**
  * A real, private Kubernetes control plane for tests and the local stack: etcd, kube-apiserver with
  * RBAC and the TokenRequest API, and kube-controller-manager running the job, garbage-collector,
- * ttl-after-finished, namespace and serviceaccount controllers. No kubelet: pods never run, and
+ * ttl-after-finished, namespace and serviceaccount controllers (and the admission-policy status
+ * controller, which type-checks ValidatingAdmissionPolicies). No kubelet: pods never run, and
  * test/helpers/pods.ts completes them instead.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -156,6 +157,8 @@ export async function startControlPlane(opts: { binaries?: Pick<Binaries, 'etcd'
       `--service-account-signing-key-file=${saKey}`,
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true',
+      // On by default since 1.30 (GA); named so the admission-policy tests never run without it.
+      '--enable-admission-plugins=ValidatingAdmissionPolicy',
       '--enable-priority-and-fairness=false',
       '--v=1',
     ];
@@ -181,7 +184,7 @@ export async function startControlPlane(opts: { binaries?: Pick<Binaries, 'etcd'
         '--bind-address=127.0.0.1',
         `--secure-port=${kcmPort}`,
         `--cert-dir=${join(dir, 'kcm-pki')}`,
-        '--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller',
+        '--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,validatingadmissionpolicy-status-controller',
         `--service-account-private-key-file=${saKey}`,
         `--root-ca-file=${join(certDir, 'apiserver.crt')}`,
         '--use-service-account-credentials=false',

@@ -8,6 +8,8 @@ import { installKnativeCrds } from '../helpers/knative.ts';
 import { kubectl, renderConfig } from '../helpers/kubectl.ts';
 import { readRepoFile } from '../helpers/paths.ts';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
+import { parseTemplate } from '../../function/kube/job-template.ts';
+import { buildJob } from '../../function/launcher/job.ts';
 
 interface Container {
   name: string;
@@ -53,6 +55,7 @@ describe('config/: kustomize renders manifests the API server accepts', function
       'Role/job-robot',
       'RoleBinding/job-robot',
       'ConfigMap/job-robot-job-template',
+      'ConfigMap/job-robot-job-limits',
       'ConfigMap/job-robot-queue',
       'Service/job-robot-launcher',
       'Service/job-robot-reaper',
@@ -62,6 +65,8 @@ describe('config/: kustomize renders manifests the API server accepts', function
       'Trigger/job-robot-launcher',
       'ContainerSource/job-robot-bridge',
       'Secret/job-robot-redis',
+      'EventPolicy/job-robot-broker',
+      'NetworkPolicy/job-robot-jobs',
     ]);
   });
 
@@ -77,6 +82,75 @@ describe('config/: kustomize renders manifests the API server accepts', function
     const { code, out } = await dryRunCreate([svc]);
     expect(code).to.not.equal(0);
     expect(out).to.match(/unknown field "spec.replicas"/);
+  });
+
+  it('the dry run can fail: a field the EventPolicy CRD does not know is refused', async function () {
+    const policy = structuredClone(rendered.find((o) => o.kind === 'EventPolicy')!);
+    (policy as unknown as { spec: { from: Array<Record<string, unknown>> } }).spec.from[0]!['identity'] = 'x';
+    const { code, out } = await dryRunCreate([policy]);
+    expect(code).to.not.equal(0);
+    expect(out).to.match(/unknown field "spec.from\[0\].identity"/);
+  });
+
+  it('every Knative Service is cluster-local: reachable inside the cluster only', function () {
+    const services = rendered.filter((o) => o.kind === 'Service' && o.apiVersion === 'serving.knative.dev/v1');
+    expect(services.map((o) => o.metadata?.name).sort()).to.deep.equal(['job-robot-dead-letter', 'job-robot-launcher', 'job-robot-reaper']);
+    for (const svc of services) expect(svc.metadata?.labels?.['networking.knative.dev/visibility'], svc.metadata?.name).to.equal('cluster-local');
+    expect(rendered.filter((o) => o.kind === 'DomainMapping')).to.deep.equal([]);
+  });
+
+  it('the EventPolicy lets only the bridge (a ref to its ContainerSource, no raw subject) send to the Broker', function () {
+    const policy = rendered.find((o) => o.kind === 'EventPolicy') as unknown as {
+      spec: { to: Array<{ ref?: Record<string, string> }>; from: Array<{ ref?: Record<string, string>; sub?: string }> };
+    };
+    const broker = rendered.find((o) => o.kind === 'Broker')!;
+    const bridge = rendered.find((o) => o.kind === 'ContainerSource')!;
+    expect(policy.spec.to).to.deep.equal([{ ref: { apiVersion: broker.apiVersion, kind: 'Broker', name: broker.metadata!.name } }]);
+    expect(policy.spec.from).to.deep.equal([{ ref: { apiVersion: bridge.apiVersion, kind: 'ContainerSource', name: bridge.metadata!.name } }]);
+  });
+
+  it('the NetworkPolicy selects the pods of every Job the launcher makes and no job-robot part, and lets them reach cluster DNS only', function () {
+    const np = rendered.find((o) => o.kind === 'NetworkPolicy') as unknown as {
+      spec: { podSelector: { matchLabels: Record<string, string>; matchExpressions?: unknown }; policyTypes: string[]; egress: Array<{ to: unknown[]; ports: unknown[] }> };
+    };
+    expect(np.spec.podSelector.matchExpressions).to.equal(undefined);
+    const selects = (labels: Record<string, string> | undefined) => Object.entries(np.spec.podSelector.matchLabels).every(([k, v]) => labels?.[k] === v);
+    const [templateMap] = rendered.filter((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'job-robot-job-template') as unknown as Array<{ data: Record<string, string> }>;
+    const template = parseTemplate(templateMap!.data['job.yaml']!);
+    const settings = { prefix: 'job-robot-', ttlSeconds: 1, serviceAccount: 'job-robot-job' };
+    for (const instance of [undefined, 'blue']) {
+      const job = buildJob(template, { ...settings, instance }, { source: '/s', id: '1', type: 't', env: [] });
+      expect(selects(job.spec!.template.metadata?.labels), `Job pods (instance ${instance})`).to.equal(true);
+    }
+    const parts = rendered.filter((o) => ['Service', 'ContainerSource'].includes(o.kind!) && o.apiVersion !== 'v1');
+    expect(parts).to.have.length(4);
+    for (const part of parts) {
+      const labels = (part as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
+      expect(selects(labels), `${part.kind}/${part.metadata?.name}`).to.equal(false);
+    }
+    expect(np.spec.policyTypes).to.deep.equal(['Egress']);
+    expect(np.spec.egress).to.deep.equal([
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+        ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+      },
+    ]);
+  });
+
+  it('the cluster-scoped admission policy and binding (not in the kustomization) pass a server-side dry-run create', async function () {
+    const cluster = parseManifests(readRepoFile('config/cluster/admission-policy.yaml'));
+    expect(cluster.map((o) => o.kind)).to.deep.equal(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    expect(rendered.filter((o) => o.kind?.startsWith('ValidatingAdmissionPolicy'))).to.deep.equal([]);
+    const { code, out } = await dryRunCreate(cluster);
+    expect(code, out).to.equal(0);
+  });
+
+  it('the dry run can fail: an admission policy whose CEL does not compile is refused', async function () {
+    const [policy] = parseManifests(readRepoFile('config/cluster/admission-policy.yaml')) as unknown as Array<{ spec: { validations: Array<{ expression: string }> } }>;
+    policy!.spec.validations[1]!.expression = 'object.metadata.labels[';
+    const { code, out } = await dryRunCreate([policy as unknown as KubernetesObject]);
+    expect(code).to.not.equal(0);
+    expect(out).to.match(/spec.validations\[1\].expression.*compilation failed/);
   });
 
   it('the Namespace object passes a dry-run create and enforces the restricted pod security level', async function () {

@@ -6,6 +6,8 @@ import { runDoctor } from '../../function/doctor/main.ts';
 import type { CheckResult } from '../../function/doctor/checks.ts';
 import { adminKubeconfigPath, applyManifests, eventually, parseManifests, useNamespace } from '../helpers/kube.ts';
 import { installKnativeCrds } from '../helpers/knative.ts';
+import { knativeFeatures, type KnativeFeatures } from '../helpers/knative-features.ts';
+import { applyAdmissionPolicy, waitPolicyReady, type AppliedPolicy } from '../helpers/admission-policy.ts';
 import { renderConfig } from '../helpers/kubectl.ts';
 import { ROOT } from '../helpers/paths.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -33,18 +35,28 @@ function doctorCli(args: string[], env: Record<string, string>): Promise<{ code:
 describe('job-robot doctor on a real control plane', function () {
   const ns = useNamespace('doctor');
   let redis: RedisServer;
+  let knative: KnativeFeatures;
+  let policy: AppliedPolicy | undefined;
 
   before(async function () {
     redis = await startRedis();
     await installKnativeCrds(ns.kc);
+    // Established is not yet servable: a list answers 429 "storage is (re)initializing" for a moment.
+    const custom = ns.kc.makeApiClient(CustomObjectsApi);
+    for (const [group, version, plural] of [['serving.knative.dev', 'v1', 'services'], ['eventing.knative.dev', 'v1alpha1', 'eventpolicies']] as const) {
+      await eventually(() => custom.listNamespacedCustomObject({ group, version, namespace: ns.name, plural }), 30_000, `${plural}.${group} to be served`);
+    }
+    knative = await knativeFeatures(ns.kc, { 'authentication-oidc': 'enabled' });
   });
   after(async function () {
     await redis?.stop();
+    await policy?.remove();
+    await knative?.remove();
   });
 
-  it('an empty namespace: permissions, Broker and template fail with their fixes; an unreachable Redis fails; exit 1', async function () {
+  it('an empty namespace: permissions, Broker, EventPolicy, Services, admission policy and template fail with their fixes; an unreachable Redis fails; exit 1', async function () {
     const results = await runDoctor(
-      { namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', redis: true },
+      { namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', knativeNamespace: knative.namespace, admissionPolicy: `job-robot-jobs-${ns.name}`, redis: true },
       { REDIS_URL: 'redis://127.0.0.1:1/0' },
     );
     const r = byCheck(results);
@@ -56,6 +68,13 @@ describe('job-robot doctor on a real control plane', function () {
     expect(r['Broker']!.fix).to.contain('kubectl apply -k config/');
     expect(r['Job']).to.include({ status: 'fail' });
     expect(r['Redis']).to.include({ status: 'fail' });
+    expect(r['EventPolicy']).to.include({ status: 'fail' });
+    expect(r['EventPolicy']!.detail).to.contain('no EventPolicy names Broker job-robot');
+    expect(r['Services']).to.include({ status: 'fail', detail: `no job-robot Knative Services in ${ns.name}` });
+    expect(r['OIDC']).to.include({ status: 'ok' });
+    expect(r['admission']).to.include({ status: 'fail' });
+    expect(r['admission']!.detail).to.contain('does not exist');
+    expect(r['admission']!.fix).to.contain('kubectl apply -f config/cluster/admission-policy.yaml');
 
     const cli = await doctorCli(['--namespace', ns.name, '--kubeconfig', adminKubeconfigPath()], { REDIS_URL: 'redis://127.0.0.1:1/0' });
     expect(cli.code, cli.out).to.equal(1);
@@ -66,17 +85,27 @@ describe('job-robot doctor on a real control plane', function () {
     const objects = parseManifests(await renderConfig(ns.name)).filter((o) => o.kind !== 'Namespace');
     await applyManifests(ns.kc, objects.map((o) => JSON.stringify(o)).join('\n---\n'), ns.name);
     await markBrokerReady(ns.kc, ns.name);
+    policy = await applyAdmissionPolicy(ns.kc, ns.name);
+    // The doctor's template dry run goes through the binding too (refused until its ConfigMap is seen).
+    await waitPolicyReady(ns.kc, ns.name, policy.name);
+    const security = { knativeNamespace: knative.namespace, admissionPolicy: policy.name };
+    const securityArgs = ['--knative-namespace', knative.namespace, '--admission-policy', policy.name];
     await eventually(async () => (await ns.kc.makeApiClient(CoreV1Api).readNamespacedServiceAccount({ name: 'job-robot', namespace: ns.name })).metadata?.uid);
 
     const results = await runDoctor(
-      { namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', redis: true },
+      { namespace: ns.name, kubeconfig: adminKubeconfigPath(), serviceAccount: 'job-robot', broker: 'job-robot', redis: true, ...security },
       { REDIS_URL: redis.url },
     );
     expect(results.filter((x) => x.status !== 'ok'), JSON.stringify(results, null, 1)).to.deep.equal([]);
     const r = byCheck(results);
     expect(r['Job']!.detail).to.contain(`ConfigMap ${ns.name}/job-robot-job-template`);
+    expect(r['Services']!.detail).to.equal('cluster-local: job-robot-dead-letter, job-robot-launcher, job-robot-reaper');
+    expect(r['EventPolicy']!.detail).to.equal('job-robot-broker: only ContainerSource/job-robot-bridge may send');
+    expect(r['admission']!.detail).to.equal(
+      `bound by ${policy.name} to namespace ${ns.name}; ConfigMap ${ns.name}/job-robot-job-limits: pods run as job-robot-job, 1 allowed image line(s)`,
+    );
 
-    const cli = await doctorCli(['--namespace', ns.name, '--kubeconfig', adminKubeconfigPath()], { REDIS_URL: redis.url });
+    const cli = await doctorCli(['--namespace', ns.name, '--kubeconfig', adminKubeconfigPath(), ...securityArgs], { REDIS_URL: redis.url });
     expect(cli.code, cli.out).to.equal(0);
     expect(cli.out).to.not.match(/^FAIL/m);
   });
@@ -122,7 +151,8 @@ describe('job-robot doctor on a real control plane', function () {
 
   it('reports Knative missing when its API groups are not served', async function () {
     const ext = ns.kc.makeApiClient(ApiextensionsV1Api);
-    const crds = ['brokers.eventing.knative.dev', 'triggers.eventing.knative.dev'];
+    // Every CRD of the group: EventPolicy's keeps eventing.knative.dev served on its own.
+    const crds = ['brokers.eventing.knative.dev', 'triggers.eventing.knative.dev', 'eventpolicies.eventing.knative.dev'];
     for (const name of crds) await ext.deleteCustomResourceDefinition({ name });
     try {
       const r = await eventually(async () => {

@@ -41,6 +41,7 @@ describe('func.yaml', function () {
         options: { scale: { min: number } };
         healthEndpoints: Record<string, string>;
         subscriptions?: unknown;
+        labels: Array<{ key: string; value: string }>;
       };
     };
     expect(doc.runtime).to.equal('typescript');
@@ -51,5 +52,6 @@ describe('func.yaml', function () {
     // kn func's own Trigger would set no audience (so Knative sends no token and the launcher
     // refuses it) and no jobrobot filter; config/broker.yaml's Trigger has both.
     expect(doc.deploy.subscriptions).to.equal(undefined);
+    expect(doc.deploy.labels, 'private, as config/launcher.yaml').to.deep.include({ key: 'networking.knative.dev/visibility', value: 'cluster-local' });
   });
 });

@@ -34,6 +34,15 @@ describe('launcher job: copy, then decorate', function () {
     expect(job.metadata!.annotations![EVENT_ID_ANNOTATION]).to.equal('id-1');
   });
 
+  it('the pod template carries the owner labels (not the identity label) beside its own; a forged or stray owner label is replaced', function () {
+    const t = template((t) => (t.spec!.template.metadata = { labels: { app: 'pi', [MANAGED_BY_LABEL]: 'forged', [INSTANCE_LABEL]: 'stray' }, annotations: { a: '1' } }));
+    const plain = buildJob(t, settings, input());
+    expect(plain.spec!.template.metadata).to.deep.equal({ labels: { app: 'pi', [MANAGED_BY_LABEL]: 'job-robot' }, annotations: { a: '1' } });
+    const named = buildJob(t, { ...settings, instance: 'blue' }, input());
+    expect(named.spec!.template.metadata!.labels).to.deep.equal({ app: 'pi', [MANAGED_BY_LABEL]: 'job-robot', [INSTANCE_LABEL]: 'blue' });
+    expect(buildJob(template(), settings, input()).spec!.template.metadata).to.deep.equal({ labels: { [MANAGED_BY_LABEL]: 'job-robot' } });
+  });
+
   it('a template instance label is dropped without INSTANCE (it would hide the Job from its owner), replaced with one', function () {
     const t = template((t) => (t.metadata = { labels: { [INSTANCE_LABEL]: 'stray' } }));
     expect(buildJob(t, settings, input()).metadata!.labels).to.not.have.key(INSTANCE_LABEL);
