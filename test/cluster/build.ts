@@ -10,7 +10,7 @@
  * Prints each folder on its own line, last.
  */
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { lockFile } from './lock.ts';
@@ -22,6 +22,8 @@ const here = import.meta.dirname;
 interface Source {
   module: string;
   pkg: string;
+  /** Linker flags besides -s -w (version stamps). */
+  ldflags?: string;
 }
 
 /** A set of binaries built together into one cache folder. */
@@ -41,9 +43,9 @@ interface BinarySet<B extends string> {
   extras?: { names: readonly string[]; make(staging: string): Promise<void> };
 }
 
-function goBuild(moduleDir: string, out: string, pkg: string): Promise<void> {
+function goBuild(moduleDir: string, out: string, pkg: string, ldflags = ''): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', out, pkg], {
+    const child = spawn('go', ['build', '-trimpath', `-ldflags=-s -w ${ldflags}`.trim(), '-o', out, pkg], {
       cwd: join(here, moduleDir),
       env: goEnv(),
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -71,14 +73,26 @@ function logger(set: BinarySet<string>): (msg: string) => void {
   return (msg) => process.stderr.write(`[${set.label}] ${msg}\n`);
 }
 
-/** Where each of `wanted` is: the assets folder first (when the set has one), else the cache. */
+/** The VERSIONS file the set writes into its folder. */
+const versionsFile = (set: BinarySet<string>) => set.versions.map((v) => `${v}\n`).join('');
+
+/** Whether the cache folder was built as the set now builds (a folder from other build flags is rebuilt). */
+function cacheCurrent(set: BinarySet<string>): boolean {
+  try {
+    return readFileSync(join(set.dir(), 'VERSIONS'), 'utf8') === versionsFile(set);
+  } catch {
+    return false;
+  }
+}
+
+/** Where each of `wanted` is: the assets folder first (when the set has one), else the cache if current. */
 function locate<B extends string>(set: BinarySet<B>, wanted: readonly B[]): { found: Partial<Record<B, string>>; missing: B[] } {
   const assets = set.assetsEnv ? process.env[set.assetsEnv] : undefined;
-  const cache = set.dir();
+  const cache = cacheCurrent(set) ? set.dir() : undefined;
   const found: Partial<Record<B, string>> = {};
   const missing: B[] = [];
   for (const name of wanted) {
-    const candidates = [assets && join(assets, name), join(cache, name)].filter((p): p is string => !!p);
+    const candidates = [assets && join(assets, name), cache && join(cache, name)].filter((p): p is string => !!p);
     const hit = candidates.find((p) => existsSync(p) && statSync(p).isFile());
     if (hit) found[name] = hit;
     else missing.push(name);
@@ -107,9 +121,14 @@ async function ensure<B extends string>(set: BinarySet<B>, wanted: readonly B[])
 async function build<B extends string>(set: BinarySet<B>, wanted: readonly B[], cache: string): Promise<Record<B, string>> {
   const log = logger(set);
   // Another process may have built them while this one waited for the lock.
-  const { found, missing } = locate(set, wanted);
-  const extras = extrasMissing(set) ? (set.extras?.names ?? []) : [];
-  if (missing.length === 0 && extras.length === 0) return found as Record<B, string>;
+  const { found, missing: absent } = locate(set, wanted);
+  const current = cacheCurrent(set);
+  const extras = !current || extrasMissing(set) ? (set.extras?.names ?? []) : [];
+  if (absent.length === 0 && extras.length === 0) return found as Record<B, string>;
+  // A folder built otherwise (older flags, another version file) is rebuilt whole, so that the
+  // VERSIONS written at the end is true of every binary in it.
+  const missing = current ? absent : (Object.keys(set.sources) as B[]);
+  if (!current && existsSync(join(cache, 'VERSIONS'))) log(`${cache} was built otherwise (VERSIONS differs): rebuilding it`);
 
   const staging = `${cache}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
@@ -122,7 +141,7 @@ async function build<B extends string>(set: BinarySet<B>, wanted: readonly B[], 
     for (const name of missing) {
       const { module, pkg } = set.sources[name];
       log(`go build ${pkg}`);
-      await goBuild(module, join(staging, name), pkg);
+      await goBuild(module, join(staging, name), pkg, set.sources[name].ldflags);
     }
     if (extras.length) await set.extras!.make(staging);
     mkdirSync(cache, { recursive: true });
@@ -130,7 +149,7 @@ async function build<B extends string>(set: BinarySet<B>, wanted: readonly B[], 
       rmSync(join(cache, name), { recursive: true, force: true });
       renameSync(join(staging, name), join(cache, name));
     }
-    writeFileSync(join(cache, 'VERSIONS'), set.versions.map((v) => `${v}\n`).join(''));
+    writeFileSync(join(cache, 'VERSIONS'), versionsFile(set));
   } finally {
     clearInterval(heartbeat);
     rmSync(staging, { recursive: true, force: true });
@@ -150,17 +169,29 @@ export type Binaries = Record<Binary, string>;
 /** The binaries a control plane needs; kubectl is for the config tests and the commands `npm run dev` prints. */
 export const CONTROL_PLANE: readonly Binary[] = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
 
+/**
+ * The version Kubernetes' own build stamps into its binaries (hack/lib/version.sh); without it the
+ * API server's /version reports `v0.0.0-master+$Format:%H$`, which clients that check the server's
+ * version (Knative's controllers and dispatchers) refuse.
+ */
+function kubernetesStamp(): string {
+  const [major, minor] = kubernetesVersion.replace(/^v/, '').split('.');
+  return ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']
+    .flatMap((pkg) => [`-X ${pkg}.gitVersion=${kubernetesVersion}`, `-X ${pkg}.gitMajor=${major}`, `-X ${pkg}.gitMinor=${minor}`, `-X ${pkg}.gitTreeState=clean`])
+    .join(' ');
+}
+
 const controlPlaneSet: BinarySet<Binary> = {
   label: 'control-plane',
   dir: cacheDir,
   assetsEnv: 'KUBEBUILDER_ASSETS',
   sources: {
     etcd: { module: 'etcd', pkg: 'go.etcd.io/etcd/server/v3' },
-    'kube-apiserver': { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kube-apiserver' },
-    'kube-controller-manager': { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager' },
-    kubectl: { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kubectl' },
+    'kube-apiserver': { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kube-apiserver', ldflags: kubernetesStamp() },
+    'kube-controller-manager': { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager', ldflags: kubernetesStamp() },
+    kubectl: { module: 'k8s', pkg: 'k8s.io/kubernetes/cmd/kubectl', ldflags: kubernetesStamp() },
   },
-  versions: [`kubernetes ${kubernetesVersion}`, `etcd ${etcdVersion}`],
+  versions: [`kubernetes ${kubernetesVersion} (version stamped)`, `etcd ${etcdVersion}`],
   coldNote: 'a cold build downloads the modules and compiles Kubernetes: about 8 minutes on 2 cores; later runs reuse it',
 };
 
@@ -202,7 +233,7 @@ const knativeSet: BinarySet<KnativeBinary> = {
     mtping: { module: 'knative', pkg: 'knative.dev/eventing/cmd/mtping' },
   },
   versions: [`knative.dev/eventing ${eventingVersion}`],
-  coldNote: 'a cold build downloads the modules and compiles three Knative Eventing programs: about 5 minutes on 2 cores; later runs reuse them',
+  coldNote: 'a cold build downloads the modules and compiles three Knative Eventing programs: up to 10 minutes on 2 cores; later runs reuse them',
   extras: {
     names: ['crds', 'configmaps'],
     async make(staging) {

@@ -1,0 +1,264 @@
+/**
+ * Knative Eventing's data plane as local processes against the test control plane: the real
+ * broker filter (`cmd/broker/filter`), the in-memory channel's dispatcher
+ * (`cmd/in_memory/channel_dispatcher`) and the PingSource adapter (`cmd/mtping`), all built from
+ * knative.dev/eventing (test/cluster/knative/go.mod) by test/cluster/build.ts.
+ *
+ * Each plane gets its own system namespace holding Knative's released ConfigMaps (config-features
+ * settable per plane and per test), the CRDs of the same release in the API server, and a
+ * ClusterNames proxy through which the processes reach each other and job-robot by their cluster
+ * names. No eventing controller runs: knative-objects.ts writes the status it would write.
+ */
+import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ensureKnative, type KnativeBinaries } from '../cluster/build.ts';
+import { lockFile } from '../cluster/lock.ts';
+import { freePort, isPortFree } from '../cluster/ports.ts';
+import { adminKubeconfigPath, applyManifests, createNamespace, deleteNamespace, eventually } from './kube.ts';
+import { installCrdFiles } from './knative.ts';
+import { ClusterNames } from './knative-names.ts';
+
+/** The in-memory channel dispatcher's ports (the PingSource adapter's probes use the first): constants in Knative's code, not settable. */
+export const DISPATCHER_PORTS = [8080, 8443] as const;
+
+export type Component = 'filter' | 'dispatcher' | 'mtping';
+
+/** One Knative process, its log kept in a file. */
+export class KnativeProcess {
+  readonly exited: Promise<number | null>;
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly logFile: string;
+  /** The port it serves events on (0 for mtping). */
+  readonly port: number;
+
+  constructor(name: string, child: ChildProcess, logFile: string, port: number) {
+    this.name = name;
+    this.child = child;
+    this.logFile = logFile;
+    this.port = port;
+    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** The JSON lines it logged (zap's encoding from config-logging), parsed. */
+  lines(): Array<Record<string, unknown>> {
+    return this.log()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running()) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export interface KnativePlane {
+  admin: KubeConfig;
+  /** The namespace playing `knative-eventing`. */
+  system: string;
+  names: ClusterNames;
+  binaries: KnativeBinaries;
+  filter?: KnativeProcess;
+  dispatcher?: KnativeProcess;
+  mtping?: KnativeProcess;
+  /** `http://broker-filter.<system>.svc.cluster.local` */
+  filterUrl: string;
+  /** Merges `flags` into config-features; the components watch it and pick them up. */
+  setFeatures(flags: Record<string, string>): Promise<void>;
+  /** The last lines of every process's log, for failure messages. */
+  tails(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+export interface PlaneOptions {
+  components: readonly Component[];
+  /** config-features entries over Knative's released defaults. */
+  features?: Record<string, string>;
+}
+
+/** Installs the CRDs the data plane's informers watch, from the same Eventing release as the binaries. */
+async function installCrds(admin: KubeConfig, dir: string): Promise<void> {
+  const crds = join(dir, 'crds');
+  await installCrdFiles(admin, readdirSync(crds).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(crds, f)));
+}
+
+/**
+ * Knative's released ConfigMaps into `system`, with `features` over config-features' data and
+ * config-logging at debug level (the logs are files the tests read).
+ */
+async function applyConfigMaps(admin: KubeConfig, dir: string, system: string, features: Record<string, string>): Promise<void> {
+  const folder = join(dir, 'configmaps');
+  for (const file of readdirSync(folder).sort()) {
+    const cm = parse(readFileSync(join(folder, file), 'utf8')) as V1ConfigMap;
+    cm.metadata = { ...cm.metadata, namespace: system };
+    if (cm.metadata.name === 'config-features') cm.data = { ...cm.data, ...features };
+    if (cm.metadata.name === 'config-logging' && cm.data?.['zap-logger-config']) {
+      cm.data['zap-logger-config'] = cm.data['zap-logger-config'].replace('"level": "info"', '"level": "debug"');
+    }
+    await applyManifests(admin, JSON.stringify(cm));
+  }
+}
+
+function startProcess(dir: string, name: string, bin: string, args: string[], env: Record<string, string>, port: number): KnativeProcess {
+  const logFile = join(dir, `${name}.log`);
+  const out = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(bin, args, { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(out);
+  child.stderr!.pipe(out);
+  return new KnativeProcess(name, child, logFile, port);
+}
+
+/** Waits for `probe`, failing early (with the log) if the process exits. */
+async function until(p: KnativeProcess, what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!p.running()) throw new Error(`${p.name} exited (${p.child.exitCode}) while waiting for ${what}:\n${p.log().slice(-4000)}`);
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}:\n${p.log().slice(-4000)}`);
+}
+
+/** Answers at all: any HTTP status means the server listens. */
+async function answers(url: string): Promise<boolean> {
+  const res = await fetch(url, { method: 'POST', body: '', signal: AbortSignal.timeout(2_000) });
+  await res.arrayBuffer();
+  return true;
+}
+
+/**
+ * Starts the chosen components against the test control plane. The dispatcher's fixed ports are
+ * taken under a machine-wide lock, so test runs in parallel wait for each other rather than fail.
+ */
+export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promise<KnativePlane> {
+  const { binaries, dir: cache } = await ensureKnative();
+  await installCrds(admin, cache);
+  const system = await createNamespace(admin, 'kn-system');
+  await applyConfigMaps(admin, cache, system, opts.features ?? {});
+  const names = await new ClusterNames().start();
+  const dir = mkdtempSync(join(tmpdir(), 'job-robot-knative-'));
+  const kubeconfig = adminKubeconfigPath();
+  const base = { SYSTEM_NAMESPACE: system, NAMESPACE: system, ...names.env() };
+  const procs: KnativeProcess[] = [];
+  const releases: Array<() => void> = [];
+  const filterUrl = ClusterNames.url('broker-filter', system);
+
+  const plane: KnativePlane = {
+    admin,
+    system,
+    names,
+    binaries,
+    filterUrl,
+    async setFeatures(flags) {
+      const core = admin.makeApiClient(CoreV1Api);
+      const cm = await core.readNamespacedConfigMap({ name: 'config-features', namespace: system });
+      cm.data = { ...cm.data, ...flags };
+      await core.replaceNamespacedConfigMap({ name: 'config-features', namespace: system, body: cm });
+    },
+    tails(lines = 12) {
+      const short = (l: string) => (l.length > 400 ? `${l.slice(0, 400)}…` : l);
+      return procs.map((p) => `--- ${p.name} (whole log: ${p.logFile}) ---\n${p.log().trimEnd().split('\n').slice(-lines).map(short).join('\n')}`).join('\n');
+    },
+    async stop() {
+      for (const p of [...procs].reverse()) await p.stop();
+      for (const release of releases) release();
+      await names.stop();
+      await deleteNamespace(admin, system);
+      if (!process.env['JOB_ROBOT_KEEP_CLUSTER_DIR']) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    if (opts.components.includes('filter')) {
+      const [port, https, profiling] = await Promise.all([freePort(), freePort(), freePort()]);
+      const filter = startProcess(dir, 'broker-filter', binaries['broker-filter'], [`--kubeconfig=${kubeconfig}`], {
+        ...base,
+        POD_NAME: 'broker-filter-0',
+        CONTAINER_NAME: 'filter',
+        FILTER_PORT: String(port),
+        FILTER_PORT_HTTPS: String(https),
+        PROFILING_PORT: String(profiling),
+      }, port);
+      procs.push(filter);
+      plane.filter = filter;
+      names.set(new URL(filterUrl).hostname, port);
+      // A path that names no Trigger answers 400 once the informers have synced and it serves.
+      await until(filter, 'the broker filter to serve', () => answers(`http://127.0.0.1:${port}/`));
+    }
+    // The dispatcher serves on 8080 and 8443, and the PingSource adapter its probes on 8080:
+    // constants in Knative's code. Planes on one machine take turns.
+    if (opts.components.includes('dispatcher') || opts.components.includes('mtping')) {
+      releases.push(
+        await lockFile(join(tmpdir(), 'job-robot-knative-ports.lock'), (holder) =>
+          process.stderr.write(`[knative] waiting for process ${holder}, whose Knative plane holds ports ${DISPATCHER_PORTS.join(' and ')}\n`),
+        ),
+      );
+    }
+    if (opts.components.includes('dispatcher')) {
+      for (const port of DISPATCHER_PORTS) {
+        if (!(await isPortFree(port))) {
+          throw new Error(`port ${port} is taken by another program: Knative's in-memory channel dispatcher listens on ${DISPATCHER_PORTS.join(' and ')} (constants in its code)`);
+        }
+      }
+      const profiling = await freePort();
+      const dispatcher = startProcess(dir, 'imc-dispatcher', binaries['imc-dispatcher'], [`--kubeconfig=${kubeconfig}`, '--disable-ha'], {
+        ...base,
+        NAMESPACE: '',
+        POD_NAME: 'imc-dispatcher-0',
+        CONTAINER_NAME: 'dispatcher',
+        MAX_IDLE_CONNS: '1000',
+        MAX_IDLE_CONNS_PER_HOST: '1000',
+        PROFILING_PORT: String(profiling),
+      }, DISPATCHER_PORTS[0]);
+      procs.push(dispatcher);
+      plane.dispatcher = dispatcher;
+      await until(dispatcher, 'the in-memory channel dispatcher to serve', () => answers(`http://127.0.0.1:${DISPATCHER_PORTS[0]}/`));
+    }
+    if (opts.components.includes('mtping')) {
+      const profiling = await freePort();
+      const mtping = startProcess(dir, 'mtping', binaries.mtping, [`--kubeconfig=${kubeconfig}`], {
+        ...base,
+        POD_NAME: 'pingsource-mt-adapter-0',
+        K_OBSERVABILITY_CONFIG: '{}',
+        K_LOGGING_CONFIG: '',
+        K_LEADER_ELECTION_CONFIG: '',
+        K_NO_SHUTDOWN_AFTER: '',
+        K_SINK_TIMEOUT: '-1',
+        PROFILING_PORT: String(profiling),
+      }, 0);
+      procs.push(mtping);
+      plane.mtping = mtping;
+      await until(mtping, 'the PingSource adapter to start its runner', async () => /Starting job runner/.test(mtping.log()));
+    }
+  } catch (err) {
+    await plane.stop().catch(() => undefined);
+    throw err;
+  }
+  return plane;
+}
+
+/** Waits until `proc` logged a line `match` accepts. */
+export function logged(proc: KnativeProcess, match: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000, what = 'a log line'): Promise<Record<string, unknown>> {
+  return eventually(async () => proc.lines().find(match), timeoutMs, `${proc.name}: ${what}`);
+}
