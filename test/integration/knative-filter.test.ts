@@ -95,7 +95,14 @@ describe('Knative broker filter and channel dispatcher deliver to the launcher (
       const answer = await route.publish(event('ok-1'), '{"n":1}');
       expect(answer.status, answer.body).to.equal(202);
       expect(statuses(route.toFilter('ok-1'))).to.deep.equal([202]);
-      expect(statuses(route.toLauncher('ok-1'))).to.deep.equal([202]);
+      const [delivery] = route.toLauncher('ok-1');
+      expect(delivery!.status).to.equal(202);
+      expect(route.toLauncher('ok-1')).to.have.length(1);
+      // Knative asks for a reply but not for JSON, so the launcher's 202 has no body: a body that is
+      // not a CloudEvent would turn the delivery into the filter's 502.
+      expect(delivery!.headers['prefer']).to.equal('reply');
+      expect(String(delivery!.headers['accept'] ?? '')).to.not.contain('application/json');
+      expect(delivery!.answerHeaders['content-length']).to.equal('0');
       expect(route.toSink('ok-1')).to.have.length(0);
       const name = jobName('kn-ok-', SOURCE, 'ok-1');
       const jobs = await ns.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns.name, fieldSelector: `metadata.name=${name}` });
@@ -160,9 +167,11 @@ describe('Knative broker filter and channel dispatcher deliver to the launcher (
       checks(tries, route);
     };
     if (code === 429) {
-      await through({ JOB_NAME_PREFIX: 'kn-cap-', MAX_ACTIVE_JOBS: '1' }, delivery, async (route) => {
+      // Its own instance, so that only this scenario's Job counts against the cap.
+      await through({ JOB_NAME_PREFIX: 'kn-cap-', MAX_ACTIVE_JOBS: '1', INSTANCE: id }, delivery, async (route) => {
         // The first event takes the only slot.
-        expect((await route.publish(event(`${id}-first`), '{}')).status).to.equal(202);
+        await route.publish(event(`${id}-first`), '{}');
+        expect(statuses(route.toLauncher(`${id}-first`))).to.deep.equal([202]);
         await route.publish(event(id), '{}');
         check(route.toLauncher(id), route);
       });

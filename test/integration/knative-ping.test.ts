@@ -55,6 +55,8 @@ describe('Knative PingSource adapter wakes the reaper (real mtping)', function (
     }, 10_000, 'two runs logged');
     expect(runs[0]).to.deep.include({ level: 'info', message: 'reaper run: deleted 1 Job(s)', deleted: 1, eventId: first!.headers['ce-id'] });
     expect(runs[1]).to.deep.include({ message: 'reaper run: deleted 0 Job(s)', deleted: 0, eventId: second!.headers['ce-id'] });
+    // The reaper's 200 with a JSON summary counts as delivered: the adapter logs no failed send.
+    expect(plane.mtping!.lines().filter((l) => String(l['msg']).startsWith('failed to send cloudevent'))).to.deep.equal([]);
     const left = await ns.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns.name });
     expect(left.items.map((j) => j.metadata!.name)).to.not.include('expired');
   });
