@@ -223,6 +223,14 @@ const KNATIVE_CRDS = [
 ];
 /** The ConfigMaps Knative installs into its system namespace, as released. */
 const KNATIVE_CONFIGMAPS = ['features', 'logging', 'observability', 'tracing', 'leader-election'].map((n) => `config/core/configmaps/${n}.yaml`);
+/** The ServiceAccounts, roles and bindings of the three components, as released. */
+const KNATIVE_RBAC = [
+  ...['serviceaccount', 'clusterrole', 'clusterrolebinding', 'role', 'rolebinding'].map((n) => `config/brokers/mt-channel-broker/roles/filter-${n}.yaml`),
+  'config/channels/in-memory-channel/200-imc-dispatcher-serviceaccount.yaml',
+  'config/channels/in-memory-channel/roles/dispatcher-clusterrole.yaml',
+  'config/core/200-pingsource-mt-adapter-serviceaccount.yaml',
+  'config/core/roles/pingsource-mt-adapter-clusterrole.yaml',
+];
 
 const knativeSet: BinarySet<KnativeBinary> = {
   label: 'knative',
@@ -235,10 +243,10 @@ const knativeSet: BinarySet<KnativeBinary> = {
   versions: [`knative.dev/eventing ${eventingVersion}`],
   coldNote: 'a cold build downloads the modules and compiles three Knative Eventing programs: up to 10 minutes on 2 cores; later runs reuse them',
   extras: {
-    names: ['crds', 'configmaps'],
+    names: ['crds', 'configmaps', 'rbac'],
     async make(staging) {
       const eventing = await moduleDir('knative', 'knative.dev/eventing');
-      for (const [folder, files] of [['crds', KNATIVE_CRDS], ['configmaps', KNATIVE_CONFIGMAPS]] as const) {
+      for (const [folder, files] of [['crds', KNATIVE_CRDS], ['configmaps', KNATIVE_CONFIGMAPS], ['rbac', KNATIVE_RBAC]] as const) {
         mkdirSync(join(staging, folder));
         for (const file of files) cpSync(join(eventing, file), join(staging, folder, file.split('/').at(-1)!));
       }
@@ -246,7 +254,7 @@ const knativeSet: BinarySet<KnativeBinary> = {
   },
 };
 
-/** The folder of Knative's data plane: the binaries, `crds/` and `configmaps/`; builds what is missing first. */
+/** The folder of Knative's data plane: the binaries, `crds/`, `configmaps/` and `rbac/`; builds what is missing first. */
 export async function ensureKnative(): Promise<{ binaries: KnativeBinaries; dir: string }> {
   const binaries = await ensure(knativeSet, KNATIVE_BINARIES);
   return { binaries, dir: knativeSet.dir() };

@@ -5,20 +5,21 @@
  * knative.dev/eventing (test/cluster/knative/go.mod) by test/cluster/build.ts.
  *
  * Each plane gets its own system namespace holding Knative's released ConfigMaps (config-features
- * settable per plane and per test), the CRDs of the same release in the API server, and a
+ * settable per plane and per test) and the components' ServiceAccounts, each process acting as its
+ * own with the release's roles; the CRDs of the same release in the API server; and a
  * ClusterNames proxy through which the processes reach each other and job-robot by their cluster
  * names. No eventing controller runs: knative-objects.ts writes the status it would write.
  */
-import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1ConfigMap, type V1RoleBinding } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ensureKnative, type KnativeBinaries } from '../cluster/build.ts';
 import { lockFile } from '../cluster/lock.ts';
 import { freePort, isPortFree } from '../cluster/ports.ts';
-import { adminKubeconfigPath, applyManifests, createNamespace, deleteNamespace, eventually } from './kube.ts';
+import { applyManifests, createNamespace, deleteNamespace, eventually, parseManifests, serviceAccountConfig } from './kube.ts';
 import { installCrdFiles } from './knative.ts';
 import { ClusterNames } from './knative-names.ts';
 
@@ -120,6 +121,41 @@ async function applyConfigMaps(admin: KubeConfig, dir: string, system: string, f
   }
 }
 
+/** The ServiceAccount each component runs as in a Knative install (config/ of the release). */
+const SERVICE_ACCOUNTS = { filter: 'mt-broker-filter', dispatcher: 'imc-dispatcher', mtping: 'pingsource-mt-adapter' } as const;
+
+/**
+ * The components' ServiceAccounts, Roles and bindings into `system`, their ClusterRoles as
+ * released; ClusterRoleBindings get the namespace in their names, so planes do not share them.
+ * Returns the names of the ClusterRoleBindings made.
+ */
+async function applyRbac(admin: KubeConfig, dir: string, system: string): Promise<string[]> {
+  const folder = join(dir, 'rbac');
+  const bindings: string[] = [];
+  for (const file of readdirSync(folder).sort()) {
+    for (const doc of parseManifests(readFileSync(join(folder, file), 'utf8'))) {
+      const subjects = (doc as V1RoleBinding).subjects;
+      for (const s of subjects ?? []) if (s.kind === 'ServiceAccount') s.namespace = system;
+      if (doc.kind === 'ClusterRoleBinding') {
+        doc.metadata!.name = `${doc.metadata!.name}-${system}`;
+        bindings.push(doc.metadata!.name);
+      } else if (doc.kind !== 'ClusterRole') {
+        doc.metadata!.namespace = system;
+      }
+      await applyManifests(admin, JSON.stringify(doc));
+    }
+  }
+  return bindings;
+}
+
+/** A kubeconfig file acting as `component`'s ServiceAccount, with a bound token, as in its pod. */
+async function kubeconfigFor(admin: KubeConfig, system: string, component: Component, dir: string): Promise<string> {
+  const kc = await serviceAccountConfig(admin, system, SERVICE_ACCOUNTS[component]);
+  const path = join(dir, `${component}.kubeconfig`);
+  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
+}
+
 function startProcess(dir: string, name: string, bin: string, args: string[], env: Record<string, string>, port: number): KnativeProcess {
   const logFile = join(dir, `${name}.log`);
   const out = createWriteStream(logFile, { flags: 'a' });
@@ -156,9 +192,9 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
   await installCrds(admin, cache);
   const system = await createNamespace(admin, 'kn-system');
   await applyConfigMaps(admin, cache, system, opts.features ?? {});
+  const clusterBindings = await applyRbac(admin, cache, system);
   const names = await new ClusterNames().start();
   const dir = mkdtempSync(join(tmpdir(), 'job-robot-knative-'));
-  const kubeconfig = adminKubeconfigPath();
   const base = { SYSTEM_NAMESPACE: system, NAMESPACE: system, ...names.env() };
   const procs: KnativeProcess[] = [];
   const releases: Array<() => void> = [];
@@ -184,6 +220,8 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
       for (const p of [...procs].reverse()) await p.stop();
       for (const release of releases) release();
       await names.stop();
+      const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+      for (const name of clusterBindings) await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
       await deleteNamespace(admin, system);
       if (!process.env['JOB_ROBOT_KEEP_CLUSTER_DIR']) rmSync(dir, { recursive: true, force: true });
     },
@@ -192,7 +230,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
   try {
     if (opts.components.includes('filter')) {
       const [port, https, profiling] = await Promise.all([freePort(), freePort(), freePort()]);
-      const filter = startProcess(dir, 'broker-filter', binaries['broker-filter'], [`--kubeconfig=${kubeconfig}`], {
+      const filter = startProcess(dir, 'broker-filter', binaries['broker-filter'], [`--kubeconfig=${await kubeconfigFor(admin, system, 'filter', dir)}`], {
         ...base,
         POD_NAME: 'broker-filter-0',
         CONTAINER_NAME: 'filter',
@@ -222,7 +260,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
         }
       }
       const profiling = await freePort();
-      const dispatcher = startProcess(dir, 'imc-dispatcher', binaries['imc-dispatcher'], [`--kubeconfig=${kubeconfig}`, '--disable-ha'], {
+      const dispatcher = startProcess(dir, 'imc-dispatcher', binaries['imc-dispatcher'], [`--kubeconfig=${await kubeconfigFor(admin, system, 'dispatcher', dir)}`, '--disable-ha'], {
         ...base,
         NAMESPACE: '',
         POD_NAME: 'imc-dispatcher-0',
@@ -237,7 +275,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
     }
     if (opts.components.includes('mtping')) {
       const profiling = await freePort();
-      const mtping = startProcess(dir, 'mtping', binaries.mtping, [`--kubeconfig=${kubeconfig}`], {
+      const mtping = startProcess(dir, 'mtping', binaries.mtping, [`--kubeconfig=${await kubeconfigFor(admin, system, 'mtping', dir)}`], {
         ...base,
         POD_NAME: 'pingsource-mt-adapter-0',
         K_OBSERVABILITY_CONFIG: '{}',
@@ -261,4 +299,15 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
 /** Waits until `proc` logged a line `match` accepts. */
 export function logged(proc: KnativeProcess, match: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000, what = 'a log line'): Promise<Record<string, unknown>> {
   return eventually(async () => proc.lines().find(match), timeoutMs, `${proc.name}: ${what}`);
+}
+
+/**
+ * Skips the calling suite when the tests run against an external cluster (TEST_KUBECONFIG): there
+ * the plane's dispatcher and PingSource adapter would act on that cluster's own channels and
+ * PingSources, and its CRDs would replace the cluster's. Call first in `before`.
+ */
+export function privateControlPlaneOnly(ctx: Mocha.Context): void {
+  if (!process.env['TEST_KUBECONFIG']) return;
+  process.stderr.write("    skipped: TEST_KUBECONFIG names an external cluster, where Knative's data plane from the tests would act on the cluster's own Knative objects\n");
+  ctx.skip();
 }

@@ -19,7 +19,7 @@ import { asJobRobot, startLauncher, TEST_TYPE, type TestLauncher } from '../help
 import { useNamespace } from '../helpers/kube.ts';
 import type { Exchange } from '../helpers/knative-names.ts';
 import { routeBroker, type BrokerRoute, type Delivery } from '../helpers/knative-objects.ts';
-import { startKnative, type KnativePlane } from '../helpers/knative-plane.ts';
+import { privateControlPlaneOnly, startKnative, type KnativePlane } from '../helpers/knative-plane.ts';
 import { featuresApplied } from '../helpers/knative-features.ts';
 
 const JOBS = /^\/apis\/batch\/v1\/namespaces\/[^/]+\/jobs$/;
@@ -55,6 +55,7 @@ describe('Knative broker filter and channel dispatcher deliver to the launcher (
   before(async function () {
     // A first run on a machine builds Knative's programs (test/cluster/build.ts).
     this.timeout(900_000);
+    privateControlPlaneOnly(this);
     robot = await asJobRobot(ns.kc, ns.name);
     plane = await startKnative(ns.kc, { components: ['filter', 'dispatcher'] });
     sink = await startDeadLetterSink(process.env['JOB_ROBOT_TEST_REDIS_URL']!, { OIDC_AUTHENTICATION: 'disabled' });

@@ -11,7 +11,7 @@ import { createFinishedJob } from '../helpers/finished.ts';
 import { asJobRobot, kubeconfigFile } from '../helpers/launcher.ts';
 import { eventually, useNamespace } from '../helpers/kube.ts';
 import { createPingSource } from '../helpers/knative-objects.ts';
-import { startKnative, type KnativePlane } from '../helpers/knative-plane.ts';
+import { privateControlPlaneOnly, startKnative, type KnativePlane } from '../helpers/knative-plane.ts';
 import { spawnReaper, type ReaperProcess } from '../helpers/reaper.ts';
 
 describe('Knative PingSource adapter wakes the reaper (real mtping)', function () {
@@ -24,6 +24,7 @@ describe('Knative PingSource adapter wakes the reaper (real mtping)', function (
   before(async function () {
     // A first run on a machine builds Knative's programs (test/cluster/build.ts).
     this.timeout(900_000);
+    privateControlPlaneOnly(this);
     kubeconfig = kubeconfigFile(await asJobRobot(ns.kc, ns.name));
     reaper = await spawnReaper({ NAMESPACE: ns.name, KUBECONFIG: kubeconfig.path, OIDC_AUTHENTICATION: 'disabled' });
     plane = await startKnative(ns.kc, { components: ['mtping'] });
