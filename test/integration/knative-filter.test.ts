@@ -16,7 +16,8 @@ import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { startDeadLetterSink, type SinkUnderTest } from '../helpers/dead-letter-sink.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { asJobRobot, startLauncher, TEST_TYPE, type TestLauncher } from '../helpers/launcher.ts';
-import { useNamespace } from '../helpers/kube.ts';
+import { eventually, useNamespace } from '../helpers/kube.ts';
+import { startRedis } from '../helpers/redis.ts';
 import type { Exchange } from '../helpers/knative-names.ts';
 import { routeBroker, type BrokerRoute, type Delivery } from '../helpers/knative-objects.ts';
 import { privateControlPlaneOnly, startKnative, type KnativePlane } from '../helpers/knative-plane.ts';
@@ -76,11 +77,12 @@ describe('Knative broker filter and channel dispatcher deliver to the launcher (
     delivery: Delivery,
     fn: (route: BrokerRoute, launcher: TestLauncher) => Promise<void>,
     kc: KubeConfig = robot,
+    sinkUrl: string = sink.url,
   ): Promise<void> {
     const launcher = await startLauncher(kc, ns.name, { OIDC_AUTHENTICATION: 'disabled', RETRY_AFTER_SECONDS: String(RETRY_AFTER_S), ...env });
     let route: BrokerRoute | undefined;
     try {
-      route = await routeBroker(plane, ns.name, { launcherPort: portOf(launcher.url), sinkPort: portOf(sink.url), delivery });
+      route = await routeBroker(plane, ns.name, { launcherPort: portOf(launcher.url), sinkPort: portOf(sinkUrl), delivery });
       await fn(route, launcher);
     } catch (err) {
       (err as Error).message += `\n${plane.tails()}`;
@@ -158,6 +160,31 @@ describe('Knative broker filter and channel dispatcher deliver to the launcher (
       expect(dl!.item.toString('utf8')).to.equal(body);
       expect(dl!.reason).to.contain('"error":"too-large"');
     });
+  });
+
+  it("the dead-letter sink's 503 (its Redis away) is retried like the launcher's; when the dead letter fails too, the channel answers the Broker's ingress 500", async function () {
+    const redis = await startRedis();
+    const away = await startDeadLetterSink(redis.url, { OIDC_AUTHENTICATION: 'disabled' });
+    // The sink's connection errors are expected here; the sink logs none (it answers 503 instead).
+    away.client.on('error', () => undefined);
+    try {
+      await redis.stop();
+      await eventually(async () => away.client.status !== 'ready', 10_000, "the sink's Redis connection to drop");
+      await through({ JOB_NAME_PREFIX: 'kn-lost-' }, RETRIES, async (route) => {
+        const answer = await route.publish(event('lost-1'), '{"not json');
+        expect(statuses(route.toLauncher('lost-1'))).to.deep.equal([400]);
+        const letters = route.toSink('lost-1');
+        expect(statuses(letters)).to.deep.equal([503, 503, 503]);
+        expect(letters[0]!.answerHeaders['retry-after']).to.equal('5');
+        const [first, second] = gaps(letters);
+        expect(first).to.be.within(450, 2_500);
+        expect(second).to.be.within(950, 3_500);
+        // Nothing holds the event any more: the channel says so to the Broker's ingress.
+        expect(answer.status).to.equal(500);
+      }, robot, away.url);
+    } finally {
+      await away.close();
+    }
   });
 
   /** A launcher that answers `code` to event `id`: 429 at its active-Job cap, 503 when the API server fails the create. */
