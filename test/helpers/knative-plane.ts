@@ -10,7 +10,7 @@
  * ClusterNames proxy through which the processes reach each other and job-robot by their cluster
  * names. No eventing controller runs: knative-objects.ts writes the status it would write.
  */
-import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1ConfigMap, type V1RoleBinding } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1ConfigMap, type V1RoleBinding } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,10 +98,29 @@ export interface PlaneOptions {
   features?: Record<string, string>;
 }
 
-/** Installs the CRDs the data plane's informers watch, from the same Eventing release as the binaries. */
-async function installCrds(admin: KubeConfig, dir: string): Promise<void> {
+/**
+ * Installs the CRDs the data plane's informers watch, from the same Eventing release as the
+ * binaries. Returns those that were not there before, for removal when the plane stops: other
+ * tests expect the API server as they left it (the doctor's, for one, that eventing.knative.dev
+ * is not served once it deletes the Broker and Trigger CRDs).
+ */
+async function installCrds(admin: KubeConfig, dir: string): Promise<string[]> {
   const crds = join(dir, 'crds');
-  await installCrdFiles(admin, readdirSync(crds).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(crds, f)));
+  const ext = admin.makeApiClient(ApiextensionsV1Api);
+  const before = new Set((await ext.listCustomResourceDefinition()).items.map((c) => c.metadata!.name!));
+  const names = await installCrdFiles(admin, readdirSync(crds).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(crds, f)));
+  return names.filter((n) => !before.has(n));
+}
+
+/** Deletes the CRDs `names` and waits (up to a minute) until they are gone. */
+async function removeCrds(admin: KubeConfig, names: readonly string[]): Promise<void> {
+  const ext = admin.makeApiClient(ApiextensionsV1Api);
+  for (const name of names) await ext.deleteCustomResourceDefinition({ name }).catch(() => undefined);
+  await eventually(
+    async () => !(await ext.listCustomResourceDefinition()).items.some((c) => names.includes(c.metadata!.name!)),
+    60_000,
+    `the CRDs ${names.join(', ')} to be deleted`,
+  );
 }
 
 /**
@@ -189,7 +208,7 @@ async function answers(url: string): Promise<boolean> {
  */
 export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promise<KnativePlane> {
   const { binaries, dir: cache } = await ensureKnative();
-  await installCrds(admin, cache);
+  const addedCrds = await installCrds(admin, cache);
   const system = await createNamespace(admin, 'kn-system');
   await applyConfigMaps(admin, cache, system, opts.features ?? {});
   const clusterBindings = await applyRbac(admin, cache, system);
@@ -223,6 +242,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
       const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
       for (const name of clusterBindings) await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
       await deleteNamespace(admin, system);
+      await removeCrds(admin, addedCrds);
       if (!process.env['JOB_ROBOT_KEEP_CLUSTER_DIR']) rmSync(dir, { recursive: true, force: true });
     },
   };
