@@ -160,7 +160,7 @@ export async function routeBroker(
       return subs[0]?.ready === 'True';
     },
     30_000,
-    `the dispatcher to serve channel ${namespace}/${channelName}\n${plane.tails()}`,
+    `the dispatcher to serve channel ${namespace}/${channelName}`,
   );
   // The filter knows the Trigger (and its subscriber) once an event its filter rejects is
   // answered 200 rather than 404.
@@ -173,7 +173,7 @@ export async function routeBroker(
       return probe.status === 200;
     },
     30_000,
-    `the broker filter to serve Trigger ${namespace}/${trigger.metadata!.name}\n${plane.tails()}`,
+    `the broker filter to serve Trigger ${namespace}/${trigger.metadata!.name}`,
   );
 
   const sent = (url: string, id: string) =>

@@ -217,6 +217,11 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
   const base = { SYSTEM_NAMESPACE: system, NAMESPACE: system, ...names.env() };
   const procs: KnativeProcess[] = [];
   const releases: Array<() => void> = [];
+  // Last resort when the test process exits without stop(): kill what this plane started, by PID.
+  const killOnExit = () => {
+    for (const p of procs) if (p.running()) p.child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
   const filterUrl = ClusterNames.url('broker-filter', system);
 
   const plane: KnativePlane = {
@@ -236,6 +241,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
       return procs.map((p) => `--- ${p.name} (whole log: ${p.logFile}) ---\n${p.log().trimEnd().split('\n').slice(-lines).map(short).join('\n')}`).join('\n');
     },
     async stop() {
+      process.removeListener('exit', killOnExit);
       for (const p of [...procs].reverse()) await p.stop();
       for (const release of releases) release();
       await names.stop();
@@ -282,6 +288,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
       const profiling = await freePort();
       const dispatcher = startProcess(dir, 'imc-dispatcher', binaries['imc-dispatcher'], [`--kubeconfig=${await kubeconfigFor(admin, system, 'dispatcher', dir)}`, '--disable-ha'], {
         ...base,
+        // Empty, as installed: the dispatcher serves channels in every namespace.
         NAMESPACE: '',
         POD_NAME: 'imc-dispatcher-0',
         CONTAINER_NAME: 'dispatcher',
@@ -314,11 +321,6 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
     throw err;
   }
   return plane;
-}
-
-/** Waits until `proc` logged a line `match` accepts. */
-export function logged(proc: KnativeProcess, match: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000, what = 'a log line'): Promise<Record<string, unknown>> {
-  return eventually(async () => proc.lines().find(match), timeoutMs, `${proc.name}: ${what}`);
 }
 
 /**

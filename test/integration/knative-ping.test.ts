@@ -42,7 +42,10 @@ describe('Knative PingSource adapter wakes the reaper (real mtping)', function (
     const host = new URL(sinkUrl).host;
     const pings = () => plane.names.exchanges.filter((e) => e.host === host);
 
-    await eventually(async () => pings().filter((p) => p.status === 200).length >= 2, 60_000, `two pings answered\n${plane.tails()}\n${reaper.stdout()}`);
+    await eventually(async () => pings().filter((p) => p.status === 200).length >= 2, 60_000, 'two pings answered').catch((err: Error) => {
+      err.message += `\n${plane.tails()}\n--- reaper ---\n${reaper.stdout().slice(-4000)}`;
+      throw err;
+    });
     const [first, second] = pings();
     expect(first!.headers['ce-type']).to.equal(PING_TYPE);
     expect(first!.headers['ce-source']).to.equal(`/apis/v1/namespaces/${ns.name}/pingsources/${name}`);
