@@ -14,9 +14,19 @@ function pinned(goMod: string, module: string): string {
 
 export const kubernetesVersion = pinned('k8s/go.mod', 'k8s.io/kubernetes');
 export const etcdVersion = pinned('etcd/go.mod', 'go.etcd.io/etcd/server/v3');
+export const eventingVersion = pinned('knative/go.mod', 'knative.dev/eventing');
+
+/** The root of job-robot's build cache, outside the repository. */
+function cacheRoot(): string {
+  return process.env['JOB_ROBOT_CACHE'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'job-robot');
+}
 
 /** Folder holding etcd, kube-apiserver and kube-controller-manager, outside the repository, keyed by version. */
 export function cacheDir(): string {
-  const root = process.env['JOB_ROBOT_CACHE'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'job-robot');
-  return join(root, `k8s-${kubernetesVersion}-etcd-${etcdVersion}`);
+  return join(cacheRoot(), `k8s-${kubernetesVersion}-etcd-${etcdVersion}`);
+}
+
+/** Folder holding Knative Eventing's broker filter, in-memory channel dispatcher and PingSource adapter, and the CRDs they read. */
+export function knativeCacheDir(): string {
+  return join(cacheRoot(), `knative-eventing-${eventingVersion}`);
 }

@@ -10,10 +10,15 @@ const CRD_DIR = join(ROOT, 'test', 'schemas', 'knative-crds');
  * Installs the Knative Serving and Eventing CRDs (vendored, 1.22) into the test API server and
  * waits until each is Established. Idempotent: server-side apply.
  */
-export async function installKnativeCrds(kc: KubeConfig): Promise<string[]> {
+export function installKnativeCrds(kc: KubeConfig): Promise<string[]> {
+  return installCrdFiles(kc, readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(CRD_DIR, f)));
+}
+
+/** Applies the CRDs in `files` (server-side) and waits until each is Established; returns their names. */
+export async function installCrdFiles(kc: KubeConfig, files: readonly string[]): Promise<string[]> {
   const names: string[] = [];
-  for (const file of readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml')).sort()) {
-    const applied = await applyManifests(kc, readFileSync(join(CRD_DIR, file), 'utf8'));
+  for (const file of files) {
+    const applied = await applyManifests(kc, readFileSync(file, 'utf8'));
     names.push(...applied.map((o) => o.metadata!.name!));
   }
   const ext = kc.makeApiClient(ApiextensionsV1Api);

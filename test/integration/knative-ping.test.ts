@@ -1,0 +1,67 @@
+/**
+ * Knative's own PingSource adapter (cmd/mtping, knative.dev/eventing v0.49.2) in front of the
+ * reaper: config/reaper.yaml's PingSource, on a seconds schedule, sends its events to the reaper
+ * process by the reaper's Knative Service name; each run reaps and logs its summary.
+ */
+import { expect } from 'chai';
+import { BatchV1Api } from '@kubernetes/client-node';
+import { ownerLabels } from '../../function/kube/labels.ts';
+import { PING_TYPE } from '../../function/reaper/app.ts';
+import { createFinishedJob } from '../helpers/finished.ts';
+import { asJobRobot, kubeconfigFile } from '../helpers/launcher.ts';
+import { eventually, useNamespace } from '../helpers/kube.ts';
+import { createPingSource } from '../helpers/knative-objects.ts';
+import { privateControlPlaneOnly, startKnative, type KnativePlane } from '../helpers/knative-plane.ts';
+import { spawnReaper, type ReaperProcess } from '../helpers/reaper.ts';
+
+describe('Knative PingSource adapter wakes the reaper (real mtping)', function () {
+  this.timeout(180_000);
+  const ns = useNamespace('kn-ping');
+  let plane: KnativePlane;
+  let reaper: ReaperProcess;
+  let kubeconfig: { path: string; remove(): void };
+
+  before(async function () {
+    // A first run on a machine builds Knative's programs (test/cluster/build.ts).
+    this.timeout(900_000);
+    privateControlPlaneOnly(this);
+    kubeconfig = kubeconfigFile(await asJobRobot(ns.kc, ns.name));
+    reaper = await spawnReaper({ NAMESPACE: ns.name, KUBECONFIG: kubeconfig.path, OIDC_AUTHENTICATION: 'disabled' });
+    plane = await startKnative(ns.kc, { components: ['mtping'] });
+  });
+  after(async function () {
+    await plane?.stop();
+    await reaper?.stop();
+    kubeconfig?.remove();
+  });
+
+  it("runs the reaper on the PingSource's schedule: each ping is a run, answered 200, its summary logged; the expired Job is deleted", async function () {
+    // Well past the shipped retention for succeeded Jobs (2 h).
+    await createFinishedJob(ns.kc, ns.name, 'expired', 'Complete', new Date(Date.now() - 3 * 3_600_000), ownerLabels());
+    const { name, sinkUrl } = await createPingSource(plane, ns.name, { reaperPort: reaper.port, schedule: '*/3 * * * * *' });
+    const host = new URL(sinkUrl).host;
+    const pings = () => plane.names.exchanges.filter((e) => e.host === host);
+
+    await eventually(async () => pings().filter((p) => p.status === 200).length >= 2, 60_000, 'two pings answered').catch((err: Error) => {
+      err.message += `\n${plane.tails()}\n--- reaper ---\n${reaper.stdout().slice(-4000)}`;
+      throw err;
+    });
+    const [first, second] = pings();
+    expect(first!.headers['ce-type']).to.equal(PING_TYPE);
+    expect(first!.headers['ce-source']).to.equal(`/apis/v1/namespaces/${ns.name}/pingsources/${name}`);
+    expect(first!.headers['content-type']).to.equal('application/json');
+    // Every 3 s, each send delayed by up to 0.5 s at random (the adapter spreads its load).
+    expect(second!.at - first!.at).to.be.within(2_400, 3_700);
+
+    const runs = await eventually(async () => {
+      const lines = reaper.lines().filter((l) => String(l['message']).startsWith('reaper run:'));
+      return lines.length >= 2 ? lines : undefined;
+    }, 10_000, 'two runs logged');
+    expect(runs[0]).to.deep.include({ level: 'info', message: 'reaper run: deleted 1 Job(s)', deleted: 1, eventId: first!.headers['ce-id'] });
+    expect(runs[1]).to.deep.include({ message: 'reaper run: deleted 0 Job(s)', deleted: 0, eventId: second!.headers['ce-id'] });
+    // The reaper's 200 with a JSON summary counts as delivered: the adapter logs no failed send.
+    expect(plane.mtping!.lines().filter((l) => String(l['msg']).startsWith('failed to send cloudevent'))).to.deep.equal([]);
+    const left = await ns.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns.name });
+    expect(left.items.map((j) => j.metadata!.name)).to.not.include('expired');
+  });
+});
