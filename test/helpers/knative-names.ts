@@ -8,9 +8,12 @@
  * client then sends every plain-http request for a non-loopback host to this forward proxy, which
  * passes it unchanged (method, path, headers including Host, body) to the local port the name is
  * registered for. A name nobody registered fails like a name DNS does not know: the connection
- * is dropped. Requests to 127.0.0.1 (the API server) never come here.
+ * is dropped. Requests to 127.0.0.1 (the API server) never come here. HTTPS goes through CONNECT
+ * tunnels, for the names given one: `https://kubernetes.default.svc`, where Knative's OIDC
+ * verifiers read the API server's issuer, is the API server (its serving certificate names it).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 
 /** One request that went through the proxy, and its answer. */
 export interface Exchange {
@@ -26,6 +29,9 @@ export interface Exchange {
 
 export class ClusterNames {
   private readonly ports = new Map<string, number>();
+  /** `host:port` → the local port a CONNECT tunnel for it reaches. */
+  private readonly tunnels = new Map<string, number>();
+  private readonly tunnelled = new Set<{ destroy(): void }>();
   /** Every request forwarded, in the order they arrived. */
   readonly exchanges: Exchange[] = [];
   private readonly server: Server;
@@ -35,6 +41,29 @@ export class ClusterNames {
 
   constructor() {
     this.server = createServer((req, res) => this.forward(req, res));
+    this.server.on('connect', (req: IncomingMessage, client, head: Buffer) => {
+      const port = this.tunnels.get((req.url ?? '').toLowerCase());
+      if (port === undefined) {
+        this.unknown.add(req.url ?? '');
+        client.destroy();
+        return;
+      }
+      this.tunnelled.add(client);
+      client.on('close', () => this.tunnelled.delete(client));
+      const upstream = connectTcp(port, '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length) upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+  }
+
+  /** Makes HTTPS to `hostPort` (`host:443`) reach 127.0.0.1:`port` through a CONNECT tunnel. */
+  tunnel(hostPort: string, port: number): void {
+    this.tunnels.set(hostPort.toLowerCase(), port);
   }
 
   /** `http://<service>.<namespace>.svc.cluster.local` */
@@ -54,7 +83,7 @@ export class ClusterNames {
   /** The environment a Go program needs to resolve the registered names through this proxy. */
   env(): Record<string, string> {
     const proxy = `http://127.0.0.1:${this.port}`;
-    return { HTTP_PROXY: proxy, http_proxy: proxy, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+    return { HTTP_PROXY: proxy, http_proxy: proxy, HTTPS_PROXY: proxy, https_proxy: proxy, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
   }
 
   async start(): Promise<this> {
@@ -66,6 +95,7 @@ export class ClusterNames {
   }
 
   async stop(): Promise<void> {
+    for (const socket of this.tunnelled) socket.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

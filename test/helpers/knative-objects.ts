@@ -10,6 +10,8 @@ import { DISPATCHER_PORTS, type KnativePlane } from './knative-plane.ts';
 import { ClusterNames, type Exchange } from './knative-names.ts';
 import { eventually, parseManifests } from './kube.ts';
 import { readRepoFile } from './paths.ts';
+import { ensureServiceAccount, mintToken } from './tokens.ts';
+import { childName, oidcServiceAccount } from '../../function/auth/senders.ts';
 
 /** The delivery fields a Trigger (and so its Subscription) carries. */
 export interface Delivery {
@@ -46,6 +48,35 @@ export interface BrokerRoute {
 }
 
 const EVENTING = { group: 'eventing.knative.dev', version: 'v1' };
+/** The audience the broker filter verifies (knative.dev/eventing pkg/broker/filter FilterAudience). */
+const FILTER_AUDIENCE = 'mt-broker-filter';
+
+const audienceOf = (destination: { audience?: string } | undefined): string => {
+  if (!destination?.audience) throw new Error('config/broker.yaml: a destination names no OIDC audience');
+  return destination.audience;
+};
+
+/**
+ * The Trigger's Subscription as the controller would make it with OIDC on: the filter finds it by
+ * name and verifies the channel's token against its identity.
+ */
+async function createSubscription(plane: KnativePlane, namespace: string, name: string, identity: string, channel: string, subscriberUri: string): Promise<void> {
+  const api = plane.admin.makeApiClient(CustomObjectsApi);
+  await ensureServiceAccount(plane.admin, namespace, identity);
+  const created = (await api.createNamespacedCustomObject({
+    ...MESSAGING,
+    namespace,
+    plural: 'subscriptions',
+    body: {
+      apiVersion: 'messaging.knative.dev/v1',
+      kind: 'Subscription',
+      metadata: { name, namespace },
+      spec: { channel: { apiVersion: 'messaging.knative.dev/v1', kind: 'InMemoryChannel', name: channel }, subscriber: { uri: subscriberUri } },
+    },
+  })) as KObject;
+  created.status = { observedGeneration: created.metadata!.generation, auth: { serviceAccountName: identity }, conditions: ready(['AddedToChannel', 'ChannelReady', 'OIDCIdentityCreated', 'ReferencesResolved']) };
+  await api.replaceNamespacedCustomObjectStatus({ ...MESSAGING, namespace, plural: 'subscriptions', name, body: created });
+}
 const MESSAGING = { group: 'messaging.knative.dev', version: 'v1' };
 
 const ready = (types: string[]) => {
@@ -72,8 +103,9 @@ function shipped(): { broker: KObject; trigger: KObject } {
 export async function routeBroker(
   plane: KnativePlane,
   namespace: string,
-  opts: { launcherPort: number; sinkPort: number; delivery: Delivery; triggerName?: string },
+  opts: { launcherPort: number; sinkPort: number; delivery: Delivery; triggerName?: string; oidc?: boolean },
 ): Promise<BrokerRoute> {
+  const oidc = opts.oidc === true;
   const api = plane.admin.makeApiClient(CustomObjectsApi);
   const { broker: brokerDoc, trigger: triggerDoc } = shipped();
   const brokerName = brokerDoc.metadata!.name!;
@@ -99,6 +131,7 @@ export async function routeBroker(
     addresses: [{ name: 'http', url: ingressUrl }],
     annotations: { 'knative.dev/channelAddress': channelUrl, 'knative.dev/channelAPIVersion': 'messaging.knative.dev/v1', 'knative.dev/channelKind': 'InMemoryChannel', 'knative.dev/channelName': channelName },
     deadLetterSinkUri: sinkUrl,
+    ...(oidc ? { deadLetterSinkAudience: audienceOf((brokerDoc.spec as { delivery?: { deadLetterSink?: { audience?: string } } }).delivery?.deadLetterSink) } : {}),
     conditions: ready(['Addressable', 'DeadLetterSinkResolved', 'EventPoliciesReady', 'FilterReady', 'IngressReady', 'TriggerChannelReady']),
   });
 
@@ -110,17 +143,45 @@ export async function routeBroker(
     spec: { ...triggerDoc.spec, delivery },
   };
   let trigger = (await api.createNamespacedCustomObject({ ...EVENTING, namespace, plural: 'triggers', body: triggerBody })) as KObject;
+  // With OIDC, the controller gives the Trigger its identity and copies the audiences its
+  // destinations name (config/broker.yaml) into its status; the filter sends with them.
+  const triggerIdentity = oidcServiceAccount(trigger.metadata!.name!, 'eventing.knative.dev', 'trigger');
+  if (oidc) await ensureServiceAccount(plane.admin, namespace, triggerIdentity);
+  const triggerDestinations = triggerDoc.spec as { subscriber?: { audience?: string }; delivery?: { deadLetterSink?: { audience?: string } } };
   trigger = await setStatus('triggers', EVENTING, trigger, {
     subscriberUri: launcherUrl,
     deadLetterSinkUri: sinkUrl,
+    ...(oidc
+      ? {
+          auth: { serviceAccountName: triggerIdentity },
+          subscriberAudience: audienceOf(triggerDestinations.subscriber),
+          deadLetterSinkAudience: audienceOf(triggerDestinations.delivery?.deadLetterSink),
+        }
+      : {}),
     conditions: ready(['BrokerReady', 'DeadLetterSinkResolved', 'DependencyReady', 'OIDCIdentityCreated', 'SubscriberResolved', 'SubscriptionReady']),
   });
-  const triggerPath = `/triggers/${namespace}/${trigger.metadata!.name}/${trigger.metadata!.uid}`;
 
-  // What the Trigger's Subscription puts into the Broker's channel (OIDC off): the filter's path
+  // What the Trigger's Subscription puts into the Broker's channel. OIDC off: the filter's path
   // for this Trigger as subscriber, the Broker as reply, the Trigger's delivery with its
-  // dead-letter sink resolved.
+  // dead-letter sink resolved. OIDC on (knative.dev/eventing pkg/reconciler/broker/trigger
+  // subscribeToBrokerChannel): the filter's paths for subscriber, reply and dead letters, each
+  // with the filter's audience, and the Subscription's own identity, which the filter verifies.
   const { deadLetterSink: _ref, ...deliveryFields } = delivery;
+  const triggerPath = `/triggers/${namespace}/${trigger.metadata!.name}/${trigger.metadata!.uid}`;
+  const subscriptionName = childName(`${brokerName}-${trigger.metadata!.name}-`, trigger.metadata!.uid!);
+  const subscriptionIdentity = oidcServiceAccount(subscriptionName, 'messaging.knative.dev', 'subscription');
+  if (oidc) await createSubscription(plane, namespace, subscriptionName, subscriptionIdentity, channelName, `${plane.filterUrl}${triggerPath}`);
+  const subscriber = oidc
+    ? {
+        subscriberUri: `${plane.filterUrl}${triggerPath}`,
+        subscriberAudience: FILTER_AUDIENCE,
+        replyUri: `${plane.filterUrl}${triggerPath}/reply`,
+        replyAudience: FILTER_AUDIENCE,
+        delivery: { ...deliveryFields, deadLetterSink: { uri: `${plane.filterUrl}${triggerPath}/dls`, audience: FILTER_AUDIENCE } },
+        auth: { serviceAccountName: subscriptionIdentity },
+      }
+    : { subscriberUri: `${plane.filterUrl}${triggerPath}`, replyUri: ingressUrl, delivery: { ...deliveryFields, deadLetterSink: { uri: sinkUrl } } };
+  const channelAudience = `messaging.knative.dev/inmemorychannel/${namespace}/${channelName}`;
   const channel = (await api.createNamespacedCustomObject({
     ...MESSAGING,
     namespace,
@@ -135,20 +196,14 @@ export async function routeBroker(
       },
       spec: {
         subscribers: [
-          {
-            uid: randomUUID(),
-            generation: 1,
-            subscriberUri: `${plane.filterUrl}${triggerPath}`,
-            replyUri: ingressUrl,
-            delivery: { ...deliveryFields, deadLetterSink: { uri: sinkUrl } },
-          },
+          { uid: randomUUID(), generation: 1, ...subscriber },
         ],
       },
     },
   })) as KObject;
   await setStatus('inmemorychannels', MESSAGING, channel, {
-    address: { name: 'http', url: channelUrl },
-    addresses: [{ name: 'http', url: channelUrl }],
+    address: { name: 'http', url: channelUrl, ...(oidc ? { audience: channelAudience } : {}) },
+    addresses: [{ name: 'http', url: channelUrl, ...(oidc ? { audience: channelAudience } : {}) }],
     conditions: ready(['Addressable', 'ChannelServiceReady', 'DeadLetterSinkResolved', 'DispatcherReady', 'EndpointsReady', 'EventPoliciesReady', 'ServiceReady']),
   });
 
@@ -167,7 +222,14 @@ export async function routeBroker(
   await eventually(
     async () => {
       const probe = await plane.names.send(`${plane.filterUrl}${triggerPath}`, {
-        headers: { 'ce-specversion': '1.0', 'ce-id': `probe-${randomUUID()}`, 'ce-source': '/knative-objects', 'ce-type': 'dev.job-robot.probe', 'ce-knativebrokerttl': '255' },
+        headers: {
+          ...(oidc ? { authorization: `Bearer ${await mintToken(plane.admin, namespace, subscriptionIdentity, FILTER_AUDIENCE)}` } : {}),
+          'ce-specversion': '1.0',
+          'ce-id': `probe-${randomUUID()}`,
+          'ce-source': '/knative-objects',
+          'ce-type': 'dev.job-robot.probe',
+          'ce-knativebrokerttl': '255',
+        },
         body: '',
       });
       return probe.status === 200;
@@ -189,7 +251,11 @@ export async function routeBroker(
     toFilter: (id) => sent(plane.filterUrl, id),
     toSink: (id) => sent(sinkUrl, id),
     async publish(headers, body = '') {
-      const res = await plane.names.send(channelUrl, { headers: { 'ce-knativebrokerttl': '255', ...headers }, body });
+      // With OIDC, the channel takes a token for its audience from a sender of its namespace
+      // (default-authorization-mode allow-same-namespace; in a cluster, the Broker's EventPolicy
+      // names its ingress).
+      const auth: Record<string, string> = oidc ? { authorization: `Bearer ${await mintToken(plane.admin, namespace, 'broker-ingress', channelAudience)}` } : {};
+      const res = await plane.names.send(channelUrl, { headers: { 'ce-knativebrokerttl': '255', ...auth, ...headers }, body });
       return { status: res.status, body: res.body };
     },
     async remove() {
@@ -218,7 +284,7 @@ export async function routeBroker(
  * Knative Service) resolved to the local port `reaperPort`, and the status the PingSource
  * controller gives a ready source, which the adapter waits for. Returns the sink's cluster URL.
  */
-export async function createPingSource(plane: KnativePlane, namespace: string, opts: { reaperPort: number; schedule: string }): Promise<{ name: string; sinkUrl: string }> {
+export async function createPingSource(plane: KnativePlane, namespace: string, opts: { reaperPort: number; schedule: string; oidc?: boolean }): Promise<{ name: string; sinkUrl: string }> {
   const api = plane.admin.makeApiClient(CustomObjectsApi);
   const doc = (parseManifests(readRepoFile('config/reaper.yaml')) as KObject[]).find((d) => d.kind === 'PingSource');
   if (!doc) throw new Error('config/reaper.yaml holds no PingSource');
@@ -230,9 +296,13 @@ export async function createPingSource(plane: KnativePlane, namespace: string, o
     ...group,
     body: { ...doc, metadata: { ...doc.metadata, namespace }, spec: { ...doc.spec, schedule: opts.schedule } },
   })) as KObject;
+  // With OIDC, the controller gives the PingSource its identity and copies its sink's audience.
+  const identity = oidcServiceAccount(name, 'sources.knative.dev', 'pingsource');
+  if (opts.oidc) await ensureServiceAccount(plane.admin, namespace, identity);
   created.status = {
     observedGeneration: created.metadata!.generation,
     sinkUri: sinkUrl,
+    ...(opts.oidc ? { sinkAudience: audienceOf((doc.spec as { sink?: { audience?: string } }).sink), auth: { serviceAccountName: identity } } : {}),
     conditions: ready(['Deployed', 'OIDCIdentityCreated', 'SinkProvided']),
   };
   await api.replaceNamespacedCustomObjectStatus({ ...group, name, body: created });

@@ -120,7 +120,11 @@ async function removeCrds(admin: KubeConfig, names: readonly string[]): Promise<
     async () => !(await ext.listCustomResourceDefinition()).items.some((c) => names.includes(c.metadata!.name!)),
     60_000,
     `the CRDs ${names.join(', ')} to be deleted`,
-  );
+  ).catch(async (err: Error) => {
+    const left = (await ext.listCustomResourceDefinition()).items.filter((c) => names.includes(c.metadata!.name!));
+    err.message += `; still there: ${left.map((c) => `${c.metadata!.name} ${JSON.stringify(c.status?.conditions?.map((x) => `${x.type}=${x.status}: ${x.message ?? ''}`))}`).join('; ')}`;
+    throw err;
+  });
 }
 
 /**
@@ -213,6 +217,8 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
   await applyConfigMaps(admin, cache, system, opts.features ?? {});
   const clusterBindings = await applyRbac(admin, cache, system);
   const names = await new ClusterNames().start();
+  // In a pod, kubernetes.default.svc is the API server: Knative's OIDC verifiers read its issuer there.
+  names.tunnel('kubernetes.default.svc:443', Number(new URL(admin.getCurrentCluster()!.server).port));
   const dir = mkdtempSync(join(tmpdir(), 'job-robot-knative-'));
   const base = { SYSTEM_NAMESPACE: system, NAMESPACE: system, ...names.env() };
   const procs: KnativeProcess[] = [];

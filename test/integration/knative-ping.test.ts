@@ -4,6 +4,8 @@
  * process by the reaper's Knative Service name; each run reaps and logs its summary.
  */
 import { expect } from 'chai';
+import { decodeJwt } from 'jose';
+import { DEFAULT_SENDERS } from '../../function/auth/senders.ts';
 import { BatchV1Api } from '@kubernetes/client-node';
 import { ownerLabels } from '../../function/kube/labels.ts';
 import { PING_TYPE } from '../../function/reaper/app.ts';
@@ -59,6 +61,49 @@ describe('Knative PingSource adapter wakes the reaper (real mtping)', function (
     }, 10_000, 'two runs logged');
     expect(runs[0]).to.deep.include({ level: 'info', message: 'reaper run: deleted 1 Job(s)', deleted: 1, eventId: first!.headers['ce-id'] });
     expect(runs[1]).to.deep.include({ message: 'reaper run: deleted 0 Job(s)', deleted: 0, eventId: second!.headers['ce-id'] });
+  });
+});
+
+describe('Knative PingSource adapter with authentication-oidc: the reaper verifies the PingSource\'s token (real mtping)', function () {
+  this.timeout(180_000);
+  const ns = useNamespace('kn-ping-oidc');
+  let plane: KnativePlane;
+  let reaper: ReaperProcess;
+  let kubeconfig: { path: string; remove(): void };
+
+  before(async function () {
+    this.timeout(900_000);
+    privateControlPlaneOnly(this);
+    kubeconfig = kubeconfigFile(await asJobRobot(ns.kc, ns.name));
+    // As shipped: authentication on, the audience config/reaper.yaml's PingSource names (the Service's K_SERVICE).
+    reaper = await spawnReaper({ NAMESPACE: ns.name, KUBECONFIG: kubeconfig.path, OIDC_AUTHENTICATION: 'enabled', K_SERVICE: 'job-robot-reaper' });
+    plane = await startKnative(ns.kc, { components: ['mtping'], features: { 'authentication-oidc': 'enabled' } });
+  });
+  after(async function () {
+    await plane?.stop();
+    await reaper?.stop();
+    kubeconfig?.remove();
+  });
+
+  it('each ping carries the PingSource identity\'s token for the reaper\'s audience, and runs the reaper; without the token the reaper refuses', async function () {
+    const { sinkUrl } = await createPingSource(plane, ns.name, { reaperPort: reaper.port, schedule: '*/3 * * * * *', oidc: true });
+    const host = new URL(sinkUrl).host;
+    const ping = await eventually(async () => plane.names.exchanges.find((e) => e.host === host && e.status !== 0), 60_000, 'a ping answered').catch((err: Error) => {
+      err.message += `\n${plane.tails()}\n--- reaper ---\n${reaper.stdout().slice(-4000)}`;
+      throw err;
+    });
+    expect(ping.status).to.equal(200);
+    const claims = decodeJwt(String(ping.headers['authorization'] ?? '').replace(/^Bearer /, ''));
+    expect(claims.sub).to.equal(`system:serviceaccount:${ns.name}:${DEFAULT_SENDERS.reaper[0]}`);
+    expect(claims.aud).to.deep.equal(['job-robot-reaper']);
+    await eventually(async () => reaper.lines().some((l) => String(l['message']).startsWith('reaper run:')), 10_000, 'a run logged');
+
+    const unsigned = await fetch(`http://127.0.0.1:${reaper.port}/`, {
+      method: 'POST',
+      headers: { 'ce-specversion': '1.0', 'ce-id': 'no-token', 'ce-source': String(ping.headers['ce-source']), 'ce-type': PING_TYPE, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(unsigned.status).to.equal(401);
     // The reaper's 200 with a JSON summary counts as delivered: the adapter logs no failed send.
     expect(plane.mtping!.lines().filter((l) => String(l['msg']).startsWith('failed to send cloudevent'))).to.deep.equal([]);
     const left = await ns.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns.name });
