@@ -21,6 +21,8 @@ export interface FaultRule {
   fault: Fault;
   /** Called when a request matches (before the fault applies). */
   onMatch?: () => void;
+  /** Called when the answer to a matching request has been sent (or its connection closed). */
+  onDone?: () => void;
 }
 
 export class FaultProxy {
@@ -68,6 +70,7 @@ export class FaultProxy {
     const rule = this.rules.find((r) => (!r.method || r.method === req.method) && r.path.test(path) && (!r.query || r.query.test(query)));
     if (rule) {
       rule.onMatch?.();
+      if (rule.onDone) res.once('close', rule.onDone);
       const f = rule.fault;
       if ('hang' in f) {
         this.hung.add(res);
