@@ -46,6 +46,8 @@ export interface JobSinkOptions {
   name?: string;
   /** config-logging's level: `info` as released; `debug` logs each Job in full. */
   logLevel?: 'debug' | 'info' | 'warn';
+  /** Rewrites JobSink's client configuration (e.g. FaultProxy.through, to watch its calls). */
+  apiServer?: (kc: KubeConfig) => KubeConfig;
 }
 
 export interface RunningJobSink {
@@ -161,7 +163,8 @@ export async function startJobSink(admin: KubeConfig, opts: JobSinkOptions): Pro
   await createJobSinkObject(admin, system, { namespace: opts.namespace, template: opts.template, name });
   const dir = mkdtempSync(join(tmpdir(), 'job-robot-jobsink-'));
   const kcPath = join(dir, 'kubeconfig');
-  writeFileSync(kcPath, (await serviceAccountConfig(admin, system, SERVICE_ACCOUNT)).exportConfig(), { mode: 0o600 });
+  const own = await serviceAccountConfig(admin, system, SERVICE_ACCOUNT);
+  writeFileSync(kcPath, (opts.apiServer ? opts.apiServer(own) : own).exportConfig(), { mode: 0o600 });
 
   const cleanup = async () => {
     const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
