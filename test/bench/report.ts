@@ -35,3 +35,27 @@ export function percentile(values: number[], p: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank]!;
 }
+
+/** One measured run: its wall time and each call's latency. */
+export interface Run {
+  seconds: number;
+  latenciesMs: number[];
+}
+
+/** Runs `total` calls of `one(i)` with `concurrency` in flight; every call must succeed. */
+export async function drive(total: number, concurrency: number, one: (i: number) => Promise<void>): Promise<Run> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const s = performance.now();
+        await one(i);
+        latenciesMs.push(performance.now() - s);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - t0) / 1000, latenciesMs };
+}

@@ -1,11 +1,13 @@
 /**
- * `npm run bench -- [launcher|bridge|reaper|pipeline|bridge-cluster]`: runs the named benchmarks,
+ * `npm run bench -- [launcher|bridge|reaper|pipeline|bridge-cluster|jobsink|wake]`: runs the named benchmarks,
  * or all but the opt-in ones when none is named. Each benchmark lives in test/bench/<name>.ts and
  * exports `main(): Promise<void>`, printing a table and, as its last stdout line, one JSON object.
  *
  * Opt-in, run only when named: `bridge-cluster` (bridge throughput on a six-node Redis Cluster
  * against a single server: three rounds of 15,000 items and seven bridge processes, about a minute
- * on a busy 2-core machine).
+ * on a busy 2-core machine); `jobsink` (Knative's JobSink receiver alone against a bare pooled
+ * create loop) and `wake` (container start to first 202 through Knative's queue-proxy), which the
+ * launcher benchmark can put beside its own figures.
  *
  * With no name, each benchmark runs in a process of its own (its output passed through), and then
  * bench-results/ (not committed) receives summary.md (every benchmark's ratios, from its last
@@ -19,7 +21,7 @@ import { LATENCY_SAMPLES, RESULTS_DIR, writeResults, type BenchRun } from './res
 
 const ALL = ['launcher', 'bridge', 'reaper', 'pipeline'];
 /** Run only when named. */
-const OPT_IN = ['bridge-cluster'];
+const OPT_IN = ['bridge-cluster', 'jobsink', 'wake'];
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 
 if (names.length) {

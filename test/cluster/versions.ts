@@ -15,6 +15,7 @@ function pinned(goMod: string, module: string): string {
 export const kubernetesVersion = pinned('k8s/go.mod', 'k8s.io/kubernetes');
 export const etcdVersion = pinned('etcd/go.mod', 'go.etcd.io/etcd/server/v3');
 export const eventingVersion = pinned('knative/go.mod', 'knative.dev/eventing');
+export const servingVersion = pinned('serving/go.mod', 'knative.dev/serving');
 
 /** The root of job-robot's build cache, outside the repository. */
 function cacheRoot(): string {
@@ -29,4 +30,14 @@ export function cacheDir(): string {
 /** Folder holding Knative Eventing's broker filter, in-memory channel dispatcher and PingSource adapter, and the CRDs they read. */
 export function knativeCacheDir(): string {
   return join(cacheRoot(), `knative-eventing-${eventingVersion}`);
+}
+
+/** Folder holding Knative Serving's queue-proxy, keyed by version. */
+export function servingCacheDir(): string {
+  return join(cacheRoot(), `knative-serving-${servingVersion}`);
+}
+
+/** Folder holding Knative Eventing's JobSink receiver and the CRDs, ConfigMaps and roles it reads, keyed by version. */
+export function jobSinkCacheDir(): string {
+  return join(cacheRoot(), `knative-jobsink-${eventingVersion}`);
 }

@@ -2,9 +2,12 @@
  * A pass-through proxy in front of the real kube-apiserver that can answer chosen requests with a
  * fault (a status, a delay, or silence), for the failures a healthy test API server never shows:
  * 429 throttling, 5xx, timeouts. Everything else reaches the real server unchanged.
+ *
+ * It serves plain HTTP unless given a certificate: clients built on client-go send credentials
+ * only over TLS (clientcmd reads a user's auth only when the transport is TLS).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { createServer as createTlsServer, request as httpsRequest } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 
 export type Fault =
@@ -20,7 +23,9 @@ export interface FaultRule {
   query?: RegExp;
   fault: Fault;
   /** Called when a request matches (before the fault applies). */
-  onMatch?: () => void;
+  onMatch?: (req: IncomingMessage) => void;
+  /** Called when the answer to a matching request has been sent (or its connection closed). */
+  onDone?: () => void;
 }
 
 export class FaultProxy {
@@ -29,13 +34,17 @@ export class FaultProxy {
   private readonly target: URL;
   private readonly ca: string;
   private readonly hung = new Set<ServerResponse>();
+  private readonly tls: { ca: string; cert: string; key: string } | undefined;
   port = 0;
 
-  constructor(admin: KubeConfig) {
+  /** `tls`: serve HTTPS with this certificate for 127.0.0.1 (and its CA, for `through`). */
+  constructor(admin: KubeConfig, tls?: { ca: string; cert: string; key: string }) {
     const cluster = admin.getCurrentCluster()!;
     this.target = new URL(cluster.server);
     this.ca = Buffer.from(cluster.caData!, 'base64').toString('utf8');
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.tls = tls;
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
   }
 
   async start(): Promise<this> {
@@ -55,7 +64,11 @@ export class FaultProxy {
     const user = kc.getCurrentUser()!;
     const out = new KubeConfig();
     out.loadFromOptions({
-      clusters: [{ name: 'proxy', server: `http://127.0.0.1:${this.port}`, skipTLSVerify: true }],
+      clusters: [
+        this.tls
+          ? { name: 'proxy', server: `https://127.0.0.1:${this.port}`, caData: Buffer.from(this.tls.ca).toString('base64'), skipTLSVerify: false }
+          : { name: 'proxy', server: `http://127.0.0.1:${this.port}`, skipTLSVerify: true },
+      ],
       users: [user],
       contexts: [{ name: 'proxy', cluster: 'proxy', user: user.name }],
       currentContext: 'proxy',
@@ -67,7 +80,8 @@ export class FaultProxy {
     const [path = '/', query = ''] = (req.url ?? '/').split('?');
     const rule = this.rules.find((r) => (!r.method || r.method === req.method) && r.path.test(path) && (!r.query || r.query.test(query)));
     if (rule) {
-      rule.onMatch?.();
+      rule.onMatch?.(req);
+      if (rule.onDone) res.once('close', rule.onDone);
       const f = rule.fault;
       if ('hang' in f) {
         this.hung.add(res);

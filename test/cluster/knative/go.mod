@@ -5,6 +5,7 @@ go 1.25.0
 tool (
 	knative.dev/eventing/cmd/broker/filter
 	knative.dev/eventing/cmd/in_memory/channel_dispatcher
+	knative.dev/eventing/cmd/jobsink
 	knative.dev/eventing/cmd/mtping
 )
 

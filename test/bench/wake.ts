@@ -1,0 +1,160 @@
+/**
+ * `npm run bench -- wake`: how long a scale-from-zero wake takes the Knative way, on a private
+ * control plane: container start (the queue-proxy and the launcher spawned together, as the kubelet
+ * starts a pod's containers) to the first 202 through Knative Serving's real queue-proxy
+ * (test/helpers/queue-proxy.ts), with the environment Knative gives both. The caller plays the
+ * activator: it probes the queue-proxy's readiness every 2 ms, the way a kubelet or activator
+ * probe sees it, and sends the event once it passes. Beside it, the same launcher spawned alone
+ * with its first event sent straight to it, for the queue-proxy's share.
+ *
+ * `measureQueueProxyWake` is what the launcher benchmark calls to put the figure in its cold-start
+ * table. Prints a table; the last line is `{"bench":"wake","ratio":<through / direct>,...}`.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_TEMPLATE } from '../../function/kube/job-template.ts';
+import { startControlPlane } from '../cluster/control-plane.ts';
+import { ensureQueueProxy } from '../cluster/build.ts';
+import { freePort } from '../cluster/ports.ts';
+import { adminConfig, applyManifests, createNamespace, serviceAccountConfig } from '../helpers/kube.ts';
+import { encodeHeaderValue, kubeconfigFile, spawnLauncher } from '../helpers/launcher.ts';
+import { readRepoFile } from '../helpers/paths.ts';
+import { launcherRevision, lockQueueProxyPorts, spawnQueueProxy, untilReady, userContainerEnv } from '../helpers/queue-proxy.ts';
+import { percentile, printResult, printTable } from './report.ts';
+
+const SAMPLES = Number(process.env['BENCH_COLD_STARTS'] ?? 5);
+
+export interface WakeInput {
+  /** A kubeconfig file acting as the job-robot ServiceAccount in `namespace`. */
+  kubeconfigPath: string;
+  namespace: string;
+  /** The launcher's entry file (default function/cli.ts; the image's, e.g. dist/function/cli.js, when built). */
+  entry?: string;
+  /** Variables for the launcher over the defaults (JOB_TEMPLATE_PATH, Node flags, OIDC settings...). */
+  env?: Record<string, string>;
+  samples?: number;
+}
+
+export interface WakeSample {
+  /** Spawn to the queue-proxy's first passing readiness probe. */
+  readyMs: number;
+  /** Spawn to the first 202 through the queue-proxy. */
+  first202Ms: number;
+}
+
+/** The launcher's environment: the caller's over Knative's and the defaults (OIDC off: the benchmark sends no tokens). */
+function launcherEnv(input: WakeInput, port: number, knative: Record<string, string>): Record<string, string> {
+  return { NAMESPACE: input.namespace, KUBECONFIG: input.kubeconfigPath, LOG_LEVEL: 'warn', OIDC_AUTHENTICATION: 'disabled', ...knative, PORT: String(port), ...input.env };
+}
+
+async function postEvent(url: string, id: string): Promise<number> {
+  const res = await fetch(`${url}/`, {
+    method: 'POST',
+    headers: { 'ce-specversion': '1.0', 'ce-id': encodeHeaderValue(id), 'ce-source': '/bench', 'ce-type': 'dev.job-robot.queue.item', 'content-type': 'application/json' },
+    body: JSON.stringify({ id }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Samples of container start to first 202 through the queue-proxy, with the queue-proxy's readiness on the way. */
+export async function wakeSamples(input: WakeInput): Promise<WakeSample[]> {
+  const binary = await ensureQueueProxy();
+  const release = await lockQueueProxyPorts();
+  const out: WakeSample[] = [];
+  try {
+    for (let i = 0; i < (input.samples ?? SAMPLES); i++) {
+      const userPort = await freePort();
+      const rev = launcherRevision(input.namespace);
+      const qp = await spawnQueueProxy(rev, userPort, binary);
+      const launcher = await spawnLauncher(launcherEnv(input, userPort, userContainerEnv(rev, userPort)), { waitListening: false, ...(input.entry ? { entry: input.entry } : {}) });
+      try {
+        const ready = await untilReady(qp, 30_000, 2);
+        const status = await postEvent(qp.url, `wake-${Date.now()}-${i}`);
+        if (status !== 202) throw new Error(`first event through the queue-proxy answered ${status}:\n${launcher.stderr()}${launcher.stdout().slice(-2000)}`);
+        out.push({ readyMs: ready - qp.startedAt, first202Ms: performance.now() - qp.startedAt });
+      } finally {
+        await qp.kill();
+        launcher.child.kill('SIGKILL');
+        await launcher.exited;
+      }
+    }
+  } finally {
+    release();
+  }
+  return out;
+}
+
+/** Container start to first 202 through Knative's queue-proxy, in ms, one per sample. */
+export async function measureQueueProxyWake(input: WakeInput): Promise<number[]> {
+  return (await wakeSamples(input)).map((s) => s.first202Ms);
+}
+
+/** The launcher alone: spawn to its first 202, polling with the event every 2 ms. */
+async function directWake(input: WakeInput): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < (input.samples ?? SAMPLES); i++) {
+    const port = await freePort();
+    const t0 = performance.now();
+    const launcher = await spawnLauncher(launcherEnv(input, port, {}), { waitListening: false, ...(input.entry ? { entry: input.entry } : {}) });
+    try {
+      for (;;) {
+        if (launcher.child.exitCode !== null) throw new Error(`launcher exited ${launcher.child.exitCode}: ${launcher.stderr()}`);
+        const status = await postEvent(`http://127.0.0.1:${port}`, `direct-${Date.now()}-${i}`).catch(() => 0);
+        if (status === 202) break;
+        if (performance.now() - t0 > 30_000) throw new Error('launcher: no 202 within 30 s');
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      out.push(performance.now() - t0);
+    } finally {
+      launcher.child.kill('SIGKILL');
+      await launcher.exited;
+    }
+  }
+  return out;
+}
+
+export async function main(): Promise<void> {
+  const cp = await startControlPlane();
+  process.env['JOB_ROBOT_TEST_KUBECONFIG'] = cp.kubeconfig;
+  const dir = mkdtempSync(join(tmpdir(), 'job-robot-bench-wake-'));
+  let kc: { path: string; remove(): void } | undefined;
+  try {
+    const admin = adminConfig();
+    const namespace = await createNamespace(admin, 'bench-wake');
+    await applyManifests(admin, readRepoFile('config/rbac.yaml'), namespace);
+    kc = kubeconfigFile(await serviceAccountConfig(admin, namespace, 'job-robot'));
+    const template = structuredClone(DEFAULT_TEMPLATE);
+    template.spec!.suspend = true;
+    const templateFile = join(dir, 'job.json');
+    writeFileSync(templateFile, JSON.stringify(template));
+    const input: WakeInput = { kubeconfigPath: kc.path, namespace, env: { JOB_TEMPLATE_PATH: templateFile, MAX_ACTIVE_JOBS: '1000000' } };
+
+    // Alternate the two, one sample at a time, so machine load falls on both alike.
+    const through: WakeSample[] = [];
+    const direct: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      through.push(...(await wakeSamples({ ...input, samples: 1 })));
+      direct.push(...(await directWake({ ...input, samples: 1 })));
+    }
+    const median = (xs: number[]) => percentile(xs, 50);
+    const first202 = through.map((s) => s.first202Ms);
+    const ready = through.map((s) => s.readyMs);
+    printTable(`wake: container start to first 202, median of ${SAMPLES} (function/cli.ts; queue-proxy knative.dev/serving v0.49.1)`, [
+      { path: 'through the queue-proxy', 'ready ms': median(ready), 'first 202 ms': median(first202), 'min ms': Math.min(...first202), 'max ms': Math.max(...first202) },
+      { path: 'launcher alone', 'ready ms': '', 'first 202 ms': median(direct), 'min ms': Math.min(...direct), 'max ms': Math.max(...direct) },
+    ]);
+    process.stdout.write('\n');
+    printResult('wake', median(first202) / median(direct), {
+      queue_proxy_ready_ms: median(ready),
+      queue_proxy_first_202_ms: median(first202),
+      direct_first_202_ms: median(direct),
+      samples: SAMPLES,
+    });
+  } finally {
+    kc?.remove();
+    rmSync(dir, { recursive: true, force: true });
+    await cp.stop();
+  }
+}
