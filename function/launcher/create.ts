@@ -108,7 +108,7 @@ export class Launcher {
       // Strict, like the start-up dry run: a field the API server does not know fails instead of vanishing.
       await this.d.batch.createNamespacedJob(
         { namespace: this.d.namespace, body: p.job, fieldValidation: 'Strict' },
-        this.d.calls.call({ json: p.json }),
+        this.d.calls.call({ json: p.json, discardBody: true }),
       );
       return 'created';
     } catch (err) {
