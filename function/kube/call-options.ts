@@ -20,6 +20,12 @@ import { Observable, ResponseContext, type ConfigurationOptions, type Observable
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
+/**
+ * The body to hand the generated API when the call options carry the exact JSON (`json`, or
+ * `body`): the client's model then serializes an empty object, not the whole object a second time.
+ */
+export const SENT_AS_JSON: never = Object.freeze({}) as never;
+
 export class CallOptions {
   private readonly timeoutMs: number;
   private readonly renewMs: number;
