@@ -84,6 +84,6 @@ const EMPTY = { text: async () => '{}', binary: async () => Buffer.from('{}'), s
 /** A successful answer with its body read and dropped; any other answer as it is (its body explains it). */
 async function discarded(res: ResponseContext): Promise<ResponseContext> {
   if (res.httpStatusCode < 200 || res.httpStatusCode > 299) return res;
-  await res.body.binary();
+  await res.body.text();
   return new ResponseContext(res.httpStatusCode, res.headers, EMPTY);
 }
