@@ -3,7 +3,8 @@
  * job-robot's single entry point: `job-robot <component|command> [args]`.
  * The container image runs this; the first argument (or JOB_ROBOT_COMPONENT) picks what runs.
  */
-import { ConfigError } from './config/base.ts';
+import { ConfigError } from './config/error.ts';
+import { startupPhase } from './startup-trace.ts';
 
 const COMMANDS: Record<string, { describe: string; load: () => Promise<{ main: (argv: string[]) => Promise<void> }> }> = {
   launcher: { describe: 'HTTP function: one CloudEvent in, one Job out', load: () => import('./launcher/main.ts') },
@@ -26,7 +27,9 @@ if (!command) {
   process.exit(name === '--help' || name === '-h' ? 0 : 2);
 }
 try {
+  startupPhase('cli');
   const mod = await command.load();
+  startupPhase('modules-loaded');
   await mod.main(rest);
 } catch (err) {
   if (err instanceof ConfigError) {

@@ -14,6 +14,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { AuthSettings } from '../config/auth.ts';
 import { Forbidden, HttpError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
+import { startupPhase } from '../startup-trace.ts';
 import { IssuerKeys } from './issuer-keys.ts';
 import { SenderVerifier } from './sender-verifier.ts';
 import { allowedSubjects, inNamespace } from './senders.ts';
@@ -87,6 +88,7 @@ export class SenderAuth {
     if (!this.keys) return;
     try {
       await this.keys.issuer();
+      startupPhase('issuer-keys');
       this.log.debug({ keyIds: this.keys.keyIds() }, 'read the ServiceAccount issuer\'s keys');
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'cannot read the ServiceAccount issuer\'s keys yet; requests get 503 until it can');

@@ -10,7 +10,13 @@
  * - `exp` is in the future and `nbf` in the past, within `clockSkewSeconds`;
  * - `sub` is present.
  * Whether that subject may call is the caller's policy (./senders.ts); this module only
- * authenticates. Every refusal is an Unauthenticated (401) with a constant reason; an issuer that
+ * authenticates.
+ *
+ * A sender presents the same token on every request until it renews it (a Trigger's lasts an
+ * hour), so a verified token is remembered, by its exact text, for at most `cacheSeconds` and never
+ * past its `exp` (the kube-apiserver caches token authentication the same way). A remembered
+ * token skips only the signature and claim checks; its expiry is checked on every request. At
+ * most `MAX_CACHED_TOKENS` are held. Every refusal is an Unauthenticated (401) with a constant reason; an issuer that
  * cannot be read is a RetryLater (503), since the sender is not at fault.
  */
 import { errors, jwtVerify } from 'jose';
@@ -23,10 +29,21 @@ export const TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'P
 /** Characters of a bearer token read at all; a ServiceAccount token is about 1 KB. */
 export const MAX_TOKEN_CHARS = 16 * 1024;
 
+/** Verified tokens remembered at once; beyond, the oldest is forgotten. */
+export const MAX_CACHED_TOKENS = 256;
+
 export interface SenderVerifierOptions {
   audience: string;
   clockSkewSeconds: number;
   now?: () => Date;
+  /** How long a verified token is remembered (default 300 s; 0: never). */
+  cacheSeconds?: number;
+}
+
+interface Verified {
+  subject: string;
+  /** Remembered until then (ms since the epoch): the earlier of exp plus the skew and the cache time. */
+  until: number;
 }
 
 export class SenderVerifier {
@@ -34,17 +51,24 @@ export class SenderVerifier {
   private readonly keys: IssuerKeys;
   private readonly clockSkewSeconds: number;
   private readonly now: () => Date;
+  private readonly cacheMs: number;
+  private readonly verified = new Map<string, Verified>();
 
   constructor(keys: IssuerKeys, opts: SenderVerifierOptions) {
     this.keys = keys;
     this.audience = opts.audience;
     this.clockSkewSeconds = opts.clockSkewSeconds;
     this.now = opts.now ?? (() => new Date());
+    this.cacheMs = (opts.cacheSeconds ?? 300) * 1000;
   }
 
   /** The verified subject (`system:serviceaccount:<namespace>:<name>`) of an Authorization header. */
   async subjectOf(authorization: string | undefined): Promise<string> {
     const token = bearerToken(authorization);
+    const now = this.now().getTime();
+    const known = this.verified.get(token);
+    if (known && now < known.until) return known.subject;
+    if (known) this.verified.delete(token);
     let issuer: string;
     try {
       issuer = await this.keys.issuer();
@@ -57,10 +81,18 @@ export class SenderVerifier {
         requiredClaims: ['exp', 'sub'],
       });
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Unauthenticated('the token names no subject', 'claims-invalid');
+      this.remember(token, payload.sub, (payload.exp! + this.clockSkewSeconds) * 1000, now);
       return payload.sub;
     } catch (err) {
       throw refusal(err, this.audience);
     }
+  }
+
+  private remember(token: string, subject: string, expiresAt: number, now: number): void {
+    const until = Math.min(expiresAt, now + this.cacheMs);
+    if (until <= now) return;
+    if (this.verified.size >= MAX_CACHED_TOKENS) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { subject, until });
   }
 }
 

@@ -1,14 +1,9 @@
 import { z } from 'zod';
 
+import { ConfigError } from './error.ts';
+
 /** Raised at start when an environment variable is missing or wrong. Names the variable. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  readonly variables: string[];
-  constructor(message: string, variables: string[]) {
-    super(message);
-    this.variables = variables;
-  }
-}
+export { ConfigError };
 
 /** Boolean env var: accepts true/false/1/0/yes/no, case-insensitive. */
 export const envBoolean = z

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { startupPhase } from '../startup-trace.ts';
 
 /**
  * Liveness and readiness, at Knative func's default paths. Readiness is false until every named
@@ -14,6 +15,7 @@ export class Health {
 
   pass(check: string): void {
     this.failures.delete(check);
+    if (this.ready) startupPhase('ready');
   }
 
   fail(check: string, reason: string): void {

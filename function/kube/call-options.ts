@@ -11,10 +11,20 @@
  * - Bodies re-serialized through the client's model, which silently drops every field the model
  *   does not know: a typo in an operator's Job template would vanish instead of being refused by
  *   strict field validation. `send(body)` puts the exact JSON on the wire.
+ *
+ * And one cost: every answer is parsed and converted into the client's typed model. A caller that
+ * does not read a successful answer (the launcher's create) asks for `discardBody`: the body is
+ * read off the connection and dropped, and the client parses `{}` instead.
  */
-import { Observable, type ConfigurationOptions, type ObservableMiddleware, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import { Observable, ResponseContext, type ConfigurationOptions, type ObservableMiddleware, type RequestContext } from '@kubernetes/client-node';
 
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+/**
+ * The body to hand the generated API when the call options carry the exact JSON (`json`, or
+ * `body`): the client's model then serializes an empty object, not the whole object a second time.
+ */
+export const SENT_AS_JSON: never = Object.freeze({}) as never;
 
 export class CallOptions {
   private readonly timeoutMs: number;
@@ -31,7 +41,7 @@ export class CallOptions {
    * Options for one call: deadline and shared connections; with `body`, that exact JSON as the
    * request body (`json`: already serialized).
    */
-  call(opts: { body?: unknown; json?: string; timeoutMs?: number } = {}): ConfigurationOptions {
+  call(opts: { body?: unknown; json?: string; timeoutMs?: number; discardBody?: boolean } = {}): ConfigurationOptions {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const body = opts.json ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
     const middleware: ObservableMiddleware = {
@@ -41,7 +51,7 @@ export class CallOptions {
         if (body !== undefined) ctx.setBody(body);
         return new Observable(Promise.resolve(ctx));
       },
-      post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
+      post: (res: ResponseContext) => new Observable(opts.discardBody ? discarded(res) : Promise.resolve(res)),
     };
     return { middleware: [middleware], middlewareMergeStrategy: 'append' };
   }
@@ -67,4 +77,13 @@ export class CallOptions {
     this.shared = undefined;
     await old?.close().catch(() => undefined);
   }
+}
+
+const EMPTY = { text: async () => '{}', binary: async () => Buffer.from('{}'), stream: () => null };
+
+/** A successful answer with its body read and dropped; any other answer as it is (its body explains it). */
+async function discarded(res: ResponseContext): Promise<ResponseContext> {
+  if (res.httpStatusCode < 200 || res.httpStatusCode > 299) return res;
+  await res.body.text();
+  return new ResponseContext(res.httpStatusCode, res.headers, EMPTY);
 }

@@ -18,6 +18,7 @@ import { eventsFromRequest, mediaType, rawBody } from '../http/cloudevent.ts';
 import { errorHandler, HttpError } from '../http/errors.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
+import { startupPhase } from '../startup-trace.ts';
 import type { Launched, Launcher, Planned } from './create.ts';
 import type { LauncherMetrics } from './metrics.ts';
 import type { JobStatus } from './status.ts';
@@ -54,6 +55,7 @@ export function launcherApp(d: AppDeps): Express {
       ? [await d.launcher.launch(planned[0]!, res.locals['log'] as Logger)]
       : await launchAll(d, planned);
     answer(req, res, launched, single, d.launcher.namespace);
+    startupPhase('first-202');
   });
 
   app.get('/jobs/:name', d.readers, async (req: Request<{ name: string }>, res: Response) => {

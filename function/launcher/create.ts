@@ -9,7 +9,7 @@ import type { Incoming } from '../http/cloudevent.ts';
 import { HttpError, InvalidEvent, Misconfigured } from '../http/errors.ts';
 import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
 import { failureAnswer, failureClass } from '../kube/failures.ts';
-import type { CallOptions } from '../kube/call-options.ts';
+import { SENT_AS_JSON, type CallOptions } from '../kube/call-options.ts';
 import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../kube/labels.ts';
 import { CREATE_JOBS } from '../kube/permissions.ts';
 import type { Logger } from '../log.ts';
@@ -107,8 +107,8 @@ export class Launcher {
     try {
       // Strict, like the start-up dry run: a field the API server does not know fails instead of vanishing.
       await this.d.batch.createNamespacedJob(
-        { namespace: this.d.namespace, body: p.job, fieldValidation: 'Strict' },
-        this.d.calls.call({ json: p.json }),
+        { namespace: this.d.namespace, body: SENT_AS_JSON, fieldValidation: 'Strict' },
+        this.d.calls.call({ json: p.json, discardBody: true }),
       );
       return 'created';
     } catch (err) {

@@ -27,6 +27,7 @@ import { JobStatus } from './status.ts';
 import { loadTemplate } from '../kube/job-template.ts';
 import { CloudEvent } from 'cloudevents';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
+import { startupPhase } from '../startup-trace.ts';
 
 export const CAPACITY_CHECK = 'capacity';
 
@@ -126,7 +127,10 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
       if (capacity instanceof ActiveCap) {
         health.fail(CAPACITY_CHECK, 'counting active Jobs');
         capacity.start();
-        void capacity.synced.then(() => health.pass(CAPACITY_CHECK));
+        void capacity.synced.then(() => {
+          startupPhase('check:active-jobs-watch');
+          health.pass(CAPACITY_CHECK);
+        });
       }
       return startup.run();
     },
@@ -143,7 +147,9 @@ export async function main(_argv: string[]): Promise<void> {
   const config = loadLauncherConfig();
   const log = createLogger(config.logLevel, 'launcher');
   const parts = createLauncher(config, { kc: kubeConfigAtStart(), log, registry: createRegistry('launcher') });
+  startupPhase('configured');
   const running = await listen(parts.app, config.port);
+  startupPhase('listening');
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, parts.health, running, () => parts.stop());
   parts.auth.announce('create Jobs');

@@ -16,6 +16,7 @@ import { dryRunJob } from '../kube/job-dry-run.ts';
 import { describePermission, type Permission } from '../kube/permissions.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
+import { startupPhase } from '../startup-trace.ts';
 
 export const PERMISSIONS_CHECK = 'permissions';
 export const TEMPLATE_CHECK = 'template';
@@ -80,6 +81,7 @@ export class Startup {
   private record(check: string, outcome: Outcome): void {
     const { health, log } = this.d;
     if (outcome.ok) {
+      startupPhase(`check:${check}`);
       health.pass(check);
       if (this.reported.has(check)) log.info({ check }, `start-up check ${check} passes now`);
       else log.debug({ check }, `start-up check ${check} passed`);
@@ -96,7 +98,7 @@ export class Startup {
 
   private async checkPermissions(): Promise<Outcome> {
     try {
-      const report = await checkAccess(this.d.kc, this.d.namespace, this.d.permissions);
+      const report = await checkAccess(this.d.kc, this.d.namespace, this.d.permissions, this.d.calls);
       if (!report.missing.length) return { ok: true };
       return { ok: false, reason: `the launcher lacks ${report.missing.map(describePermission).join(', ')}`, fix: report.fix };
     } catch (err) {

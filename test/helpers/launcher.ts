@@ -167,9 +167,12 @@ export function kubeconfigFile(kc: KubeConfig): { path: string; remove(): void }
   return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Spawns `node function/cli.ts launcher` (or `entry`) with `env`; resolves once it logs that it listens (or exits). */
-export async function spawnLauncher(env: Record<string, string>, opts: { waitListening?: boolean; entry?: string } = {}): Promise<ChildLauncher> {
-  const child = spawn(process.execPath, [opts.entry ?? 'function/cli.ts', 'launcher'], {
+/**
+ * Spawns `node function/cli.ts launcher` (or `entry`, or Node's `args` ending with the entry) with
+ * `env`; resolves once it logs that it listens (or exits).
+ */
+export async function spawnLauncher(env: Record<string, string>, opts: { waitListening?: boolean; entry?: string; args?: string[] } = {}): Promise<ChildLauncher> {
+  const child = spawn(process.execPath, [...(opts.args ?? [opts.entry ?? 'function/cli.ts']), 'launcher'], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', PORT: '0', LOG_LEVEL: 'debug', OIDC_AUTHENTICATION: 'disabled', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -34,7 +34,8 @@ describe('issuer keys: read from the API server, cached, refetched on an unknown
   beforeEach(function () {
     fetched.discovery = fetched.keys = 0;
     keys = new IssuerKeys(reader, { refetchCooldownMs: 10_000, now: () => now });
-    verifier = new SenderVerifier(keys, { audience: 'aud', clockSkewSeconds: 0 });
+    // Every token verified afresh: these tests are about the keys (the remembered tokens have a test of their own).
+    verifier = new SenderVerifier(keys, { audience: 'aud', clockSkewSeconds: 0, cacheSeconds: 0 });
   });
   afterEach(async function () {
     await keys.close();
@@ -110,5 +111,25 @@ describe('issuer keys: read from the API server, cached, refetched on an unknown
     }
     await verifier.subjectOf(token);
     expect(fetched.keys, 'refreshed once the API server answers').to.equal(2);
+  });
+
+  it('a verified token is remembered: it needs no keys while the issuer is unreadable, and is refused once it expires', async function () {
+    let clock = Date.now();
+    const remembering = new SenderVerifier(keys, { audience: 'aud', clockSkewSeconds: 0, now: () => new Date(clock) });
+    const token = `Bearer ${await mintToken(ns.kc, ns.name, 'sender', 'aud', 600)}`;
+    const subject = `system:serviceaccount:${ns.name}:sender`;
+    expect(await remembering.subjectOf(token)).to.equal(subject);
+    const saved = proxy.rules;
+    proxy.rules = [{ path: /^\/(openid|\.well-known)\//, fault: { status: 500 } }];
+    now += 2 * 60 * 60_000; // the key set is stale: a verification would have to read it
+    try {
+      expect(await remembering.subjectOf(token)).to.equal(subject);
+      expect(fetched.keys, 'no read for a remembered token').to.equal(1);
+      clock += 601_000;
+      const err = await refusalOf(remembering.subjectOf(token));
+      expect(err, 'expired, remembered or not').to.be.instanceOf(Unauthenticated).and.to.have.property('reason', 'expired');
+    } finally {
+      proxy.rules = saved;
+    }
   });
 });
