@@ -6,7 +6,7 @@
  * the fix. Exits 1 when any check fails. Redis settings come from the bridge's variables (REDIS_URL…).
  */
 import { parseArgs } from 'node:util';
-import { loadKubeConfig, resolveNamespace } from '../kube/client.ts';
+import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
 import { JOB_ROBOT_SERVICE_ACCOUNT } from '../kube/permissions.ts';
 import { ADMISSION_POLICY, checkAdmissionPolicy } from './admission-check.ts';
 import { checkBroker, checkKnative, checkPermissions, guarded, type CheckResult } from './checks.ts';
@@ -29,7 +29,7 @@ export interface DoctorOptions {
 }
 
 export async function runDoctor(opts: DoctorOptions, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult[]> {
-  const kc = loadKubeConfig(opts.kubeconfig);
+  const kc = opts.kubeconfig ? kubeConfigAtStart(opts.kubeconfig, '--kubeconfig') : kubeConfigAtStart();
   const namespace = resolveNamespace(opts.namespace, kc);
   const results: CheckResult[] = [];
   results.push(...(await guarded('permissions', () => checkPermissions(kc, namespace, opts.serviceAccount))));

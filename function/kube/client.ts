@@ -15,13 +15,15 @@ export function loadKubeConfig(kubeconfigPath = process.env['KUBECONFIG']): Kube
   return kc;
 }
 
-/** `loadKubeConfig()` for a component's start: an unreadable KUBECONFIG is a configuration error naming it. */
-export function kubeConfigAtStart(): KubeConfig {
+/**
+ * `loadKubeConfig(path)` for a component's start: an unreadable kubeconfig is a configuration error
+ * naming where it came from (`source`: the variable or flag).
+ */
+export function kubeConfigAtStart(path = process.env['KUBECONFIG'], source = 'KUBECONFIG'): KubeConfig {
   try {
-    return loadKubeConfig();
+    return loadKubeConfig(path);
   } catch (err) {
-    const path = process.env['KUBECONFIG'];
-    throw new ConfigError(`KUBECONFIG: cannot load ${path ?? 'the in-cluster credentials'}: ${(err as Error).message}`, ['KUBECONFIG']);
+    throw new ConfigError(`${source}: cannot load ${path ?? 'the in-cluster credentials'}: ${(err as Error).message}`, [source]);
   }
 }
 

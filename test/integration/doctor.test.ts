@@ -125,6 +125,15 @@ describe('job-robot doctor on a real control plane', function () {
     expect(warning.detail).to.contain('get secrets');
   });
 
+  it('a kubeconfig that cannot be read: exit 78 naming the flag or variable, no stack trace', async function () {
+    const flag = await doctorCli(['--namespace', ns.name, '--kubeconfig', '/nonexistent/kubeconfig'], {});
+    expect(flag.code, flag.out).to.equal(78);
+    expect(flag.out).to.contain('--kubeconfig: cannot load /nonexistent/kubeconfig').and.not.contain('    at ');
+    const variable = await doctorCli(['--namespace', ns.name], { KUBECONFIG: '/nonexistent/kubeconfig' });
+    expect(variable.code, variable.out).to.equal(78);
+    expect(variable.out).to.contain('KUBECONFIG: cannot load /nonexistent/kubeconfig');
+  });
+
   it('a broken template in the ConfigMap fails the dry run with the API server\'s reason', async function () {
     await applyManifests(
       ns.kc,
