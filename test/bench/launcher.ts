@@ -12,8 +12,11 @@
  *   traffic that would favour whichever mode runs first. The launcher's CPU (utime+stime) per event.
  * - Cold start: process spawn to the first 202, versus spawn to the first 200 of a bare express
  *   hello-world; median of several spawns; with the image's compile cache and without (for both);
- *   and the launcher's start-up phases (JOB_ROBOT_STARTUP_TRACE) from spawn.
+ *   and the launcher's start-up phases (JOB_ROBOT_STARTUP_TRACE) from spawn; and container start
+ *   to the first 202 through Knative Serving's real queue-proxy (./wake.ts).
  * - RSS of the launcher process when ready (idle) and after 1,000 events.
+ * - The peer: Knative Eventing's JobSink receiver (./jobsink.ts) on the same API server with the
+ *   same template: Jobs/s, p50/p99, API objects, CPU and RSS per event.
  *
  * The launcher runs as it ships: it verifies every event's Knative OIDC token (a real token of the
  * Trigger's identity, minted through TokenRequest), which the bare loop does not pay for.
@@ -39,6 +42,8 @@ import { readRepoFile, ROOT } from '../helpers/paths.ts';
 import { mintToken } from '../helpers/tokens.ts';
 import { DEFAULT_SENDERS } from '../../function/auth/senders.ts';
 import { percentile, printResult, printTable, type Row } from './report.ts';
+import { measureJobSink } from './jobsink.ts';
+import { wakeSamples } from './wake.ts';
 import { shipped } from './shipped.ts';
 
 const CONCURRENCY = [1, 8, 32];
@@ -282,6 +287,24 @@ export async function main(): Promise<void> {
     launcher = undefined;
     Object.assign(figures, { rss_mb_idle: rssIdle, heap_used_mb_idle: heapIdle, rss_mb_after_1000: rssAfter, heap_used_mb_after_1000: heapAfter });
 
+    // The peer users would pick instead: Knative Eventing's JobSink receiver, same API server, same
+    // template, right after the launcher's runs (each with the machine to itself).
+    const peerNamespace = await createNamespace(admin, 'bench-jobsink');
+    const peer = await measureJobSink({ admin, namespace: peerNamespace, template, events: EVENTS_PER_RUN, concurrency: CONCURRENCY });
+    const peerRows: Row[] = peer.runs.map((r) => ({
+      concurrency: r.concurrency,
+      'launcher jobs/s': figures[`launcher_per_s_c${r.concurrency}`]!,
+      'JobSink jobs/s': r.jobsPerSecond,
+      'launcher / JobSink': figures[`launcher_per_s_c${r.concurrency}`]! / r.jobsPerSecond,
+      'launcher p50 ms': figures[`launcher_p50_ms_c${r.concurrency}`]!,
+      'JobSink p50 ms': r.p50Ms,
+      'launcher p99 ms': figures[`launcher_p99_ms_c${r.concurrency}`]!,
+      'JobSink p99 ms': r.p99Ms,
+      'launcher CPU ms/event': figures[`launcher_cpu_ms_per_event_c${r.concurrency}`]!,
+    }));
+    for (const r of peer.runs) Object.assign(figures, { [`jobsink_per_s_c${r.concurrency}`]: r.jobsPerSecond, [`jobsink_p50_ms_c${r.concurrency}`]: r.p50Ms, [`jobsink_p99_ms_c${r.concurrency}`]: r.p99Ms });
+    Object.assign(figures, { jobsink_objects_per_event: peer.objectsPerEvent, jobsink_cpu_ms_per_event: peer.cpuMsPerEvent, jobsink_rss_mb_after: peer.rssAfterMb, launcher_objects_per_event: 1 });
+
     // Cold start: spawn to first 202 versus spawn to first 200 of a bare express hello-world, in a
     // fresh namespace (the first 202 waits for the count of owned Jobs, which grows with them).
     const coldNamespace = await createNamespace(admin, 'bench-cold');
@@ -345,9 +368,28 @@ export async function main(): Promise<void> {
       }
       phaseRows.push(cpuRow);
     }
+    // The Knative way: the container starts behind Knative Serving's real queue-proxy, which holds
+    // the first event until the launcher's readiness passes (./wake.ts; no token: OIDC off there).
+    const flags = image.args.slice(0, -1);
+    const wake = await wakeSamples({
+      kubeconfigPath: coldKc.path,
+      namespace: coldNamespace,
+      entry: image.args.at(-1)!,
+      env: { ...image.env, ...(flags.length ? { NODE_OPTIONS: flags.join(' ') } : {}), JOB_TEMPLATE_PATH: templateFile, MAX_ACTIVE_JOBS: '1000000' },
+      samples: COLD_STARTS,
+    });
+    const wakeMs = median(wake.map((w) => w.first202Ms));
+    const helloMs = figures['cold_hello_ms_cache']!;
+    coldRows.push({ 'compile cache': 'on, behind the queue-proxy', 'express hello 200 ms': helloMs, 'launcher 202 ms': wakeMs, ratio: wakeMs / helloMs });
+    Object.assign(figures, { cold_queue_proxy_ready_ms: median(wake.map((w) => w.readyMs)), cold_queue_proxy_first_202_ms: wakeMs, cold_ratio_queue_proxy: wakeMs / helloMs });
     printTable(`cold start of what the image runs (${image.args.join(' ')}): spawn to first answer, median of ${COLD_STARTS}`, coldRows);
     printTable('start-up phases: ms from spawn, and CPU ms the launcher had used by then (medians); the checks run concurrently', phaseRows);
     printTable('memory of what the image runs', [{ 'RSS idle MB': rssIdle, 'RSS after 1,000 events MB': rssAfter, 'V8 heap used idle MB': heapIdle, 'V8 heap used after MB': heapAfter }]);
+    printTable(`peer: Knative Eventing's JobSink (${peer.events} events per cell, API client at ${peer.qps} QPS), run after the launcher on the same API server`, peerRows);
+    printTable('per event', [
+      { receiver: 'launcher', 'API objects': 1, 'CPU ms (c=8)': figures['launcher_cpu_ms_per_event_c8']!, 'RSS after MB': rssAfter },
+      { receiver: 'JobSink', 'API objects': peer.objectsPerEvent, 'CPU ms (c=8)': peer.cpuMsPerEvent, 'RSS after MB': peer.rssAfterMb },
+    ]);
     process.stdout.write('\n');
     printResult('launcher', Math.min(...ratios), { ...figures, events_per_run: EVENTS_PER_RUN, rounds: ROUNDS, entry: image.args.join(' ') });
   } finally {
