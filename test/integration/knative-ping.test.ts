@@ -32,9 +32,13 @@ describe('Knative PingSource adapter wakes the reaper (real mtping)', function (
     plane = await startKnative(ns.kc, { components: ['mtping'] });
   });
   after(async function () {
-    await plane?.stop();
-    await reaper?.stop();
-    kubeconfig?.remove();
+    // The reaper is stopped even when the plane's clean-up fails.
+    try {
+      await plane?.stop();
+    } finally {
+      await reaper?.stop();
+      kubeconfig?.remove();
+    }
   });
 
   it("runs the reaper on the PingSource's schedule: each ping is a run, answered 200, its summary logged; the expired Job is deleted", async function () {
@@ -80,9 +84,13 @@ describe('Knative PingSource adapter with authentication-oidc: the reaper verifi
     plane = await startKnative(ns.kc, { components: ['mtping'], features: { 'authentication-oidc': 'enabled' } });
   });
   after(async function () {
-    await plane?.stop();
-    await reaper?.stop();
-    kubeconfig?.remove();
+    // The reaper is stopped even when the plane's clean-up fails.
+    try {
+      await plane?.stop();
+    } finally {
+      await reaper?.stop();
+      kubeconfig?.remove();
+    }
   });
 
   it('each ping carries the PingSource identity\'s token for the reaper\'s audience, and runs the reaper; without the token the reaper refuses', async function () {
