@@ -41,7 +41,7 @@ import { encodeHeaderValue, kubeconfigFile, spawnLauncher, waitReady, type Child
 import { readRepoFile, ROOT } from '../helpers/paths.ts';
 import { mintToken } from '../helpers/tokens.ts';
 import { DEFAULT_SENDERS } from '../../function/auth/senders.ts';
-import { percentile, printResult, printTable, type Row } from './report.ts';
+import { drive, percentile, printResult, printTable, type Row, type Run } from './report.ts';
 import { measureJobSink } from './jobsink.ts';
 import { wakeSamples } from './wake.ts';
 import { shipped } from './shipped.ts';
@@ -51,29 +51,6 @@ const EVENTS_PER_RUN = Number(process.env['BENCH_EVENTS'] ?? 300);
 const ROUNDS = 2;
 const COLD_STARTS = Number(process.env['BENCH_COLD_STARTS'] ?? 5);
 const TYPE = 'dev.job-robot.queue.item';
-
-interface Run {
-  seconds: number;
-  latenciesMs: number[];
-}
-
-/** Runs `total` calls of `one(i)` with `concurrency` in flight; every call must succeed. */
-async function drive(total: number, concurrency: number, one: (i: number) => Promise<void>): Promise<Run> {
-  const latenciesMs: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        const i = next++;
-        const s = performance.now();
-        await one(i);
-        latenciesMs.push(performance.now() - s);
-      }
-    }),
-  );
-  return { seconds: (performance.now() - t0) / 1000, latenciesMs };
-}
 
 /** The Job the launcher builds for event (source, id): the bare loop sends exactly this body. */
 function jobFor(template: V1Job, prefix: string, id: string): V1Job {

@@ -11,17 +11,17 @@
  * POST /<namespace>/<jobsink name>. It serves on 8080 and 8443, constants in its code, so it takes
  * the same machine-wide lock as the Knative plane's dispatcher (test/helpers/knative-plane.ts).
  */
-import { BatchV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig, type V1ConfigMap, type V1Job, type V1RoleBinding } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { ensureJobSink } from '../cluster/build.ts';
 import { lockFile } from '../cluster/lock.ts';
 import { freePort, isPortFree } from '../cluster/ports.ts';
 import { installCrdFiles } from './knative.ts';
-import { applyManifests, createNamespace, deleteNamespace, parseManifests, serviceAccountConfig } from './kube.ts';
+import { applyConfigMaps, applyRbac } from './knative-plane.ts';
+import { createNamespace, deleteNamespace, serviceAccountConfig } from './kube.ts';
 
 /** JobSink's HTTP and HTTPS ports: constants in its code (kncloudevents.NewHTTPEventReceiver(8080), (8443)). */
 export const JOBSINK_PORTS = [8080, 8443] as const;
@@ -67,36 +67,6 @@ export interface RunningJobSink {
 
 const SERVICE_ACCOUNT = 'job-sink';
 
-async function applyConfigMaps(admin: KubeConfig, dir: string, system: string, level: string): Promise<void> {
-  const folder = join(dir, 'configmaps');
-  for (const file of readdirSync(folder).sort()) {
-    const cm = parse(readFileSync(join(folder, file), 'utf8')) as V1ConfigMap;
-    cm.metadata = { ...cm.metadata, namespace: system };
-    if (cm.metadata.name === 'config-logging' && cm.data?.['zap-logger-config']) {
-      cm.data['zap-logger-config'] = cm.data['zap-logger-config'].replace('"level": "info"', `"level": "${level}"`);
-    }
-    await applyManifests(admin, JSON.stringify(cm));
-  }
-}
-
-/** The ServiceAccount and its binding into `system`; the ClusterRole as released. Returns the ClusterRoleBindings made. */
-async function applyRbac(admin: KubeConfig, dir: string, system: string): Promise<string[]> {
-  const folder = join(dir, 'rbac');
-  const bindings: string[] = [];
-  for (const file of readdirSync(folder).sort()) {
-    for (const doc of parseManifests(readFileSync(join(folder, file), 'utf8'))) {
-      for (const s of (doc as V1RoleBinding).subjects ?? []) if (s.kind === 'ServiceAccount') s.namespace = system;
-      if (doc.kind === 'ClusterRoleBinding') {
-        doc.metadata!.name = `${doc.metadata!.name}-${system}`;
-        bindings.push(doc.metadata!.name);
-      } else if (doc.kind !== 'ClusterRole') {
-        doc.metadata!.namespace = system;
-      }
-      await applyManifests(admin, JSON.stringify(doc));
-    }
-  }
-  return bindings;
-}
 
 /** The JobSink object with the status Knative's jobsink reconciler writes when OIDC and TLS are off. */
 async function createJobSinkObject(admin: KubeConfig, system: string, opts: Required<Pick<JobSinkOptions, 'namespace' | 'template' | 'name'>>): Promise<void> {
@@ -158,7 +128,7 @@ export async function startJobSink(admin: KubeConfig, opts: JobSinkOptions): Pro
   const name = opts.name ?? 'bench';
   await installCrdFiles(admin, readdirSync(join(cache, 'crds')).sort().map((f) => join(cache, 'crds', f)));
   const system = await createNamespace(admin, 'js-system');
-  await applyConfigMaps(admin, cache, system, opts.logLevel ?? 'info');
+  await applyConfigMaps(admin, cache, system, {}, opts.logLevel ?? 'info');
   const clusterBindings = await applyRbac(admin, cache, system);
   await createJobSinkObject(admin, system, { namespace: opts.namespace, template: opts.template, name });
   const dir = mkdtempSync(join(tmpdir(), 'job-robot-jobsink-'));

@@ -10,7 +10,7 @@
  * ClusterNames proxy through which the processes reach each other and job-robot by their cluster
  * names. No eventing controller runs: knative-objects.ts writes the status it would write.
  */
-import { ApiextensionsV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1ConfigMap, type V1RoleBinding } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type KubeConfig, type V1ConfigMap, type V1RoleBinding } from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,9 +112,30 @@ async function installCrds(admin: KubeConfig, dir: string): Promise<string[]> {
   return names.filter((n) => !before.has(n));
 }
 
-/** Deletes the CRDs `names` and waits (up to a minute) until they are gone. */
+/**
+ * Deletes the CRDs `names` and waits (up to a minute) until they are gone. Their objects are
+ * deleted first and awaited: a CRD deleted while objects remain waits for the API server's
+ * clean-up controller, whose retries back off (exponentially) while a namespace's deletion holds
+ * those objects, which can outlast any sensible wait.
+ */
 async function removeCrds(admin: KubeConfig, names: readonly string[]): Promise<void> {
   const ext = admin.makeApiClient(ApiextensionsV1Api);
+  const custom = admin.makeApiClient(CustomObjectsApi);
+  const crds = (await ext.listCustomResourceDefinition()).items.filter((c) => names.includes(c.metadata!.name!));
+  const kinds = crds.map((c) => ({ group: c.spec.group, version: c.spec.versions.find((v) => v.storage)?.name ?? c.spec.versions[0]!.name, plural: c.spec.names.plural }));
+  const remaining = async () => {
+    let count = 0;
+    for (const k of kinds) count += ((await custom.listClusterCustomObject(k).catch(() => ({ items: [] }))) as { items: unknown[] }).items.length;
+    return count;
+  };
+  for (const k of kinds) {
+    const list = (await custom.listClusterCustomObject(k).catch(() => ({ items: [] }))) as { items: Array<{ metadata: { name: string; namespace?: string } }> };
+    for (const o of list.items) {
+      const ref = { ...k, name: o.metadata.name };
+      await (o.metadata.namespace ? custom.deleteNamespacedCustomObject({ ...ref, namespace: o.metadata.namespace }) : custom.deleteClusterCustomObject(ref)).catch(() => undefined);
+    }
+  }
+  await eventually(async () => (await remaining()) === 0, 60_000, `the objects of ${names.join(', ')} to be deleted`);
   for (const name of names) await ext.deleteCustomResourceDefinition({ name }).catch(() => undefined);
   await eventually(
     async () => !(await ext.listCustomResourceDefinition()).items.some((c) => names.includes(c.metadata!.name!)),
@@ -131,14 +152,14 @@ async function removeCrds(admin: KubeConfig, names: readonly string[]): Promise<
  * Knative's released ConfigMaps into `system`, with `features` over config-features' data and
  * config-logging at debug level (the logs are files the tests read).
  */
-async function applyConfigMaps(admin: KubeConfig, dir: string, system: string, features: Record<string, string>): Promise<void> {
+export async function applyConfigMaps(admin: KubeConfig, dir: string, system: string, features: Record<string, string>, level = 'debug'): Promise<void> {
   const folder = join(dir, 'configmaps');
   for (const file of readdirSync(folder).sort()) {
     const cm = parse(readFileSync(join(folder, file), 'utf8')) as V1ConfigMap;
     cm.metadata = { ...cm.metadata, namespace: system };
     if (cm.metadata.name === 'config-features') cm.data = { ...cm.data, ...features };
     if (cm.metadata.name === 'config-logging' && cm.data?.['zap-logger-config']) {
-      cm.data['zap-logger-config'] = cm.data['zap-logger-config'].replace('"level": "info"', '"level": "debug"');
+      cm.data['zap-logger-config'] = cm.data['zap-logger-config'].replace('"level": "info"', `"level": "${level}"`);
     }
     await applyManifests(admin, JSON.stringify(cm));
   }
@@ -152,7 +173,7 @@ const SERVICE_ACCOUNTS = { filter: 'mt-broker-filter', dispatcher: 'imc-dispatch
  * released; ClusterRoleBindings get the namespace in their names, so planes do not share them.
  * Returns the names of the ClusterRoleBindings made.
  */
-async function applyRbac(admin: KubeConfig, dir: string, system: string): Promise<string[]> {
+export async function applyRbac(admin: KubeConfig, dir: string, system: string): Promise<string[]> {
   const folder = join(dir, 'rbac');
   const bindings: string[] = [];
   for (const file of readdirSync(folder).sort()) {

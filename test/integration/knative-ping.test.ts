@@ -16,32 +16,40 @@ import { createPingSource } from '../helpers/knative-objects.ts';
 import { privateControlPlaneOnly, startKnative, type KnativePlane } from '../helpers/knative-plane.ts';
 import { spawnReaper, type ReaperProcess } from '../helpers/reaper.ts';
 
-describe('Knative PingSource adapter wakes the reaper (real mtping)', function () {
-  this.timeout(180_000);
-  const ns = useNamespace('kn-ping');
-  let plane: KnativePlane;
-  let reaper: ReaperProcess;
-  let kubeconfig: { path: string; remove(): void };
-
+/**
+ * Mocha hooks: a namespace, a reaper process acting as job-robot there with `reaperEnv`, and a
+ * Knative plane running the PingSource adapter with `features`. The reaper is stopped even when
+ * the plane's clean-up fails.
+ */
+function usePingedReaper(prefix: string, reaperEnv: Record<string, string>, features: Record<string, string> = {}) {
+  const ns = useNamespace(prefix);
+  const ctx = { ns } as { ns: typeof ns; plane: KnativePlane; reaper: ReaperProcess };
+  let kubeconfig: { path: string; remove(): void } | undefined;
   before(async function () {
     // A first run on a machine builds Knative's programs (test/cluster/build.ts).
     this.timeout(900_000);
     privateControlPlaneOnly(this);
     kubeconfig = kubeconfigFile(await asJobRobot(ns.kc, ns.name));
-    reaper = await spawnReaper({ NAMESPACE: ns.name, KUBECONFIG: kubeconfig.path, OIDC_AUTHENTICATION: 'disabled' });
-    plane = await startKnative(ns.kc, { components: ['mtping'] });
+    ctx.reaper = await spawnReaper({ NAMESPACE: ns.name, KUBECONFIG: kubeconfig.path, ...reaperEnv });
+    ctx.plane = await startKnative(ns.kc, { components: ['mtping'], features });
   });
   after(async function () {
-    // The reaper is stopped even when the plane's clean-up fails.
     try {
-      await plane?.stop();
+      await ctx.plane?.stop();
     } finally {
-      await reaper?.stop();
+      await ctx.reaper?.stop();
       kubeconfig?.remove();
     }
   });
+  return ctx;
+}
+
+describe('Knative PingSource adapter wakes the reaper (real mtping)', function () {
+  this.timeout(180_000);
+  const run = usePingedReaper('kn-ping', { OIDC_AUTHENTICATION: 'disabled' });
 
   it("runs the reaper on the PingSource's schedule: each ping is a run, answered 200, its summary logged; the expired Job is deleted", async function () {
+    const { plane, reaper, ns } = run;
     // Well past the shipped retention for succeeded Jobs (2 h).
     await createFinishedJob(ns.kc, ns.name, 'expired', 'Complete', new Date(Date.now() - 3 * 3_600_000), ownerLabels());
     const { name, sinkUrl } = await createPingSource(plane, ns.name, { reaperPort: reaper.port, schedule: '*/3 * * * * *' });
@@ -70,30 +78,11 @@ describe('Knative PingSource adapter wakes the reaper (real mtping)', function (
 
 describe('Knative PingSource adapter with authentication-oidc: the reaper verifies the PingSource\'s token (real mtping)', function () {
   this.timeout(180_000);
-  const ns = useNamespace('kn-ping-oidc');
-  let plane: KnativePlane;
-  let reaper: ReaperProcess;
-  let kubeconfig: { path: string; remove(): void };
-
-  before(async function () {
-    this.timeout(900_000);
-    privateControlPlaneOnly(this);
-    kubeconfig = kubeconfigFile(await asJobRobot(ns.kc, ns.name));
-    // As shipped: authentication on, the audience config/reaper.yaml's PingSource names (the Service's K_SERVICE).
-    reaper = await spawnReaper({ NAMESPACE: ns.name, KUBECONFIG: kubeconfig.path, OIDC_AUTHENTICATION: 'enabled', K_SERVICE: 'job-robot-reaper' });
-    plane = await startKnative(ns.kc, { components: ['mtping'], features: { 'authentication-oidc': 'enabled' } });
-  });
-  after(async function () {
-    // The reaper is stopped even when the plane's clean-up fails.
-    try {
-      await plane?.stop();
-    } finally {
-      await reaper?.stop();
-      kubeconfig?.remove();
-    }
-  });
+  // As shipped: authentication on, the audience config/reaper.yaml's PingSource names (the Service's K_SERVICE).
+  const run = usePingedReaper('kn-ping-oidc', { OIDC_AUTHENTICATION: 'enabled', K_SERVICE: 'job-robot-reaper' }, { 'authentication-oidc': 'enabled' });
 
   it('each ping carries the PingSource identity\'s token for the reaper\'s audience, and runs the reaper; without the token the reaper refuses', async function () {
+    const { plane, reaper, ns } = run;
     const { sinkUrl } = await createPingSource(plane, ns.name, { reaperPort: reaper.port, schedule: '*/3 * * * * *', oidc: true });
     const host = new URL(sinkUrl).host;
     const ping = await eventually(async () => plane.names.exchanges.find((e) => e.host === host && e.status !== 0), 60_000, 'a ping answered').catch((err: Error) => {
