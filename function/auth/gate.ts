@@ -12,6 +12,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Counter, type Registry } from 'prom-client';
 import type { AuthSettings } from '../config/auth.ts';
+import type { CallOptions } from '../kube/call-options.ts';
 import { Forbidden, HttpError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import { startupPhase } from '../startup-trace.ts';
@@ -37,8 +38,8 @@ export interface SenderAuthDeps {
   namespace: string;
   log: Logger;
   registry: Registry;
-  /** Deadline of the API calls that read the issuer's keys. */
-  timeoutMs?: number;
+  /** The component's call options, so the keys are read over its connections to the API server. */
+  calls?: CallOptions;
   /** The verifier's clock (tests). */
   now?: () => Date;
 }
@@ -58,7 +59,7 @@ export class SenderAuth {
     this.refusals = refusalCounter(deps.registry);
     if (settings.enabled) {
       if (!deps.kc) throw new Error('sender authentication needs Kubernetes credentials to read the issuer\'s keys');
-      this.keys = new IssuerKeys(deps.kc, { timeoutMs: deps.timeoutMs ?? 10_000, now: deps.now ? () => deps.now!().getTime() : Date.now });
+      this.keys = new IssuerKeys(deps.kc, { ...(deps.calls ? { calls: deps.calls } : {}), now: deps.now ? () => deps.now!().getTime() : Date.now });
       this.verifier = new SenderVerifier(this.keys, { audience: settings.audience, clockSkewSeconds: settings.clockSkewSeconds, ...(deps.now ? { now: deps.now } : {}) });
     }
   }

@@ -23,7 +23,8 @@ export class IssuerUnavailable extends Error {
 }
 
 export interface IssuerKeysOptions {
-  timeoutMs?: number;
+  /** The component's call options (its deadline and its connection pool to the API server); default: a pool of its own. */
+  calls?: CallOptions;
   refetchCooldownMs?: number;
   maxAgeMs?: number;
   retryMs?: number;
@@ -44,6 +45,7 @@ export class IssuerKeys {
   private readonly wellKnown: WellKnownApi;
   private readonly openid: OpenidApi;
   private readonly calls: CallOptions;
+  private readonly ownsCalls: boolean;
   private readonly refetchCooldownMs: number;
   private readonly maxAgeMs: number;
   private readonly retryMs: number;
@@ -56,7 +58,8 @@ export class IssuerKeys {
   constructor(kc: KubeConfig, opts: IssuerKeysOptions = {}) {
     this.wellKnown = kc.makeApiClient(WellKnownApi);
     this.openid = kc.makeApiClient(OpenidApi);
-    this.calls = new CallOptions(opts.timeoutMs ?? 10_000);
+    this.ownsCalls = !opts.calls;
+    this.calls = opts.calls ?? new CallOptions(10_000);
     this.refetchCooldownMs = opts.refetchCooldownMs ?? 10_000;
     this.maxAgeMs = opts.maxAgeMs ?? 60 * 60_000;
     this.retryMs = opts.retryMs ?? 1_000;
@@ -138,8 +141,9 @@ export class IssuerKeys {
     return loaded;
   }
 
+  /** Closes the pool when it is its own; a component's shared pool is the component's to close. */
   async close(): Promise<void> {
-    await this.calls.close();
+    if (this.ownsCalls) await this.calls.close();
   }
 }
 

@@ -7,6 +7,7 @@ import { connect } from '../queue/connection.ts';
 import { watchConnection } from '../queue/diagnosis.ts';
 import { SenderAuth } from '../auth/gate.ts';
 import { Health } from '../http/health.ts';
+import { CallOptions } from '../kube/call-options.ts';
 import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
@@ -22,12 +23,13 @@ export async function main(_argv: string[]): Promise<void> {
   watchConnection(client, 'redis', health, log);
   const registry = createRegistry('dead-letter');
   const kc = config.auth.enabled ? kubeConfigAtStart() : undefined;
-  const auth = SenderAuth.from(config.auth, { kc, namespace: resolveNamespace(config.namespace, kc), log, registry, timeoutMs: config.kubeTimeoutSeconds * 1000 });
+  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
+  const auth = SenderAuth.from(config.auth, { kc, namespace: resolveNamespace(config.namespace, kc), log, registry, calls });
   const app = deadLetterApp({ senders: auth.senders(), client, key: config.deadLetterKey, health, registry, log, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes });
   const running = await listen(app, config.port);
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
-    await Promise.all([client.quit().catch(() => undefined), auth.close()]);
+    await Promise.all([client.quit().catch(() => undefined), auth.close(), calls.close()]);
   });
   auth.announce('append to the dead-letter stream');
   void auth.warm();

@@ -15,22 +15,32 @@ interface Named {
   metadata?: { name?: string; labels?: Record<string, string> };
 }
 
+/** A Knative resource to list: its API, and the Knative part that serves it. */
+interface KnativeList {
+  group: string;
+  version: string;
+  plural: string;
+  product: 'Serving' | 'Eventing';
+}
+
+/**
+ * The `kind` objects of `namespace`; a list the credentials may not make is a warning naming the
+ * permission, and a resource not served fails naming the Knative part to install.
+ */
+function listOrWarn<T>(check: string, kc: KubeConfig, namespace: string, kind: KnativeList, labelSelector?: string): Promise<{ items: T[] } | CheckResult> {
+  return readOrWarn(
+    check,
+    `${describePermission({ verb: 'list', group: kind.group, resource: kind.plural })} in namespace ${namespace}`,
+    () =>
+      kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: kind.group, version: kind.version, namespace, plural: kind.plural, ...(labelSelector ? { labelSelector } : {}) }) as Promise<{ items: T[] }>,
+    () => fail(check, `Knative ${kind.product} is not served (${kind.plural}.${kind.group})`, `install Knative ${kind.product} (https://knative.dev/docs/install/), 1.22 or newer`),
+  );
+}
+
 /** Every job-robot Knative Service in the namespace is cluster-local. */
 export async function checkPrivateServices(kc: KubeConfig, namespace: string): Promise<CheckResult> {
   const check = 'Services cluster-local';
-  const list = await readOrWarn(
-    check,
-    `${describePermission({ verb: 'list', group: 'serving.knative.dev', resource: 'services' })} in namespace ${namespace}`,
-    () =>
-      kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-        group: 'serving.knative.dev',
-        version: 'v1',
-        namespace,
-        plural: 'services',
-        labelSelector: 'app.kubernetes.io/name=job-robot',
-      }) as Promise<{ items: Named[] }>,
-    () => fail(check, 'Knative Serving is not served (services.serving.knative.dev)', 'install Knative Serving (https://knative.dev/docs/install/), 1.22 or newer'),
-  );
+  const list = await listOrWarn<Named>(check, kc, namespace, { group: 'serving.knative.dev', version: 'v1', plural: 'services', product: 'Serving' }, 'app.kubernetes.io/name=job-robot');
   if (isResult(list)) return list;
   const names = list.items.map((s) => s.metadata?.name ?? '?');
   if (!names.length) return fail(check, `no job-robot Knative Services in ${namespace}`, 'kubectl apply -k config/');
@@ -79,18 +89,7 @@ const describeFrom = (f: NonNullable<NonNullable<EventPolicy['spec']>['from']>[n
 /** An EventPolicy names who may send to the Broker. */
 export async function checkEventPolicy(kc: KubeConfig, namespace: string, broker: string): Promise<CheckResult> {
   const check = `EventPolicy for Broker ${namespace}/${broker}`;
-  const list = await readOrWarn(
-    check,
-    `${describePermission({ verb: 'list', group: 'eventing.knative.dev', resource: 'eventpolicies' })} in namespace ${namespace}`,
-    () =>
-      kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
-        group: 'eventing.knative.dev',
-        version: 'v1alpha1',
-        namespace,
-        plural: 'eventpolicies',
-      }) as Promise<{ items: EventPolicy[] }>,
-    () => fail(check, 'EventPolicy is not served (eventpolicies.eventing.knative.dev)', 'install Knative Eventing (https://knative.dev/docs/install/), 1.22 or newer'),
-  );
+  const list = await listOrWarn<EventPolicy>(check, kc, namespace, { group: 'eventing.knative.dev', version: 'v1alpha1', plural: 'eventpolicies', product: 'Eventing' });
   if (isResult(list)) return list;
   // An EventPolicy without `to` applies to every addressable in its namespace.
   const covering = list.items.filter((p) => !p.spec?.to?.length || p.spec.to.some((t) => t.ref?.kind === 'Broker' && t.ref.name === broker));

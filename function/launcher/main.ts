@@ -101,7 +101,7 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     permissions: launcherPermissions(capped),
     sampleJob: sampleJob(launcher, sample),
   });
-  const auth = SenderAuth.from(config.auth, { kc, namespace, log, registry, timeoutMs: config.kubeTimeoutSeconds * 1000, ...(clients.authClock ? { now: clients.authClock } : {}) });
+  const auth = SenderAuth.from(config.auth, { kc, namespace, log, registry, calls, ...(clients.authClock ? { now: clients.authClock } : {}) });
   const app = launcherApp({
     senders: auth.senders(),
     readers: auth.namespace(),

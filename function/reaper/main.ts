@@ -45,7 +45,7 @@ export async function main(_argv: string[]): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
   const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: (fix) => access.lost(fix), signal: shutdown.signal });
 
-  const auth = SenderAuth.from(config.auth, { kc, namespace, log, registry, timeoutMs: config.kubeTimeoutSeconds * 1000 });
+  const auth = SenderAuth.from(config.auth, { kc, namespace, log, registry, calls });
   const running = await listen(reaperApp({ senders: auth.senders(), runs, health, registry, log }), config.port);
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
