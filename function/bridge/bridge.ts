@@ -240,7 +240,7 @@ export class Bridge {
       return;
     }
     let attempts = claim.attempts;
-    const out = this.buildEvent(claim.id, claim.time, claim.item);
+    const out = this.buildEvent(claim.eventId ?? claim.id, claim.time, claim.item);
     for (let tries = 1; !this.stopping; tries++) {
       const outcome = classify(await this.sender.send(out), Date.now());
       if (outcome.kind === 'delivered') {
@@ -249,7 +249,7 @@ export class Bridge {
         await this.persist(claim.id, 'acknowledge', () => this.source.ack(claim));
         this.metrics?.delivered.inc();
         this.metrics?.deliverySeconds.observe((Date.now() - claim.claimedAt) / 1000);
-        if (this.log.isLevelEnabled('debug')) this.log.debug({ eventId: claim.id, status: outcome.status, tries }, 'delivered');
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ eventId: claim.eventId ?? claim.id, status: outcome.status, tries }, 'delivered');
         return;
       }
       if (outcome.kind === 'rejected') {
@@ -270,7 +270,7 @@ export class Bridge {
       if (outcome.label === 'refused-identity') this.identity?.refused(outcome.status);
       this.metrics?.retried.inc({ reason: outcome.label });
       const delayMs = retryDelay(tries, outcome.retryAfterMs, this.backoff.minMs, this.backoff.maxMs, this.random);
-      const detail = { eventId: claim.id, status: outcome.status, reason: outcome.reason, attempts, tries, delayMs };
+      const detail = { eventId: claim.eventId ?? claim.id, status: outcome.status, reason: outcome.reason, attempts, tries, delayMs };
       if (tries === 1) this.log.info(detail, 'delivery failed; retrying with backoff');
       else this.log.debug(detail, 'retrying');
       await this.pause(delayMs);
@@ -285,7 +285,7 @@ export class Bridge {
   ): Promise<void> {
     await this.persist(claim.id, 'dead-letter', () => this.source.deadLetter(claim, { ...note, time: new Date(), source: this.event.source }));
     this.metrics?.deadLettered.inc({ reason: label });
-    this.log.warn({ eventId: claim.id, ...note }, 'dead-lettered');
+    this.log.warn({ eventId: claim.eventId ?? claim.id, ...note }, 'dead-lettered');
   }
 
   /**

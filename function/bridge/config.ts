@@ -5,10 +5,9 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { baseSchema, baseSettings, envBoolean, envInt, envPem, parseConfig } from '../config/base.ts';
-import { queueFields } from '../config/queue.ts';
-import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
+import { queueFields, resultFields, resultSettingsOf } from '../config/queue.ts';
+import { redisFields, redisTargetOf, refineDeadLetterSlot, refineRedis } from '../config/redis.ts';
 import { QUEUE_ITEM_TYPE } from '../events.ts';
-import { familyPrefix, sameSlot } from '../queue/keys.ts';
 import { sourceUrl } from '../kube/event-source.ts';
 
 /** Attribute names an override may not replace (CloudEvents context attributes). */
@@ -50,6 +49,12 @@ export const bridgeSchema = baseSchema
   .extend({
     ...redisFields,
     ...queueFields,
+    ...resultFields,
+    /**
+     * List mode: the field of a JSON item that holds the producer's own id for it, which then
+     * becomes its event id (function/queue/producer-id.ts). Unset: every item gets a UUIDv7.
+     */
+    ID_FIELD: z.string().min(1).max(128).optional(),
     /** The end producers push to: left (LPUSH) or right (RPUSH). The bridge takes from the other end. */
     LIST_END: z.enum(['left', 'right']).default('left'),
     /** The stream entry field holding the item; entries without it are sent as a JSON object of their fields. */
@@ -98,11 +103,10 @@ export const bridgeSchema = baseSchema
     const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
     refineRedis(env, ctx);
     if (env.BACKOFF_MIN_MS > env.BACKOFF_MAX_MS) issue('BACKOFF_MIN_MS', `must not exceed BACKOFF_MAX_MS (${env.BACKOFF_MAX_MS})`);
-    const family = familyPrefix(env.QUEUE_KEY);
-    if (env.DEAD_LETTER !== undefined && 'prefix' in family && !sameSlot(env.DEAD_LETTER, family.prefix)) {
-      issue('DEAD_LETTER', `must carry the queue's hash tag so it shares its Redis Cluster slot, e.g. ${family.prefix}:dead-letter`);
+    refineDeadLetterSlot(env, ctx);
+    if (env.ID_FIELD !== undefined && env.MODE === 'stream') {
+      issue('ID_FIELD', 'applies to list mode only: in stream mode the event id is the entry id XADD returned to the producer');
     }
-    if (env.DEAD_LETTER === env.QUEUE_KEY) issue('DEAD_LETTER', 'must differ from QUEUE_KEY');
     if (!env.CONSUMER) {
       const fallback = env.HOSTNAME || hostname();
       if (!consumerName.safeParse(fallback).success) issue('CONSUMER', `not set, and HOSTNAME ${JSON.stringify(fallback)} is not a usable consumer name`);
@@ -120,7 +124,8 @@ export const bridgeSchema = baseSchema
       stream: { group: env.STREAM_GROUP, field: env.STREAM_FIELD, deleteAcked: env.STREAM_DELETE_ACKED },
       concurrency: env.CONCURRENCY,
       /** One claim's items stay within CONCURRENCY items of the limit, together. */
-      intake: { maxItemBytes: env.MAX_ITEM_BYTES, batchBytes: env.CONCURRENCY * env.MAX_ITEM_BYTES },
+      intake: { maxItemBytes: env.MAX_ITEM_BYTES, batchBytes: env.CONCURRENCY * env.MAX_ITEM_BYTES, results: resultSettingsOf(env) },
+      idField: env.ID_FIELD,
       maxAttempts: env.MAX_ATTEMPTS,
       backoff: { minMs: env.BACKOFF_MIN_MS, maxMs: env.BACKOFF_MAX_MS },
       sendTimeoutMs: env.SEND_TIMEOUT_MS,

@@ -52,7 +52,7 @@ export function createSource(
     log.warn({ items, acknowledged, wanted: replicas, timeoutMs }, 'claim not acknowledged by enough replicas in time; sending it anyway');
   };
   return config.mode === 'list'
-    ? new ListSource({ ...common, pushEnd: config.listEnd, ...(replicas > 0 ? { replicas: { count: replicas, timeoutMs, onShort } } : {}) })
+    ? new ListSource({ ...common, pushEnd: config.listEnd, idField: config.idField, ...(replicas > 0 ? { replicas: { count: replicas, timeoutMs, onShort } } : {}) })
     : new StreamSource({ ...common, ...config.stream });
 }
 

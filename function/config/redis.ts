@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { baseSchema, envBoolean, envInt, envPem, parseConfig } from './base.ts';
-import { familyPrefix } from '../queue/keys.ts';
+import { familyPrefix, sameSlot } from '../queue/keys.ts';
 import type { RedisTarget } from '../queue/connection.ts';
 
 /** `redis://[user:password@]host:port/db` or `rediss://...` (TLS). */
@@ -136,6 +136,20 @@ function redisIssues(env: RedisEnv): [string, string][] {
  */
 export function refineRedis(env: RedisEnv, ctx: z.RefinementCtx): void {
   for (const [variable, message] of redisIssues(env)) ctx.addIssue({ code: 'custom', path: [variable], message });
+}
+
+/**
+ * DEAD_LETTER must share the queue's Redis Cluster slot (carry its hash tag): a dead letter and its
+ * item's result are written in one script.
+ */
+export function refineDeadLetterSlot(env: { QUEUE_KEY: string; DEAD_LETTER?: string | undefined }, ctx: z.RefinementCtx): void {
+  const issue = (message: string) => ctx.addIssue({ code: 'custom', path: ['DEAD_LETTER'], message });
+  if (env.DEAD_LETTER === undefined) return;
+  const family = familyPrefix(env.QUEUE_KEY);
+  if ('prefix' in family && !sameSlot(env.DEAD_LETTER, family.prefix)) {
+    issue(`must carry the queue's hash tag so it shares its Redis Cluster slot, e.g. ${family.prefix}:dead-letter`);
+  }
+  if (env.DEAD_LETTER === env.QUEUE_KEY) issue('must differ from QUEUE_KEY');
 }
 
 /** Where and how to connect, from validated variables (REDIS_PASSWORD wins over the URL's). */

@@ -11,6 +11,8 @@ import type { Registry } from 'prom-client';
 import { Counter } from 'prom-client';
 import type { RedisClient } from '../queue/connection.ts';
 import { appendDeadLetters } from '../queue/dead-letter.ts';
+import type { QueueKeys } from '../queue/keys.ts';
+import type { ResultSettings } from '../queue/results.ts';
 import { baseApp } from '../http/app.ts';
 import { mediaType } from '../http/cloudevent.ts';
 import { errorHandler, RetryLater, UnsupportedMediaType } from '../http/errors.ts';
@@ -24,7 +26,9 @@ export interface DeadLetterAppDeps {
   /** Who may append dead letters (function/auth/gate.ts). */
   senders: RequestHandler;
   client: RedisClient;
-  key: string;
+  /** The queue whose dead-letter stream and results are written. */
+  keys: QueueKeys;
+  results: ResultSettings;
   health: Health;
   registry: Registry;
   log: Logger;
@@ -48,7 +52,7 @@ export function deadLetterApp(d: DeadLetterAppDeps): Express {
     const now = (d.now ?? (() => new Date()))();
     const headersJson = JSON.stringify(headers);
     const letters = eventsIn(headers, body).map((event) => recordOf(event, headersJson, d.maxItemBytes, now));
-    const refused = await appendDeadLetters(d.client, d.key, letters);
+    const refused = await appendDeadLetters(d.client, d.keys, d.results, letters);
     if (refused) throw new RetryLater(`Redis refused the dead letter: ${refused.message}`, 503, 5, 'redis-error');
     written.inc(letters.length);
     for (const letter of letters) d.log.warn({ eventId: letter.id, source: letter.source, code: letter.status, reason: letter.reason }, 'event dead-lettered by the Broker');

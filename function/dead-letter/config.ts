@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { baseSchema, baseSettings, envInt, parseConfig } from '../config/base.ts';
-import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
+import { redisFields, redisTargetOf, refineDeadLetterSlot, refineRedis } from '../config/redis.ts';
 import { authFields, authSettings, refineAuth } from '../config/auth.ts';
 import { kubeFields } from '../config/kube.ts';
 import { DEFAULT_SENDERS } from '../auth/senders.ts';
 import { queueKeys } from '../queue/keys.ts';
+import { resultFields, resultSettingsOf } from '../config/queue.ts';
 
 const MiB = 1024 * 1024;
 
@@ -22,6 +23,7 @@ export const deadLetterSchema = baseSchema
     ...redisFields,
     ...authFields,
     ...kubeFields,
+    ...resultFields,
     /** Same default as the bridge: the queue's `{<queue>}:dead-letter` stream. */
     DEAD_LETTER: z.string().min(1).max(1024).optional(),
     /** Bytes of a request read and held; beyond it the body is only hashed and counted. */
@@ -36,6 +38,7 @@ export const deadLetterSchema = baseSchema
   })
   .superRefine(refineRedis)
   .superRefine(refineAuth)
+  .superRefine(refineDeadLetterSlot)
   .superRefine((env, ctx) => {
     if (env.MAX_REQUEST_BYTES >= MIN_REQUEST_BYTES && env.DEAD_LETTER_MAX_ITEM_BYTES > env.MAX_REQUEST_BYTES) {
       ctx.addIssue({ code: 'custom', path: ['DEAD_LETTER_MAX_ITEM_BYTES'], message: `must not exceed MAX_REQUEST_BYTES (${env.MAX_REQUEST_BYTES})` });
@@ -46,7 +49,8 @@ export const deadLetterSchema = baseSchema
     auth: authSettings(env, DEFAULT_SENDERS.deadLetter),
     kubeTimeoutSeconds: env.KUBE_TIMEOUT_SECONDS,
     redis: redisTargetOf(env),
-    deadLetterKey: queueKeys(env.QUEUE_KEY, env.DEAD_LETTER).deadLetter,
+    keys: queueKeys(env.QUEUE_KEY, env.DEAD_LETTER),
+    results: resultSettingsOf(env),
     maxRequestBytes: env.MAX_REQUEST_BYTES,
     maxItemBytes: env.DEAD_LETTER_MAX_ITEM_BYTES,
   }));

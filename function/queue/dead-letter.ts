@@ -23,12 +23,16 @@
  * | `envelope`        | structured and batch mode: the event's JSON as received           |
  * | `envelope_size`, `envelope_sha256` | when `envelope` holds only its first bytes: its whole size and hex SHA-256 |
  *
+ * Every dead letter also ends its item's result (`dead-lettered`, with the reason; see results.ts).
  * Two writers, one record: the sources' scripts (DEAD, XDEAD in scripts.ts) move a claimed item
  * here with `id` and `item` first and then `noteFields`; `appendDeadLetters` writes the same record
  * for what the Broker gave up on (the dead-letter sink). job-robot only appends to this stream;
  * people read, replay and trim it.
  */
 import type { RedisClient } from './connection.ts';
+import type { QueueKeys } from './keys.ts';
+import { resultArgs, type ResultSettings } from './results.ts';
+import { defineScripts } from './scripts.ts';
 
 export interface DeadLetterNote {
   reason: string;
@@ -85,12 +89,16 @@ function sinkFields(letter: DeadLetterRecord): (string | Buffer)[] {
 }
 
 /**
- * Appends `letters` to the dead-letter stream `key` in one round trip. Resolves with Redis's first
+ * Appends `letters` to the queue's dead-letter stream in one round trip, each with its result
+ * (`dead-lettered`, function/queue/results.ts) in the same step. Resolves with Redis's first
  * refusal, or undefined once every one is written.
  */
-export async function appendDeadLetters(client: RedisClient, key: string, letters: readonly DeadLetterRecord[]): Promise<Error | undefined> {
+export async function appendDeadLetters(client: RedisClient, keys: QueueKeys, settings: ResultSettings, letters: readonly DeadLetterRecord[]): Promise<Error | undefined> {
+  const scripts = defineScripts(client);
   const pipeline = client.pipeline();
-  for (const letter of letters) pipeline.xadd(key, '*', 'id', letter.id, 'item', letter.item, ...noteFields(letter), ...sinkFields(letter));
+  for (const letter of letters) {
+    scripts.letterIn(pipeline, keys.deadLetter, ...resultArgs(keys, settings), 'id', letter.id, 'item', letter.item, ...noteFields(letter), ...sinkFields(letter));
+  }
   const results = (await pipeline.exec()) ?? [];
   return results.find(([err]) => err)?.[0] ?? undefined;
 }

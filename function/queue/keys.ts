@@ -18,10 +18,12 @@
  * | `{job-robot:queue}:adopted`             | hash   | consumer -> the consumer it last adopted and the ids, until the reply arrives |
 | `{job-robot:queue}:last-claim`          | hash   | consumer -> the id prefix of its last claim call that moved items |
  * | `{job-robot:queue}:dead-letter`         | stream | dead-lettered items with id, reason, status, attempts, time |
+ * | `{job-robot:queue}:result:<id>`         | hash   | what became of the item with event id `<id>` (function/queue/results.ts), until it expires |
+ * | `{job-robot:queue}:results`             | stream | one entry per item that reached a final state, for producers to XREAD |
  *
  * A key without braces hashes whole, so `job-robot:queue` and `{job-robot:queue}:...` share a slot.
  * A queue key that already has a hash tag (`orders:{jobs}:queue`) keeps it: the family is then
- * `orders:{jobs}:queue:items` and so on. Stream mode uses the queue, `attempts` and `dead-letter`.
+ * `orders:{jobs}:queue:items` and so on. Stream mode uses the queue, `attempts`, `dead-letter` and the results.
  */
 
 export interface QueueKeys {
@@ -34,6 +36,10 @@ export interface QueueKeys {
   claims(consumer: string): string;
   adopted: string;
   lastClaim: string;
+  /** The result record of event `id`; every one starts with `resultPrefix`. */
+  result(id: string): string;
+  resultPrefix: string;
+  results: string;
 }
 
 /**
@@ -80,6 +86,9 @@ export function queueKeys(queueKey: string, deadLetter?: string): QueueKeys {
     claims: (consumer) => `${p}:claims:${consumer}`,
     adopted: `${p}:adopted`,
     lastClaim: `${p}:last-claim`,
+    result: (id) => `${p}:result:${id}`,
+    resultPrefix: `${p}:result:`,
+    results: `${p}:results`,
   };
 }
 

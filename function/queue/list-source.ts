@@ -24,9 +24,10 @@ import { Batcher } from './batch.ts';
 import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
 import { MAX_BATCH, batchId, uuidv7Prefix, uuidv7Time } from './ids.ts';
-import { noteArgs, report, type Intake } from './intake.ts';
+import { intakeResults, noteArgs, report, type Intake } from './intake.ts';
 import type { QueueKeys } from './keys.ts';
 import type { RedisClient } from './connection.ts';
+import { producerId } from './producer-id.ts';
 import { ReplyLimit } from './reply-limit.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
 import type { Claim, Source } from './source.ts';
@@ -46,6 +47,12 @@ export interface ListSourceOptions {
   pushEnd: 'left' | 'right';
   leaseMs: number;
   intake: Intake;
+  /**
+   * ID_FIELD: the JSON field that carries the producer's own id (producer-id.ts). Claimed items
+   * that carry one take it as their event id, reserved in Redis (RESERVE) before anyone sees it; one
+   * whose id is in flight or done under another item is dead-lettered `duplicate-id` instead.
+   */
+  idField?: string | undefined;
   /** How long one BLMOVE blocks before it is reissued (it returns at once when an item arrives). */
   blockSeconds?: number;
   /**
@@ -81,6 +88,9 @@ export class ListSource implements Source {
   private readonly replicas: ReplicaWait | undefined;
   private readonly intake: Intake;
   private readonly replyLimit: ReplyLimit;
+  private readonly idField: string | undefined;
+  /** Claims taken from Redis whose producer ids are not reserved yet (the reservation failed). */
+  private unreserved: Claim[] = [];
 
   constructor(options: ListSourceOptions) {
     this.client = options.client;
@@ -92,6 +102,7 @@ export class ListSource implements Source {
     this.takeEnd = options.pushEnd === 'left' ? 'RIGHT' : 'LEFT';
     this.replicas = options.replicas && options.replicas.count > 0 ? options.replicas : undefined;
     this.intake = options.intake;
+    this.idField = options.idField;
     this.replyLimit = new ReplyLimit(options.blocking, options.intake.maxItemBytes, options.intake.onReplyCut);
     this.scripts = defineScripts(options.client);
     this.acks = new Batcher(async (ids) => {
@@ -110,10 +121,10 @@ export class ListSource implements Source {
   async start(): Promise<Claim[]> {
     await this.scripts.lease(this.keys.consumers, this.consumer, this.leaseMs);
     const [own, letters] = (await this.scripts.own(
-      this.claims, this.keys.items, this.keys.attempts, this.keys.deadLetter, this.keys.adopted, this.intake.maxItemBytes, ...noteArgs(this.intake), this.consumer,
+      this.claims, this.keys.items, this.keys.attempts, this.keys.deadLetter, this.keys.adopted, this.intake.maxItemBytes, ...noteArgs(this.intake, this.keys), this.consumer,
     )) as Reply;
     report(this.intake, letters);
-    return triples(own);
+    return this.reserved(triples(own));
   }
 
   async claim(max: number): Promise<Claim[]> {
@@ -137,7 +148,8 @@ export class ListSource implements Source {
   private async stamp(max: number): Promise<Claim[]> {
     for (;;) {
       const { claims, buried } = await this.stampOnce(max);
-      if (claims.length || !buried || this.interrupted) return claims;
+      const ready = await this.reserved(claims);
+      if (ready.length || (!buried && !claims.length) || this.interrupted) return ready;
     }
   }
 
@@ -152,7 +164,7 @@ export class ListSource implements Source {
     try {
       const args = [
         this.keys.queue, this.processing, this.keys.items, this.claims, this.keys.attempts, this.keys.deadLetter, this.keys.lastClaim,
-        pop, acks.items.length, ...acks.items, prefix, count, this.intake.maxItemBytes, this.intake.batchBytes, this.consumer, ...noteArgs(this.intake),
+        pop, acks.items.length, ...acks.items, prefix, count, this.intake.maxItemBytes, this.intake.batchBytes, this.consumer, ...noteArgs(this.intake, this.keys),
       ];
       reply = this.replicas ? await this.claimReplicated(args, this.replicas) : ((await this.scripts.claim(...args)) as Reply);
       acks.settle();
@@ -207,15 +219,56 @@ export class ListSource implements Source {
         this.takeEnd,
         this.consumer,
         this.intake.maxItemBytes,
-        ...noteArgs(this.intake),
+        ...noteArgs(this.intake, this.keys),
       )) as Reply | null;
       if (!reply) continue;
       report(this.intake, reply[1]);
-      adopted.push(...triples(reply[0]));
+      adopted.push(...(await this.reserved(triples(reply[0]))));
       // The reply arrived: no repeat of the call can come any more, so the note can go.
       if (reply[0].length || reply[1].length) await this.client.hdel(this.keys.adopted, this.consumer);
     }
     return adopted;
+  }
+
+  /**
+   * With ID_FIELD: gives each claim its producer's id, reserved in Redis, and leaves out the
+   * duplicates (RESERVE dead-letters them). A claim whose field is there but unusable keeps its own
+   * id and carries the problem, so the bridge dead-letters it. Claims whose reservation failed are
+   * kept and tried again first on the next call, so none is stranded in this consumer's claims.
+   */
+  private async reserved(claims: Claim[]): Promise<Claim[]> {
+    if (!this.idField) return claims;
+    const batch = [...this.unreserved.splice(0), ...claims];
+    const named: Claim[] = [];
+    const pairs: string[] = [];
+    for (const claim of batch) {
+      const found = claim.eventId === undefined ? producerId(claim.item, this.idField) : { id: claim.eventId };
+      if (found && 'problem' in found) claim.problem = found.problem;
+      else if (found) {
+        claim.eventId = found.id;
+        named.push(claim);
+        pairs.push(claim.id, found.id);
+      }
+    }
+    if (!named.length) return batch;
+    let verdicts: Buffer[];
+    try {
+      verdicts = (await this.scripts.reserve(
+        this.keys.items, this.keys.attempts, this.claims, this.keys.deadLetter, ...noteArgs(this.intake, this.keys), ...pairs,
+      )) as Buffer[];
+    } catch (err) {
+      this.unreserved.unshift(...batch);
+      throw err;
+    }
+    const duplicates = new Set<Claim>();
+    const letters: (string | number)[] = [];
+    named.forEach((claim, n) => {
+      if (!verdicts[n]?.length) return;
+      duplicates.add(claim);
+      letters.push(claim.eventId!, 'duplicate-id', claim.item.length);
+    });
+    report(this.intake, letters);
+    return duplicates.size ? batch.filter((c) => !duplicates.has(c)) : batch;
   }
 
   ack(claim: Claim): Promise<void> {
@@ -227,7 +280,10 @@ export class ListSource implements Source {
   }
 
   async deadLetter(claim: Claim, note: DeadLetterNote): Promise<void> {
-    await this.scripts.dead(this.keys.items, this.keys.attempts, this.claims, this.keys.deadLetter, claim.id, ...noteFields(note));
+    await this.scripts.dead(
+      this.keys.items, this.keys.attempts, this.claims, this.keys.deadLetter,
+      claim.id, claim.eventId ?? claim.id, ...intakeResults(this.intake, this.keys), ...noteFields(note),
+    );
   }
 
   /**

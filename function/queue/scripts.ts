@@ -24,13 +24,44 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
+ * Results (function/queue/results.ts): `result(id, state, fields)` moves the record of `id` forward
+ * to `state` and sets the given fields (field, value, ...); a record already at that rank or past it
+ * is left alone (returns 0). A final state also appends one entry to the results stream. Each
+ * script that includes this sets `results` first from four of its arguments (`useResults`): the
+ * record key prefix, the results stream, the retention in seconds and the stream's cap. Keys built
+ * from the prefix carry the queue family's hash tag, so they are on the script's slot.
+ */
+const RESULT = `
+local results
+local function useResults(i)
+  results = {ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}
+end
+local RANKS = {accepted = 0, created = 1, succeeded = 2, failed = 2, ['dead-lettered'] = 2}
+local function result(id, state, fields)
+  local key = results[1] .. id
+  local now = redis.call('HGET', key, 'state')
+  if now and RANKS[now] and RANKS[now] >= RANKS[state] then return 0 end
+  local set = {'HSET', key, 'id', id, 'state', state}
+  for i = 1, #fields do set[#set + 1] = fields[i] end
+  redis.call(unpack(set))
+  redis.call('EXPIRE', key, results[3])
+  if RANKS[state] == 2 then
+    local add = {'XADD', results[2], 'MAXLEN', '~', results[4], '*', 'id', id, 'state', state}
+    for i = 1, #fields do add[#add + 1] = fields[i] end
+    redis.call(unpack(add))
+  end
+  return 1
+end
+`;
+
+/**
  * Writing a dead letter from inside a script, for what a claim must not hand to the bridge: an item
  * longer than the limit (`too-large`) and a pending stream entry whose content is gone (`trimmed`).
  * The record is the one function/queue/dead-letter.ts describes: id, item, reason, status 0,
  * attempts, time and source (the last two come from the bridge as arguments). `letters` collects
  * id, reason, size for the reply, so the bridge can log and count what it never saw.
  */
-const BURY = `
+const BURY = `${RESULT}
 local letters = {}
 local function bury(key, id, item, kind, size, max, attempts, time, source)
   local reason
@@ -40,6 +71,7 @@ local function bury(key, id, item, kind, size, max, attempts, time, source)
     reason = 'trimmed: the stream entry was deleted or trimmed before it was delivered; its content is gone'
   end
   redis.call('XADD', key, '*', 'id', id, 'item', item, 'reason', reason, 'status', '0', 'attempts', attempts, 'time', time, 'source', source)
+  result(id, 'dead-lettered', {'reason', reason, 'finished', time, 'source', source})
   letters[#letters + 1] = id
   letters[#letters + 1] = kind
   letters[#letters + 1] = size
@@ -70,12 +102,13 @@ end
  * already given.
  * KEYS: queue, processing, items, claims, attempts, dead-letter, last-claim.
  * ARGV: pop command for the queue (LPOP/RPOP), number of acks n, n delivered ids, prefix, count,
- * max, budget, consumer, time, source.
+ * max, budget, consumer, time, source, and the four results arguments (see RESULT).
  * Returns {items, letters}: the stamped items in order (the n-th, from 0, has the id
  * prefix .. ('%04x'):format(n)), and id, reason, size of each item dead-lettered.
  */
 const CLAIM = `${BURY}
 local acks = tonumber(ARGV[2])
+useResults(10 + acks)
 if acks > 0 then
   redis.call('HDEL', KEYS[3], unpack(ARGV, 3, 2 + acks))
   redis.call('HDEL', KEYS[5], unpack(ARGV, 3, 2 + acks))
@@ -159,11 +192,13 @@ end
  * own: the claims a consumer already holds (its previous life, same name), with their attempts;
  * one over `max` is dead-lettered instead (see HELD). Its adoption note from that life goes too
  * (see ADOPT): the claims it names are among these, and no repeat of that life's calls can come now.
- * KEYS: claims, items, attempts, dead-letter, adopted. ARGV: max, time, source, consumer.
+ * KEYS: claims, items, attempts, dead-letter, adopted. ARGV: max, time, source, the four results
+ * arguments, consumer.
  * Returns {id, item, attempts, ..., letters}.
  */
 const OWN = `${BURY}${HELD}
-redis.call('HDEL', KEYS[5], ARGV[4])
+useResults(4)
+redis.call('HDEL', KEYS[5], ARGV[8])
 local max = tonumber(ARGV[1])
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -208,10 +243,11 @@ return out
  * KEYS: consumers, processing(dead), claims(dead), claims(me), queue, items, attempts, adopted,
  * dead-letter, last-claim.
  * ARGV: dead consumer, queue end to push back to (LEFT/RIGHT: the end the bridge takes from), me,
- * max, time, source.
+ * max, time, source, the four results arguments.
  * Returns nil if the lease is alive, else {id, item, attempts, ..., letters}.
  */
 const ADOPT = `${NOW_MS}${BURY}${HELD}
+useResults(7)
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if lease and tonumber(lease) > now then return false end
 local max = tonumber(ARGV[4])
@@ -262,19 +298,34 @@ return n
 `;
 
 /**
- * dead: moves a claimed item to the dead-letter stream with its id and the given fields; does
- * nothing if another holder already finished it.
- * KEYS: items, attempts, claims, dead-letter. ARGV: id, field, value, ... Returns 1 if moved.
+ * The result of a dead letter, from its note's fields (field, value, ... from ARGV[first] on):
+ * `dead-lettered` with the reason, the time and the source.
  */
-const DEAD = `
+const LETTER_RESULT = `
+local function letterResult(id, first)
+  local note = {}
+  for i = first, #ARGV - 1, 2 do note[ARGV[i]] = ARGV[i + 1] end
+  result(id, 'dead-lettered', {'reason', note['reason'] or '', 'finished', note['time'] or '', 'source', note['source'] or ''})
+end
+`;
+
+/**
+ * dead: moves a claimed item to the dead-letter stream under its event id with the given fields,
+ * and records its result; does nothing if another holder already finished it.
+ * KEYS: items, attempts, claims, dead-letter. ARGV: claim id, event id, the four results arguments,
+ * field, value, ... Returns 1 if moved.
+ */
+const DEAD = `${RESULT}${LETTER_RESULT}
+useResults(3)
 local item = redis.call('HGET', KEYS[1], ARGV[1])
 if not item then return 0 end
-local args = {'XADD', KEYS[4], '*', 'id', ARGV[1], 'item', item}
-for i = 2, #ARGV do args[#args + 1] = ARGV[i] end
+local args = {'XADD', KEYS[4], '*', 'id', ARGV[2], 'item', item}
+for i = 7, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call(unpack(args))
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
+letterResult(ARGV[2], 7)
 return 1
 `;
 
@@ -326,16 +377,20 @@ return n
 `;
 
 /**
- * xdead: moves a pending stream entry to the dead-letter stream; nothing if already acknowledged.
- * KEYS: stream, attempts, dead-letter. ARGV: group, id, delete (1/0), item, field, value, ...
+ * xdead: moves a pending stream entry to the dead-letter stream and records its result; nothing if
+ * already acknowledged.
+ * KEYS: stream, attempts, dead-letter. ARGV: group, id, delete (1/0), item, the four results
+ * arguments, field, value, ...
  */
-const XDEAD = `
+const XDEAD = `${RESULT}${LETTER_RESULT}
+useResults(5)
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
 redis.call('HDEL', KEYS[2], ARGV[2])
 local args = {'XADD', KEYS[3], '*', 'id', ARGV[2], 'item', ARGV[4]}
-for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+for i = 9, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call(unpack(args))
+letterResult(ARGV[2], 9)
 return 1
 `;
 
@@ -385,13 +440,14 @@ end
 `;
 
 const XTAKE = `${BURY}${ENTRY}
+useResults(10)
 local group, consumer, want, max, budget = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local field, delete, time, source = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local out = {}
-if ARGV[10] ~= '' then
-  local fields = fieldsOf(KEYS[1], ARGV[10])
-  if settle(KEYS[1], KEYS[2], KEYS[3], group, ARGV[10], fields, field, max, delete, time, source) then
-    out[1] = ARGV[10]
+if ARGV[14] ~= '' then
+  local fields = fieldsOf(KEYS[1], ARGV[14])
+  if settle(KEYS[1], KEYS[2], KEYS[3], group, ARGV[14], fields, field, max, delete, time, source) then
+    out[1] = ARGV[14]
     out[2] = fields
   end
   return {out, letters}
@@ -426,10 +482,12 @@ return {out, letters}
  * for the start), up to `count` of them, with their attempts; each one settled first (see ENTRY).
  * The ones handed over are XCLAIMed to this consumer again, which resets their idle time, so no
  * other replica adopts them while this one sends them.
- * KEYS: stream, attempts, dead-letter. ARGV: group, consumer, after, count, max, field, delete, time, source.
+ * KEYS: stream, attempts, dead-letter. ARGV: group, consumer, after, count, max, field, delete, time,
+ * source, the four results arguments.
  * Returns {id, fields, attempts, ..., letters, examined, last examined id}.
  */
 const XOWN = `${BURY}${ENTRY}
+useResults(10)
 local group, consumer, max, field, delete, time, source = ARGV[1], ARGV[2], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local start = ARGV[3] == '-' and '-' or '(' .. ARGV[3]
 local pending = redis.call('XPENDING', KEYS[1], group, start, '+', tonumber(ARGV[4]), consumer)
@@ -458,10 +516,12 @@ return {out, letters, #pending, last}
  * goes): that one and the rest are handed back idle (IDLE = lease) for the next sweep, which starts
  * at it.
  * KEYS: stream, attempts, dead-letter.
- * ARGV: group, consumer, lease ms, cursor, count, max, budget, field, delete, time, source.
+ * ARGV: group, consumer, lease ms, cursor, count, max, budget, field, delete, time, source, the four
+ * results arguments.
  * Returns {next cursor, {id, fields, attempts, ...}, letters}.
  */
 const XADOPT = `${BURY}${ENTRY}
+useResults(12)
 local group, consumer, lease, max, budget = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7])
 local field, delete, time, source = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local claimed = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, lease, ARGV[4], 'COUNT', tonumber(ARGV[5]), 'JUSTID')
@@ -561,6 +621,73 @@ end
 return removed
 `;
 
+/**
+ * record: moves one result forward (see RESULT). KEYS: the record (declared, so a cluster client
+ * routes the call to its slot). ARGV: the four results arguments, id, state, field, value, ...
+ * Returns 1 if the record changed.
+ */
+const RECORD = `${RESULT}
+useResults(1)
+local fields = {}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+return result(ARGV[5], ARGV[6], fields)
+`;
+
+/**
+ * letter: appends one dead letter (from the dead-letter sink) and records its result, in one step.
+ * KEYS: dead-letter. ARGV: the four results arguments, field, value, ... (the whole record, `id` and
+ * `item` first). Returns the entry's id.
+ */
+const LETTER = `${RESULT}${LETTER_RESULT}
+useResults(1)
+local args = {'XADD', KEYS[1], '*'}
+for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+local entry = redis.call(unpack(args))
+letterResult(ARGV[6], 5)
+return entry
+`;
+
+/**
+ * reserve: list mode with producer ids (ID_FIELD). Each claimed item's producer id is taken for its
+ * claim: a record in state `accepted` naming the claim, unless the id already has a record. A
+ * record naming this same claim is this item's own (a restart or a repeated call), so it passes
+ * again. Any other record means the id is in flight or done under another item: that item is a
+ * duplicate and goes to the dead-letter stream under the producer id (reason `duplicate-id`,
+ * field `duplicate_of`: the state found), and leaves the claim without touching the record.
+ * KEYS: items, attempts, claims, dead-letter.
+ * ARGV: time, source, the four results arguments, then claim id, producer id, ... per item.
+ * Returns per item '' (go) or the state that made it a duplicate.
+ */
+const RESERVE = `${RESULT}
+useResults(3)
+local time, source = ARGV[1], ARGV[2]
+local out = {}
+for i = 7, #ARGV - 1, 2 do
+  local claim, id = ARGV[i], ARGV[i + 1]
+  local key = results[1] .. id
+  local state = redis.call('HGET', key, 'state')
+  if not state then
+    redis.call('HSET', key, 'id', id, 'state', 'accepted', 'claim', claim, 'accepted', time, 'source', source)
+    redis.call('EXPIRE', key, results[3])
+    out[#out + 1] = ''
+  elseif redis.call('HGET', key, 'claim') == claim then
+    out[#out + 1] = ''
+  else
+    local item = redis.call('HGET', KEYS[1], claim)
+    if item then
+      local reason = 'duplicate-id: the id ' .. id .. ' is already ' .. state .. ' under another item'
+      redis.call('XADD', KEYS[4], '*', 'id', id, 'item', item, 'reason', reason, 'status', '0',
+        'attempts', redis.call('HGET', KEYS[2], claim) or '0', 'time', time, 'source', source, 'duplicate_of', state)
+      redis.call('HDEL', KEYS[1], claim)
+      redis.call('HDEL', KEYS[2], claim)
+      redis.call('SREM', KEYS[3], claim)
+    end
+    out[#out + 1] = state
+  end
+end
+return out
+`;
+
 type Arg = string | Buffer | number;
 type ScriptCall = (...args: Arg[]) => Promise<unknown>;
 
@@ -570,6 +697,13 @@ function define(client: RedisClient, name: string, keys: number, lua: string): S
   const fn = (client as unknown as Record<string, ScriptCall>)[`${name}Buffer`];
   if (!fn) throw new Error(`ioredis did not define ${name}Buffer`);
   return fn.bind(client);
+}
+
+/** Queues a defined script on a pipeline (ioredis gives pipelines the client's defined commands). */
+function queued(pipeline: ChainableCommander, name: string, args: Arg[]): void {
+  const fn = (pipeline as unknown as Record<string, (...a: Arg[]) => ChainableCommander>)[name];
+  if (!fn) throw new Error(`ioredis did not define ${name} on the pipeline`);
+  fn.apply(pipeline, args);
 }
 
 /** The scripts, bound to one client. Replies are raw (Buffers); the sources decode them. */
@@ -593,6 +727,12 @@ export interface Scripts {
   xtouch: ScriptCall;
   xleave: ScriptCall;
   xprune: ScriptCall;
+  record: ScriptCall;
+  /** The record script, queued on `pipeline` (one round trip for many records). */
+  recordIn(pipeline: ChainableCommander, ...args: Arg[]): void;
+  letter: ScriptCall;
+  letterIn(pipeline: ChainableCommander, ...args: Arg[]): void;
+  reserve: ScriptCall;
 }
 
 export function defineScripts(client: RedisClient): Scripts {
@@ -615,5 +755,10 @@ export function defineScripts(client: RedisClient): Scripts {
     xtouch: define(client, 'jobRobotXTouch', 1, XTOUCH),
     xleave: define(client, 'jobRobotXLeave', 1, XLEAVE),
     xprune: define(client, 'jobRobotXPrune', 1, XPRUNE),
+    record: define(client, 'jobRobotRecord', 1, RECORD),
+    recordIn: (pipeline, ...args) => queued(pipeline, 'jobRobotRecord', args),
+    letter: define(client, 'jobRobotLetter', 1, LETTER),
+    letterIn: (pipeline, ...args) => queued(pipeline, 'jobRobotLetter', args),
+    reserve: define(client, 'jobRobotReserve', 4, RESERVE),
   };
 }

@@ -1,9 +1,11 @@
 /** What the bridge needs from a queue, whatever its Redis shape (list or stream). */
 import type { DeadLetterNote } from './dead-letter.ts';
 
-/** One claimed item. Its `id` is its CloudEvent id for life. */
+/** One claimed item. Its `id` names it in Redis for life, and is its CloudEvent id unless `eventId` is set. */
 export interface Claim {
   id: string;
+  /** The producer's own id for the item (list mode with ID_FIELD): its CloudEvent id instead of `id`. */
+  eventId?: string | undefined;
   item: Buffer;
   /** The event time, stable across retries (read from the id). */
   time: Date;

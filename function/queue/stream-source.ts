@@ -19,7 +19,7 @@ import { Batcher } from './batch.ts';
 import type { DeadLetterNote } from './dead-letter.ts';
 import { noteFields } from './dead-letter.ts';
 import { streamIdTime } from './ids.ts';
-import { noteArgs, report, type Intake } from './intake.ts';
+import { intakeResults, noteArgs, report, type Intake } from './intake.ts';
 import type { QueueKeys } from './keys.ts';
 import type { RedisClient } from './connection.ts';
 import { ReplyLimit } from './reply-limit.ts';
@@ -104,7 +104,7 @@ export class StreamSource implements Source {
     for (;;) {
       const [claims, letters, examined, last] = (await this.scripts.xown(
         this.keys.queue, this.keys.attempts, this.keys.deadLetter,
-        this.group, this.consumer, after, OWN_PAGE, this.intake.maxItemBytes, this.field, this.deleteFlag, ...noteArgs(this.intake),
+        this.group, this.consumer, after, OWN_PAGE, this.intake.maxItemBytes, this.field, this.deleteFlag, ...noteArgs(this.intake, this.keys),
       )) as [Buffer[], Letters, number, Buffer];
       report(this.intake, letters);
       own.push(...this.toClaims(claims, 3));
@@ -143,7 +143,7 @@ export class StreamSource implements Source {
   private async take(max: number, woken: string): Promise<{ claims: Claim[]; buried: number }> {
     const [entries, letters] = (await this.scripts.xtake(
       this.keys.queue, this.keys.attempts, this.keys.deadLetter,
-      this.group, this.consumer, max, this.intake.maxItemBytes, this.intake.batchBytes, this.field, this.deleteFlag, ...noteArgs(this.intake), woken,
+      this.group, this.consumer, max, this.intake.maxItemBytes, this.intake.batchBytes, this.field, this.deleteFlag, ...noteArgs(this.intake, this.keys), woken,
     )) as [Buffer[], Letters];
     return { claims: this.toClaims(entries, 2), buried: report(this.intake, letters) };
   }
@@ -171,7 +171,7 @@ export class StreamSource implements Source {
     const [cursor, claims, letters] = (await this.scripts.xadopt(
       this.keys.queue, this.keys.attempts, this.keys.deadLetter,
       this.group, this.consumer, this.leaseMs, this.cursor, room, this.intake.maxItemBytes, this.intake.batchBytes, this.field, this.deleteFlag,
-      ...noteArgs(this.intake),
+      ...noteArgs(this.intake, this.keys),
     )) as [Buffer, Buffer[], Letters];
     this.cursor = cursor.toString('utf8');
     report(this.intake, letters);
@@ -188,7 +188,7 @@ export class StreamSource implements Source {
 
   async deadLetter(claim: Claim, note: DeadLetterNote): Promise<void> {
     await this.scripts.xdead(
-      this.keys.queue, this.keys.attempts, this.keys.deadLetter, this.group, claim.id, this.deleteFlag, claim.item, ...noteFields(note),
+      this.keys.queue, this.keys.attempts, this.keys.deadLetter, this.group, claim.id, this.deleteFlag, claim.item, ...intakeResults(this.intake, this.keys), ...noteFields(note),
     );
   }
 

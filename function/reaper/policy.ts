@@ -4,8 +4,9 @@
  */
 import type { V1Job } from '@kubernetes/client-node';
 import { EVENT_ID_ANNOTATION, EVENT_SOURCE_ANNOTATION } from '../kube/labels.ts';
+import { terminalCondition, timeOf, type JobClass } from '../kube/job-outcome.ts';
 
-export type JobClass = 'succeeded' | 'failed';
+export type { JobClass };
 
 /** How long a finished Job of one class stays, and how many of the newest always stay. */
 export interface Retention {
@@ -56,25 +57,14 @@ export type FinishState =
  */
 export function finishState(job: V1Job): FinishState {
   if (job.metadata?.deletionTimestamp) return { state: 'deleting' };
-  const conditions = job.status?.conditions ?? [];
-  const terminal = (type: string) => conditions.find((c) => c.type === type && c.status === 'True');
-  // Both True cannot happen through the job controller; Failed is the safer reading (longer retention).
-  const failed = terminal('Failed');
-  const complete = terminal('Complete');
-  const condition = failed ?? complete;
-  if (condition) {
-    const cls: JobClass = failed ? 'failed' : 'succeeded';
-    const finishedAt = timeOf(condition.lastTransitionTime) ?? (cls === 'succeeded' ? timeOf(job.status?.completionTime) : undefined);
-    return finishedAt === undefined ? { state: 'no-finish-time', class: cls } : { state: 'finished', class: cls, finishedAt };
+  const terminal = terminalCondition(job);
+  if (terminal) {
+    const cls = terminal.class;
+    const finished = timeOf(terminal.condition.lastTransitionTime) ?? (cls === 'succeeded' ? timeOf(job.status?.completionTime) : undefined);
+    return finished === undefined ? { state: 'no-finish-time', class: cls } : { state: 'finished', class: cls, finishedAt: finished.getTime() };
   }
   if (job.spec?.suspend) return { state: 'suspended' };
   return { state: 'running' };
-}
-
-function timeOf(value: Date | string | undefined): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  const ms = new Date(value).getTime();
-  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** Past its class's maximum age at `now`. A finish time in the future (clock skew) is not. */

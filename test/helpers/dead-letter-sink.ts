@@ -33,7 +33,8 @@ export async function startDeadLetterSink(redisUrl: string, env: Record<string, 
   const app = deadLetterApp({
     senders: auth.senders(),
     client,
-    key: config.deadLetterKey,
+    keys: config.keys,
+    results: config.results,
     health: new Health(),
     registry,
     log,
@@ -45,7 +46,7 @@ export async function startDeadLetterSink(redisUrl: string, env: Record<string, 
   return {
     url: `http://127.0.0.1:${server.port}/`,
     client,
-    key: config.deadLetterKey,
+    key: config.keys.deadLetter,
     config,
     async close() {
       await server.close(1000);

@@ -10,6 +10,7 @@ import type { QueueKeys } from '../../function/queue/keys.ts';
 import { ListSource } from '../../function/queue/list-source.ts';
 import { StreamSource } from '../../function/queue/stream-source.ts';
 import { connect, type RedisClient } from '../../function/queue/connection.ts';
+import { DEFAULT_RESULT_SETTINGS, Results, resultArgs } from '../../function/queue/results.ts';
 import { defineScripts } from '../../function/queue/scripts.ts';
 import { uuidv7Time } from '../../function/queue/ids.ts';
 import type { Buried, Intake } from '../../function/queue/intake.ts';
@@ -135,7 +136,7 @@ describe('bridge intake: MAX_ITEM_BYTES and the batch budget, measured in Redis 
       const call = async () => {
         const [items, dead] = (await scripts.claim(
           keys.queue, keys.processing('a'), keys.items, keys.claims('a'), keys.attempts, keys.deadLetter, keys.lastClaim,
-          'RPOP', 0, prefix, 1, LIMIT, LIMIT, 'a', new Date().toISOString(), SOURCE,
+          'RPOP', 0, prefix, 1, LIMIT, LIMIT, 'a', new Date().toISOString(), SOURCE, ...resultArgs(keys, DEFAULT_RESULT_SETTINGS),
         )) as [Buffer[], (Buffer | number)[]];
         return { items: items.map(String), dead: dead.map(String) };
       };
@@ -144,6 +145,10 @@ describe('bridge intake: MAX_ITEM_BYTES and the batch budget, measured in Redis 
       expect(await call(), 'the repeat').to.deep.equal({ items: [], dead: [] });
       expect((await letters()).map((l) => l.id)).to.deep.equal([`${prefix}ffff`]);
       expect(await r.redis.llen(keys.queue)).to.equal(1);
+      const result = await new Results(r.redis, keys).get(`${prefix}ffff`);
+      expect(result?.state, 'the buried item ends in a result too').to.equal('dead-lettered');
+      expect(result?.reason).to.match(/^too-large: /);
+      expect(await r.redis.xlen(keys.results), 'one results entry, not one per call').to.equal(1);
     });
 
     it('a claim held from before (stamped under a larger limit) is dead-lettered on restart with its attempts, not loaded', async function () {

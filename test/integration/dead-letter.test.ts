@@ -69,7 +69,7 @@ describe('dead-letter sink: what the Broker gives up on lands on the Redis dead-
   it('Redis away: 503 with Retry-After, so the Broker retries instead of losing the event', async function () {
     const away = connect({ kind: 'standalone', host: '127.0.0.1', port: 1, db: 0, tls: false }, 'test-away', false, { lazyConnect: true, retryStrategy: () => null });
     away.on('error', () => undefined);
-    const app = deadLetterApp({ senders: admitAnyone, client: away, key, health: new Health(), registry: new Registry(), log: createLogger('silent'), maxRequestBytes: 1 << 21, maxItemBytes: 1 << 20 });
+    const app = deadLetterApp({ senders: admitAnyone, client: away, keys: sink.config.keys, results: sink.config.results, health: new Health(), registry: new Registry(), log: createLogger('silent'), maxRequestBytes: 1 << 21, maxItemBytes: 1 << 20 });
     const s = await listen(app, 0, '127.0.0.1');
     try {
       const res = await fetch(`http://127.0.0.1:${s.port}/`, { method: 'POST', headers: { ...knativeHeaders('ev-3'), 'content-type': 'application/json' }, body: '{}' });

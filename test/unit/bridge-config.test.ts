@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { DEFAULT_RESULT_SETTINGS } from '../../function/queue/results.ts';
 import { ConfigError } from '../../function/config/base.ts';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
 
@@ -44,8 +45,8 @@ describe('bridge config: defaults', function () {
   });
 
   it('MAX_ITEM_BYTES: 64 KiB by default (the launcher\'s MAX_EVENT_BYTES); a claim\'s budget is CONCURRENCY items of it', function () {
-    expect(loadBridgeConfig(base).intake).to.deep.equal({ maxItemBytes: 65_536, batchBytes: 16 * 65_536 });
-    expect(loadBridgeConfig({ ...base, MAX_ITEM_BYTES: '4096', CONCURRENCY: '3' }).intake).to.deep.equal({ maxItemBytes: 4096, batchBytes: 3 * 4096 });
+    expect(loadBridgeConfig(base).intake).to.deep.equal({ maxItemBytes: 65_536, batchBytes: 16 * 65_536, results: DEFAULT_RESULT_SETTINGS });
+    expect(loadBridgeConfig({ ...base, MAX_ITEM_BYTES: '4096', CONCURRENCY: '3' }).intake).to.deep.include({ maxItemBytes: 4096, batchBytes: 3 * 4096 });
     expect(errorOf({ ...base, MAX_ITEM_BYTES: '100' }).variables).to.deep.equal(['MAX_ITEM_BYTES']);
     expect(errorOf({ ...base, MAX_ITEM_BYTES: String(16 * 1024 * 1024 + 1) }).variables).to.deep.equal(['MAX_ITEM_BYTES']);
   });

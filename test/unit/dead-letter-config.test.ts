@@ -4,12 +4,16 @@ import { loadDeadLetterConfig, MIN_REQUEST_BYTES } from '../../function/dead-let
 import { parseManifests } from '../helpers/kube.ts';
 import { readRepoFile } from '../helpers/paths.ts';
 import { DEFAULT_SENDERS } from '../../function/auth/senders.ts';
+import { DEFAULT_RESULT_SETTINGS } from '../../function/queue/results.ts';
 /** As Knative runs it: K_SERVICE names the Service, the default token audience. */
 const load = (env: NodeJS.ProcessEnv) => loadDeadLetterConfig({ K_SERVICE: 'job-robot-dead-letter', ...env });
 
 describe('dead-letter sink config', function () {
   it('defaults: the base, the local Redis, the default queue\'s dead-letter stream, 8 MiB requests, 1 MiB items', function () {
-    expect(load({})).to.deep.equal({
+    const { keys, ...rest } = load({});
+    expect(keys.deadLetter).to.equal('{job-robot:queue}:dead-letter');
+    expect(keys.results).to.equal('{job-robot:queue}:results');
+    expect(rest).to.deep.equal({
       logLevel: 'info',
       namespace: undefined,
       instance: undefined,
@@ -17,15 +21,20 @@ describe('dead-letter sink config', function () {
       auth: { enabled: true, audience: 'job-robot-dead-letter', senders: DEFAULT_SENDERS.deadLetter, clockSkewSeconds: 30 },
       kubeTimeoutSeconds: 10,
       redis: { kind: 'standalone', host: '127.0.0.1', port: 6379, db: 0, username: undefined, password: undefined, tls: false, ca: undefined },
-      deadLetterKey: '{job-robot:queue}:dead-letter',
+      results: DEFAULT_RESULT_SETTINGS,
       maxRequestBytes: 8 * 1024 * 1024,
       maxItemBytes: 1024 * 1024,
     });
   });
 
   it('DEAD_LETTER names the stream; MAX_REQUEST_BYTES bounds a request, DEAD_LETTER_MAX_ITEM_BYTES an item', function () {
-    const c = load({ QUEUE_KEY: 'orders', DEAD_LETTER: 'orders-dead', MAX_REQUEST_BYTES: '2097152', DEAD_LETTER_MAX_ITEM_BYTES: '4096', PORT: '0' });
-    expect(c).to.deep.include({ deadLetterKey: 'orders-dead', maxRequestBytes: 2097152, maxItemBytes: 4096, port: 0 });
+    const c = load({ QUEUE_KEY: 'orders', DEAD_LETTER: '{orders}:dead', MAX_REQUEST_BYTES: '2097152', DEAD_LETTER_MAX_ITEM_BYTES: '4096', PORT: '0' });
+    expect(c).to.deep.include({ maxRequestBytes: 2097152, maxItemBytes: 4096, port: 0 });
+    expect(c.keys.deadLetter).to.equal('{orders}:dead');
+  });
+
+  it("DEAD_LETTER off the queue's Redis Cluster slot stops the start: the record and its result are written in one step", function () {
+    expect(() => load({ QUEUE_KEY: 'orders', DEAD_LETTER: 'orders-dead' })).to.throw(ConfigError, /DEAD_LETTER.*hash tag/s);
   });
 
   it("MAX_REQUEST_BYTES below the launcher's 1 MiB plus 64 KiB stops the start, naming the variable", function () {
