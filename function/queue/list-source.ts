@@ -287,15 +287,16 @@ export class ListSource implements Source {
   }
 
   /**
-   * Fresh claims never sent go back to the head of the queue without their ids, so any replica
+   * Fresh claims never sent go back to the head of the queue without their ids (and without their
+   * producer ids' reservations), so any replica
    * blocked in BLMOVE takes them at once; everything else keeps its id and is released for
    * adoption (the lease is expired now, not after LEASE_MS).
    */
   async handBack(unsent: readonly Claim[]): Promise<void> {
-    const fresh = unsent.filter((c) => c.fresh).map((c) => c.id);
+    const fresh = unsent.filter((c) => c.fresh).reverse().flatMap((c) => [c.id, c.eventId ?? '']);
     await this.scripts.release(
       this.keys.consumers, this.processing, this.keys.queue, this.claims, this.keys.items, this.keys.lastClaim,
-      this.consumer, this.takeEnd, ...fresh.reverse(),
+      this.consumer, this.takeEnd, this.keys.resultPrefix, ...fresh,
     );
   }
 

@@ -341,22 +341,31 @@ return 1
 
 /**
  * release: on shutdown, unstamped items go back to the head of the queue, and so do items this
- * consumer stamped but never sent, without their ids (no one has seen those ids); other claims stay
- * under their ids and the lease is expired so another replica adopts them now; a consumer holding
- * nothing leaves the lease table.
+ * consumer stamped but never sent, without their ids (no one has seen those ids), and without the
+ * reservation of their producer id, if they had one (RESERVE), so they pass again when claimed anew;
+ * other claims stay under their ids and the lease is expired so another replica adopts them now; a
+ * consumer holding nothing leaves the lease table.
  * KEYS: consumers, processing, queue, claims, items, last-claim.
- * ARGV: consumer, queue end to push back to (LEFT/RIGHT), never-sent ids (newest first)...
+ * ARGV: consumer, queue end to push back to (LEFT/RIGHT), result record prefix, then per never-sent
+ * claim (newest first): its id and its producer id ('' for none).
  * Returns the number of claims left for adoption.
  */
 const RELEASE = `
 while redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', ARGV[2]) do end
 redis.call('HDEL', KEYS[6], ARGV[1])
 local push = ARGV[2] == 'RIGHT' and 'RPUSH' or 'LPUSH'
-for i = 3, #ARGV do
-  local item = redis.call('HGET', KEYS[5], ARGV[i])
-  if item and redis.call('SREM', KEYS[4], ARGV[i]) == 1 then
-    redis.call('HDEL', KEYS[5], ARGV[i])
+for i = 4, #ARGV - 1, 2 do
+  local claim, id = ARGV[i], ARGV[i + 1]
+  local item = redis.call('HGET', KEYS[5], claim)
+  if item and redis.call('SREM', KEYS[4], claim) == 1 then
+    redis.call('HDEL', KEYS[5], claim)
     redis.call(push, KEYS[3], item)
+    if id ~= '' then
+      local record = ARGV[3] .. id
+      if redis.call('HGET', record, 'claim') == claim and redis.call('HGET', record, 'state') == 'accepted' then
+        redis.call('DEL', record)
+      end
+    end
   end
 end
 local held = redis.call('SCARD', KEYS[4])

@@ -124,6 +124,30 @@ describe('bridge producer ids: ID_FIELD names the event, and a repeated id runs 
     expect((await second.terminate()).code).to.equal(0);
   });
 
+  it('SIGTERM with items claimed ahead and never sent: they go back to the queue without their reservations, and are sent, not dead-lettered, next time', async function () {
+    let release: () => void = () => undefined;
+    let arrived = 0;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    t.sink.respond = async () => {
+      arrived += 1;
+      await held;
+      return 202;
+    };
+    await t.redis.lpush(t.queue, ...Array.from({ length: 6 }, (_, i) => item(`ahead-${i}`)));
+    const first = new BridgeProcess(env({ CONSUMER: 'first', CONCURRENCY: '1', SHUTDOWN_GRACE_MS: '200' }));
+    await waitUntil(() => arrived === 1, 20_000, 'one send in flight');
+    await waitUntil(async () => (await t.redis.hlen(keys().items)) >= 2, 10_000, 'more claimed ahead');
+    expect((await first.terminate()).code).to.equal(0);
+    const stillClaimed = await t.redis.hlen(keys().items);
+    expect(stillClaimed, 'only the item that was sent stays claimed under its id').to.equal(1);
+    t.sink.respond = () => 202;
+    release();
+    const second = new BridgeProcess(env({ CONSUMER: 'second' }));
+    await t.sink.waitFor(() => new Set(t.sink.accepted().map((d) => d.id)).size === 6, 20_000, 'all six sent');
+    expect(await letters(), 'no duplicate-id for items whose first claim was never sent').to.deep.equal([]);
+    expect((await second.terminate()).code).to.equal(0);
+  });
+
   it('ID_FIELD in stream mode stops the start, naming the variable', async function () {
     const bridge = new BridgeProcess(env({ MODE: 'stream' }));
     const { code } = await bridge.exited;
