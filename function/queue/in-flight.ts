@@ -2,7 +2,8 @@
  * Whether a queue item is still in flight: claimed by a bridge and not yet acknowledged or
  * dead-lettered, so it may still be delivered (again) under its event id.
  *
- * - list mode: while its event id is a field of the queue's `items` hash;
+ * - list mode: while its event id is a field of the queue's `items` hash, or, for a producer's own
+ *   id (ID_FIELD), while the claim its result record names is;
  * - stream mode: while the entry is in the consumer group's pending entries list.
  */
 import type { RedisOptions } from 'ioredis';
@@ -44,7 +45,12 @@ export class InFlight {
 
   /** Rejects when Redis cannot answer (NOGROUP too: a stream group that does not exist). */
   async isInFlight(eventId: string): Promise<boolean> {
-    if (this.mode === 'list') return (await this.client.hexists(this.keys.items, eventId)) === 1;
+    if (this.mode === 'list') {
+      if ((await this.client.hexists(this.keys.items, eventId)) === 1) return true;
+      // A producer id (ID_FIELD) names the item's claim in its result record instead.
+      const claim = await this.client.hget(this.keys.result(eventId), 'claim');
+      return claim !== null && (await this.client.hexists(this.keys.items, claim)) === 1;
+    }
     const pending = (await this.client.xpending(this.keys.queue, this.group, eventId, eventId, 1)) as unknown[];
     return pending.length > 0;
   }
