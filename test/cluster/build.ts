@@ -8,8 +8,10 @@
  *   Eventing release beside them;
  * - Knative Serving's queue-proxy from test/cluster/serving/go.mod (`serving`);
  * - Knative Eventing's JobSink receiver from test/cluster/knative/go.mod, with the CRDs,
- *   ConfigMaps and roles it reads, from the same release (`jobsink`).
- * Run directly: `node test/cluster/build.ts [control-plane] [knative] [serving] [jobsink]`
+ *   ConfigMaps and roles it reads, from the same release (`jobsink`);
+ * - Knative Eventing's ApiServerSource receive adapter from test/cluster/knative/go.mod, with the
+ *   release's config-logging it is configured from (`apiserversource`).
+ * Run directly: `node test/cluster/build.ts [control-plane] [knative] [serving] [jobsink] [apiserversource]`
  * (default: control-plane).
  * Prints each folder on its own line, last.
  */
@@ -312,11 +314,50 @@ export async function ensureJobSink(): Promise<{ binary: string; dir: string }> 
   return { binary: jobsink, dir: jobSinkSet.dir() };
 }
 
+// ---- Knative Eventing's ApiServerSource receive adapter ----
+
+/**
+ * What the ApiServerSource controller configures the adapter from, besides its binary: the
+ * release's config-logging, which it passes on as K_LOGGING_CONFIG.
+ */
+const APISERVERSOURCE_FILES = { configmaps: ['config/core/configmaps/logging.yaml'] } as const;
+
+/** `~/.cache/job-robot/knative-apiserversource-<eventing version>/`, beside the other Knative sets. */
+export function apiServerSourceCacheDir(): string {
+  return join(dirname(knativeCacheDir()), `knative-apiserversource-${eventingVersion}`);
+}
+
+const apiServerSourceSet: BinarySet<'apiserver-receive-adapter'> = {
+  label: 'apiserversource',
+  dir: apiServerSourceCacheDir,
+  sources: { 'apiserver-receive-adapter': { module: 'knative', pkg: 'knative.dev/eventing/cmd/apiserver_receive_adapter' } },
+  versions: [`knative.dev/eventing ${eventingVersion} (cmd/apiserver_receive_adapter)`],
+  coldNote: 'a cold build downloads the modules and compiles the ApiServerSource adapter: about 5.5 minutes of CPU (seconds after the Knative Eventing set); later runs reuse it',
+  extras: {
+    names: Object.keys(APISERVERSOURCE_FILES),
+    async make(staging) {
+      const eventing = await moduleDir('knative', 'knative.dev/eventing');
+      for (const [folder, files] of Object.entries(APISERVERSOURCE_FILES)) {
+        mkdirSync(join(staging, folder));
+        for (const file of files) cpSync(join(eventing, file), join(staging, folder, file.split('/').at(-1)!));
+      }
+    },
+  },
+};
+
+/** The folder of the ApiServerSource adapter: the binary and `configmaps/`; builds what is missing first. */
+export async function ensureApiServerSource(): Promise<{ binary: string; dir: string }> {
+  const built = await ensure(apiServerSourceSet, ['apiserver-receive-adapter']);
+  return { binary: built['apiserver-receive-adapter'], dir: apiServerSourceSet.dir() };
+}
+
+const SETS = ['control-plane', 'knative', 'serving', 'jobsink', 'apiserversource'];
+
 if (import.meta.main) {
   const wanted = process.argv.slice(2);
-  const unknown = wanted.filter((w) => !['control-plane', 'knative', 'serving', 'jobsink'].includes(w));
+  const unknown = wanted.filter((w) => !SETS.includes(w));
   if (unknown.length) {
-    process.stderr.write(`usage: node test/cluster/build.ts [control-plane] [knative] [serving] [jobsink] (unknown: ${unknown.join(', ')})\n`);
+    process.stderr.write(`usage: node test/cluster/build.ts ${SETS.map((s) => `[${s}]`).join(' ')} (unknown: ${unknown.join(', ')})\n`);
     process.exit(2);
   }
   const folders: string[] = [];
@@ -337,6 +378,11 @@ if (import.meta.main) {
   if (wanted.includes('jobsink')) {
     const { binary, dir } = await ensureJobSink();
     logger(jobSinkSet)(`jobsink: ${binary}`);
+    folders.push(dir);
+  }
+  if (wanted.includes('apiserversource')) {
+    const { binary, dir } = await ensureApiServerSource();
+    logger(apiServerSourceSet)(`apiserver-receive-adapter: ${binary}`);
     folders.push(dir);
   }
   process.stdout.write(folders.map((f) => `${f}\n`).join(''));
