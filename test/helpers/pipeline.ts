@@ -19,12 +19,14 @@ import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
 import { sourceUrl } from '../../function/kube/event-source.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 import { freePort } from '../cluster/ports.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../function/kube/labels.ts';
+import { startApiServerSource, type RunningApiServerSource } from './apiserver-source.ts';
 import { applyManifests, serviceAccountConfig } from './kube.ts';
 import { startKubeletStandIn, type KubeletOptions, type KubeletStandIn } from './kubelet.ts';
 import { kubeletExpand } from './launcher.ts';
 import { readRepoFile, ROOT } from './paths.ts';
 
-export type ComponentName = 'bridge' | 'launcher' | 'reaper';
+export type ComponentName = 'bridge' | 'launcher' | 'reaper' | 'results';
 
 /** The Job template job-robot ships (config/job-template.yaml's `job.yaml`), as the launcher reads it. */
 export function shippedTemplate(): V1Job {
@@ -252,6 +254,13 @@ export interface PipelineOptions {
   launcherEnv?: Record<string, string>;
   bridgeEnv?: Record<string, string>;
   reaperEnv?: Record<string, string>;
+  resultsEnv?: Record<string, string>;
+  /**
+   * With results: the results function, fed by Knative's own ApiServerSource adapter watching
+   * job-robot's Jobs (test/helpers/apiserver-source.ts), as config/results.yaml wires them minus
+   * the Broker between them. Off by default.
+   */
+  results?: boolean;
   /** Without a reaper: no process and no pings. */
   reaper?: boolean;
   /** The kubelet stand-in's options; false for none (Jobs' pods then never finish). */
@@ -265,6 +274,9 @@ export interface Pipeline {
   launcher: Component;
   bridge: Component;
   reaper: Component | undefined;
+  /** The results function and the ApiServerSource adapter feeding it (with `results`). */
+  results: Component | undefined;
+  jobWatch: RunningApiServerSource | undefined;
   kubelet: KubeletStandIn | undefined;
   /** The job-robot ServiceAccount's kubeconfig file. */
   robotKubeconfig: string;
@@ -284,7 +296,7 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
   const robotKubeconfig = await writeJobRobotKubeconfig(o.admin, o.namespace, dir);
   const templatePath = join(dir, 'job.json');
   writeFileSync(templatePath, JSON.stringify(o.template ?? shippedTemplate()));
-  const [launcherPort, bridgePort, reaperPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [launcherPort, bridgePort, reaperPort, resultsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const asRobot = { KUBECONFIG: robotKubeconfig, NAMESPACE: o.namespace };
   const opts = o.onLine ? { onLine: o.onLine } : {};
 
@@ -293,6 +305,8 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
   // Job while its item is in flight.
   const queue = { REDIS_URL: o.redisUrl, QUEUE_KEY: o.queue, ...(o.bridgeEnv?.['MODE'] ? { MODE: o.bridgeEnv['MODE'] } : {}) };
   const reaper = o.reaper === false ? undefined : new Component('reaper', reaperPort, { ...asRobot, ...queue, ...o.reaperEnv }, opts);
+  const results = o.results ? new Component('results', resultsPort, { ...asRobot, ...queue, ...o.resultsEnv }, opts) : undefined;
+  let jobWatch: RunningApiServerSource | undefined;
   const settings = loadRedisSettings(queue);
   const source = sourceUrl(settings.redis, settings.queueKey);
   const bridge = new Component('bridge', bridgePort, { ...queue, K_SINK: launcher.url, CONSUMER: 'pipeline-bridge', ...o.bridgeEnv }, opts);
@@ -303,14 +317,25 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
     clearInterval(timer);
     await kubelet?.stop();
     await bridge.terminate();
-    await Promise.all([launcher.terminate(), reaper?.terminate()]);
+    await jobWatch?.stop();
+    await Promise.all([launcher.terminate(), reaper?.terminate(), results?.terminate()]);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     launcher.start();
     reaper?.start();
+    results?.start();
     await launcher.ready();
     await reaper?.ready();
+    if (results) {
+      await results.ready();
+      jobWatch = await startApiServerSource(o.admin, {
+        namespace: o.namespace,
+        sink: results.url,
+        selector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+        ceOverrides: { jobrobot: 'job-robot' },
+      });
+    }
     bridge.start();
     await bridge.ready();
     if (o.kubelet !== false) kubelet = startKubeletStandIn(o.admin, o.namespace, o.kubelet ?? {});
@@ -327,11 +352,11 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
       }, o.pingEveryMs ?? 2000);
     }
   } catch (err) {
-    await Promise.all([launcher.kill9(), bridge.kill9(), reaper?.kill9()]);
+    await Promise.all([launcher.kill9(), bridge.kill9(), reaper?.kill9(), results?.kill9()]);
     await stop();
     throw err;
   }
-  return { launcher, bridge, reaper, kubelet, robotKubeconfig, keys: queueKeys(o.queue), source, pings: () => ({ ...pings }), stop };
+  return { launcher, bridge, reaper, results, jobWatch, kubelet, robotKubeconfig, keys: queueKeys(o.queue), source, pings: () => ({ ...pings }), stop };
 }
 
 /** A Job's CE_* variable as its container sees it (the kubelet's `$$` → `$`). */
