@@ -1,5 +1,5 @@
 # One image for every job-robot component; the first argument picks it:
-#   launcher (default) | reaper | bridge | reap | doctor
+#   launcher (default) | reaper | bridge | dead-letter | results | reap | doctor
 ARG NODE_IMAGE=docker.io/library/node:24-slim
 
 FROM ${NODE_IMAGE} AS build

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<{ main: (
   reaper: { describe: 'HTTP function: deletes finished Jobs on a PingSource event', load: () => import('./reaper/main.ts') },
   bridge: { describe: 'Redis queue to CloudEvents (Knative ContainerSource)', load: () => import('./bridge/main.ts') },
   'dead-letter': { describe: "HTTP function: the Broker's dead-letter sink, into Redis", load: () => import('./dead-letter/main.ts') },
+  results: { describe: "HTTP function: records what became of each item from its Job's events, and announces outcomes", load: () => import('./results/main.ts') },
   reap: { describe: 'one reaper run from the command line (--dry-run)', load: () => import('./reaper/cli.ts') },
   doctor: { describe: 'checks a cluster for what job-robot needs', load: () => import('./doctor/main.ts') },
 };

@@ -33,12 +33,20 @@ export function oidcServiceAccount(name: string, group: string, kind: string): s
 
 export const serviceAccountSubject = (namespace: string, name: string): string => `${SA_PREFIX}${namespace}:${name}`;
 
-/** The Knative senders of each job-robot function in the shipped config/ (broker.yaml, reaper.yaml). */
+const LAUNCHER_TRIGGER = oidcServiceAccount('job-robot-launcher', 'eventing.knative.dev', 'trigger');
+const RESULTS_TRIGGER = oidcServiceAccount('job-robot-results', 'eventing.knative.dev', 'trigger');
+
+/** The Knative senders of each job-robot function in the shipped config/ (broker.yaml, reaper.yaml, results.yaml). */
 export const DEFAULT_SENDERS = {
   /** The Trigger job-robot-launcher's filter delivers to the launcher. */
-  launcher: [oidcServiceAccount('job-robot-launcher', 'eventing.knative.dev', 'trigger')],
-  /** The same filter delivers what the launcher refused for good to the dead-letter sink. */
-  deadLetter: [oidcServiceAccount('job-robot-launcher', 'eventing.knative.dev', 'trigger')],
+  launcher: [LAUNCHER_TRIGGER],
+  /**
+   * The broker filter delivers what a function refused for good to the dead-letter sink, as the
+   * Trigger whose delivery failed: the launcher's, or the results function's.
+   */
+  deadLetter: [LAUNCHER_TRIGGER, RESULTS_TRIGGER],
+  /** The Trigger job-robot-results's filter delivers the ApiServerSource's Job events to the results function. */
+  results: [RESULTS_TRIGGER],
   /** The PingSource job-robot-reaper wakes the reaper. */
   reaper: [oidcServiceAccount('job-robot-reaper', 'sources.knative.dev', 'pingsource')],
 } as const;

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     if (uid === '0' || !/^\d+$/.test(uid)) throw new Error(`image runs as uid ${uid}; expected non-root`);
     log(`runs as uid ${uid} (USER ${config.OCIv1.config.User ?? '(unset)'})`);
 
-    for (const component of ['launcher', 'reaper', 'bridge', 'dead-letter']) {
+    for (const component of ['launcher', 'reaper', 'bridge', 'dead-letter', 'results']) {
       const port = await freePort();
       const sink = await freePort();
       const env = {

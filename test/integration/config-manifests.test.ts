@@ -10,6 +10,17 @@ import { readRepoFile } from '../helpers/paths.ts';
 import { loadBridgeConfig } from '../../function/bridge/config.ts';
 import { parseTemplate } from '../../function/kube/job-template.ts';
 import { buildJob } from '../../function/launcher/job.ts';
+import { DEFAULT_SENDERS, oidcServiceAccount } from '../../function/auth/senders.ts';
+import {
+  APISERVER_ADD_TYPE,
+  APISERVER_DELETE_TYPE,
+  APISERVER_RESOURCE_PREFIX,
+  APISERVER_UPDATE_TYPE,
+  JOB_FAILED_TYPE,
+  JOB_OUTCOME_PREFIX,
+  JOB_SUCCEEDED_TYPE,
+} from '../../function/events.ts';
+import { loadResultsConfig } from '../../function/results/config.ts';
 
 interface Container {
   name: string;
@@ -47,7 +58,7 @@ describe('config/: kustomize renders manifests the API server accepts', function
     rendered = parseManifests(await renderConfig(ns.name)).filter((o) => o.kind !== 'Namespace');
   });
 
-  it('renders every part: RBAC, template, launcher, reaper, PingSource, Broker, Trigger, bridge, dead-letter sink', function () {
+  it('renders every part: RBAC, template, launcher, reaper, PingSource, Broker, Trigger, bridge, dead-letter sink, results', function () {
     const kinds = rendered.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
     expect(kinds).to.include.members([
       'ServiceAccount/job-robot',
@@ -67,6 +78,14 @@ describe('config/: kustomize renders manifests the API server accepts', function
       'Secret/job-robot-redis',
       'EventPolicy/job-robot-broker',
       'NetworkPolicy/job-robot-jobs',
+      'Service/job-robot-results',
+      'ApiServerSource/job-robot-jobs',
+      'ServiceAccount/job-robot-jobs-source',
+      'Role/job-robot-jobs-source',
+      'RoleBinding/job-robot-jobs-source',
+      'Trigger/job-robot-results',
+      'EventPolicy/job-robot-broker-jobs',
+      'EventPolicy/job-robot-broker-results',
     ]);
   });
 
@@ -94,19 +113,33 @@ describe('config/: kustomize renders manifests the API server accepts', function
 
   it('every Knative Service is cluster-local: reachable inside the cluster only', function () {
     const services = rendered.filter((o) => o.kind === 'Service' && o.apiVersion === 'serving.knative.dev/v1');
-    expect(services.map((o) => o.metadata?.name).sort()).to.deep.equal(['job-robot-dead-letter', 'job-robot-launcher', 'job-robot-reaper']);
+    expect(services.map((o) => o.metadata?.name).sort()).to.deep.equal(['job-robot-dead-letter', 'job-robot-launcher', 'job-robot-reaper', 'job-robot-results']);
     for (const svc of services) expect(svc.metadata?.labels?.['networking.knative.dev/visibility'], svc.metadata?.name).to.equal('cluster-local');
     expect(rendered.filter((o) => o.kind === 'DomainMapping')).to.deep.equal([]);
   });
 
-  it('the EventPolicy lets only the bridge (a ref to its ContainerSource, no raw subject) send to the Broker', function () {
-    const policy = rendered.find((o) => o.kind === 'EventPolicy') as unknown as {
-      spec: { to: Array<{ ref?: Record<string, string> }>; from: Array<{ ref?: Record<string, string>; sub?: string }> };
+  it('the EventPolicies let only the bridge, the Job source and the results Trigger (refs, no raw subject) send to the Broker, each only its own events', function () {
+    type Policy = {
+      metadata: { name: string };
+      spec: { to: Array<{ ref?: Record<string, string> }>; from: Array<{ ref?: Record<string, string>; sub?: string }>; filters?: unknown };
     };
+    const policies = rendered.filter((o) => o.kind === 'EventPolicy') as unknown as Policy[];
     const broker = rendered.find((o) => o.kind === 'Broker')!;
-    const bridge = rendered.find((o) => o.kind === 'ContainerSource')!;
-    expect(policy.spec.to).to.deep.equal([{ ref: { apiVersion: broker.apiVersion, kind: 'Broker', name: broker.metadata!.name } }]);
-    expect(policy.spec.from).to.deep.equal([{ ref: { apiVersion: bridge.apiVersion, kind: 'ContainerSource', name: bridge.metadata!.name } }]);
+    const refOf = (kind: string, name: string) => {
+      const o = rendered.find((x) => x.kind === kind && x.metadata?.name === name)!;
+      return { ref: { apiVersion: o.apiVersion, kind, name } };
+    };
+    for (const policy of policies) {
+      expect(policy.spec.to, policy.metadata.name).to.deep.equal([{ ref: { apiVersion: broker.apiVersion, kind: 'Broker', name: broker.metadata!.name } }]);
+    }
+    const byName = Object.fromEntries(policies.map((p) => [p.metadata.name, { from: p.spec.from, filters: p.spec.filters }]));
+    expect(byName).to.deep.equal({
+      'job-robot-broker': { from: [refOf('ContainerSource', 'job-robot-bridge')], filters: undefined },
+      'job-robot-broker-jobs': { from: [refOf('ApiServerSource', 'job-robot-jobs')], filters: [{ prefix: { type: APISERVER_RESOURCE_PREFIX } }] },
+      'job-robot-broker-results': { from: [refOf('Trigger', 'job-robot-results')], filters: [{ prefix: { type: JOB_OUTCOME_PREFIX } }] },
+    });
+    // The outcome types the results function answers with are the ones its policy lets through.
+    for (const type of [JOB_SUCCEEDED_TYPE, JOB_FAILED_TYPE]) expect(type.startsWith(JOB_OUTCOME_PREFIX), type).to.equal(true);
   });
 
   it('the NetworkPolicy selects the pods of every Job the launcher makes and no job-robot part, and lets them reach cluster DNS only', function () {
@@ -123,7 +156,7 @@ describe('config/: kustomize renders manifests the API server accepts', function
       expect(selects(job.spec!.template.metadata?.labels), `Job pods (instance ${instance})`).to.equal(true);
     }
     const parts = rendered.filter((o) => ['Service', 'ContainerSource'].includes(o.kind!) && o.apiVersion !== 'v1');
-    expect(parts).to.have.length(4);
+    expect(parts).to.have.length(5);
     for (const part of parts) {
       const labels = (part as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
       expect(selects(labels), `${part.kind}/${part.metadata?.name}`).to.equal(false);
@@ -184,7 +217,7 @@ describe('config/: kustomize renders manifests the API server accepts', function
     const svc = (name: string) => rendered.find((o) => o.kind === 'Service' && o.metadata?.name === name) as unknown as {
       spec: { template: { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> } };
     };
-    for (const name of ['job-robot-launcher', 'job-robot-reaper']) {
+    for (const name of ['job-robot-launcher', 'job-robot-reaper', 'job-robot-results']) {
       expect(svc(name).spec.template.metadata.annotations['autoscaling.knative.dev/min-scale'], name).to.equal('0');
       expect(svc(name).spec.template.spec['serviceAccountName'], name).to.equal('job-robot');
     }
@@ -196,12 +229,12 @@ describe('config/: kustomize renders manifests the API server accepts', function
     expect(bridge.spec.template.spec['automountServiceAccountToken']).to.equal(false);
   });
 
-  it('the bridge, the dead-letter sink and the reaper read one queue ConfigMap and one Redis Secret, so they cannot disagree', function () {
+  it('the bridge, the dead-letter sink, the results function and the reaper read one queue ConfigMap and one Redis Secret, so they cannot disagree', function () {
     const queue = rendered.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'job-robot-queue') as unknown as { data: Record<string, string> };
     expect(queue.data).to.deep.equal({ QUEUE_KEY: 'job-robot:queue', MODE: 'list' });
     const secret = rendered.find((o) => o.kind === 'Secret' && o.metadata?.name === 'job-robot-redis') as unknown as { data: Record<string, string> };
     expect(Object.keys(secret.data), 'redis.env: only the uncommented variable').to.deep.equal(['REDIS_URL']);
-    const owners = ['ContainerSource/job-robot-bridge', 'Service/job-robot-dead-letter', 'Service/job-robot-reaper'];
+    const owners = ['ContainerSource/job-robot-bridge', 'Service/job-robot-dead-letter', 'Service/job-robot-reaper', 'Service/job-robot-results'];
     for (const owner of owners) {
       const obj = rendered.find((o) => `${o.kind}/${o.metadata?.name}` === owner)!;
       const [c] = containers(obj);
@@ -212,12 +245,68 @@ describe('config/: kustomize renders manifests the API server accepts', function
 
   it('the Trigger takes only the events this bridge marks, so several job-robots can share a Broker', function () {
     const source = rendered.find((o) => o.kind === 'ContainerSource') as unknown as { spec: { ceOverrides?: { extensions?: Record<string, string> } } };
-    const trigger = rendered.find((o) => o.kind === 'Trigger') as unknown as { spec: { filter: { attributes: Record<string, string> } } };
+    const trigger = rendered.find((o) => o.kind === 'Trigger' && o.metadata?.name === 'job-robot-launcher') as unknown as { spec: { filter: { attributes: Record<string, string> } } };
     const marks = source.spec.ceOverrides?.extensions ?? {};
     expect(Object.keys(marks)).to.deep.equal(['jobrobot']);
     expect(trigger.spec.filter.attributes).to.deep.equal({ type: 'dev.job-robot.queue.item', jobrobot: marks['jobrobot'] });
     // The bridge must accept the mark as Knative passes it (K_CE_OVERRIDES).
     const config = loadBridgeConfig({ K_SINK: 'http://broker', HOSTNAME: 'b', K_CE_OVERRIDES: JSON.stringify(source.spec.ceOverrides) });
     expect(config.event.extensions).to.deep.equal(marks);
+  });
+
+  it('the Job source watches the Jobs the launcher makes, as an identity that may only read Jobs, and sends them to the Broker with this instance\'s mark', function () {
+    const source = rendered.find((o) => o.kind === 'ApiServerSource') as unknown as {
+      spec: {
+        mode: string;
+        resources: Array<{ apiVersion: string; kind: string; selector: { matchLabels: Record<string, string> } }>;
+        serviceAccountName: string;
+        ceOverrides: { extensions: Record<string, string> };
+        sink: { ref: Record<string, string> };
+      };
+    };
+    const bridge = rendered.find((o) => o.kind === 'ContainerSource') as unknown as { spec: { ceOverrides: { extensions: Record<string, string> } } };
+    expect(source.spec.mode).to.equal('Resource');
+    expect(source.spec.resources.map((r) => `${r.apiVersion}/${r.kind}`)).to.deep.equal(['batch/v1/Job']);
+    const [templateMap] = rendered.filter((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'job-robot-job-template') as unknown as Array<{ data: Record<string, string> }>;
+    const job = buildJob(parseTemplate(templateMap!.data['job.yaml']!), { prefix: 'job-robot-', ttlSeconds: 1, serviceAccount: 'job-robot-job' }, { source: '/s', id: '1', type: 't', env: [] });
+    const selector = source.spec.resources[0]!.selector.matchLabels;
+    expect(Object.entries(selector).every(([k, v]) => job.metadata?.labels?.[k] === v), 'the launcher\'s Jobs match the selector').to.equal(true);
+    expect(source.spec.ceOverrides.extensions).to.deep.equal(bridge.spec.ceOverrides.extensions);
+    expect(source.spec.sink.ref).to.deep.equal({ apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'job-robot' });
+
+    const sa = source.spec.serviceAccountName;
+    expect(rendered.some((o) => o.kind === 'ServiceAccount' && o.metadata?.name === sa), `ServiceAccount ${sa}`).to.equal(true);
+    type Binding = { roleRef: { kind: string; name: string }; subjects?: Array<{ kind: string; name: string }> };
+    const bindings = (rendered.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding') as unknown as Binding[]).filter((b) => b.subjects?.some((x) => x.name === sa));
+    expect(bindings.map((b) => `${b.roleRef.kind}/${b.roleRef.name}`)).to.deep.equal([`Role/${sa}`]);
+    const role = rendered.find((o) => o.kind === 'Role' && o.metadata?.name === sa) as unknown as { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
+    expect(role.rules).to.deep.equal([{ apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch'] }]);
+  });
+
+  it('the results Trigger takes only the Job source\'s resource events of this instance, calls the results function with the audience it verifies, and retries like the launcher\'s', function () {
+    type TriggerSpec = { filter?: unknown; filters: unknown[]; subscriber: { ref: Record<string, string>; audience: string }; delivery: unknown };
+    const trigger = (name: string) => (rendered.find((o) => o.kind === 'Trigger' && o.metadata?.name === name) as unknown as { spec: TriggerSpec }).spec;
+    const results = trigger('job-robot-results');
+    const source = rendered.find((o) => o.kind === 'ApiServerSource') as unknown as { spec: { ceOverrides: { extensions: Record<string, string> } } };
+    expect(results.filter).to.equal(undefined);
+    expect(results.filters).to.deep.equal([{ prefix: { type: APISERVER_RESOURCE_PREFIX } }, { exact: { jobrobot: source.spec.ceOverrides.extensions['jobrobot'] } }]);
+    for (const type of [APISERVER_ADD_TYPE, APISERVER_UPDATE_TYPE, APISERVER_DELETE_TYPE]) expect(type.startsWith(APISERVER_RESOURCE_PREFIX), type).to.equal(true);
+    // The outcome events it answers with go back through the Broker: this Trigger must not take them.
+    expect(JOB_SUCCEEDED_TYPE.startsWith(APISERVER_RESOURCE_PREFIX)).to.equal(false);
+    expect(results.subscriber.ref).to.deep.equal({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'job-robot-results' });
+    expect(results.delivery).to.deep.equal(trigger('job-robot-launcher').delivery);
+
+    // The function as the Service runs it: it verifies the Trigger's audience and admits its identity.
+    const svc = rendered.find((o) => o.kind === 'Service' && o.metadata?.name === 'job-robot-results')!;
+    const [c] = containers(svc);
+    const queue = rendered.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === 'job-robot-queue') as unknown as { data: Record<string, string> };
+    const env = Object.fromEntries((c!.env ?? []).map((e) => [e.name, (e as { value?: string }).value ?? '']));
+    const config = loadResultsConfig({ ...queue.data, ...env, REDIS_URL: 'redis://redis:6379/0', K_SERVICE: svc.metadata!.name! });
+    expect(config.auth.audience).to.equal(results.subscriber.audience);
+    const identity = oidcServiceAccount('job-robot-results', 'eventing.knative.dev', 'trigger');
+    expect(config.auth.senders).to.deep.equal([identity]);
+    expect(config.maxRequestBytes).to.equal(2 * 1024 * 1024);
+    // Its dead letters reach the dead-letter sink through the same filter, as the same identity.
+    expect(DEFAULT_SENDERS.deadLetter).to.include(identity);
   });
 });

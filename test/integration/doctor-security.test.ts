@@ -86,20 +86,27 @@ describe('job-robot doctor: the security model\'s checks on a real control plane
     expect(none.detail).to.contain('does not exist: is Knative Eventing installed');
   });
 
-  it('an EventPolicy for another Broker does not count', async function () {
+  it('EventPolicies for another Broker do not count', async function () {
     const custom = ns.kc.makeApiClient(CustomObjectsApi);
-    const target = { group: 'eventing.knative.dev', version: 'v1alpha1', namespace: ns.name, plural: 'eventpolicies', name: 'job-robot-broker' };
-    type Policy = { spec: { to: Array<{ ref: { name: string } }> } };
-    let saved = (await custom.getNamespacedCustomObject(target)) as Policy;
-    saved.spec.to[0]!.ref.name = 'another-broker';
-    saved = (await custom.replaceNamespacedCustomObject({ ...target, body: saved })) as Policy;
+    const target = (name: string) => ({ group: 'eventing.knative.dev', version: 'v1alpha1', namespace: ns.name, plural: 'eventpolicies', name });
+    type Policy = { metadata: { name: string }; spec: { to: Array<{ ref: { name: string } }> } };
+    // Every shipped policy (the bridge's, the Job source's, the results Trigger's) names the Broker.
+    const { items } = (await custom.listNamespacedCustomObject({ group: 'eventing.knative.dev', version: 'v1alpha1', namespace: ns.name, plural: 'eventpolicies' })) as { items: Policy[] };
+    expect(items.map((p) => p.metadata.name).sort()).to.deep.equal(['job-robot-broker', 'job-robot-broker-jobs', 'job-robot-broker-results']);
+    const moved: Policy[] = [];
     try {
+      for (const policy of items) {
+        policy.spec.to[0]!.ref.name = 'another-broker';
+        moved.push((await custom.replaceNamespacedCustomObject({ ...target(policy.metadata.name), body: policy })) as Policy);
+      }
       const r = await run('EventPolicy');
       expect(r.status).to.equal('fail');
       expect(r.detail).to.contain('no EventPolicy names Broker job-robot').and.contain('default-authorization-mode');
     } finally {
-      saved.spec.to[0]!.ref.name = 'job-robot';
-      await custom.replaceNamespacedCustomObject({ ...target, body: saved });
+      for (const policy of moved) {
+        policy.spec.to[0]!.ref.name = 'job-robot';
+        await custom.replaceNamespacedCustomObject({ ...target(policy.metadata.name), body: policy });
+      }
     }
   });
 

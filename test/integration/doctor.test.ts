@@ -99,8 +99,10 @@ describe('job-robot doctor on a real control plane', function () {
     expect(results.filter((x) => x.status !== 'ok'), JSON.stringify(results, null, 1)).to.deep.equal([]);
     const r = byCheck(results);
     expect(r['Job']!.detail).to.contain(`ConfigMap ${ns.name}/job-robot-job-template`);
-    expect(r['Services']!.detail).to.equal('cluster-local: job-robot-dead-letter, job-robot-launcher, job-robot-reaper');
-    expect(r['EventPolicy']!.detail).to.equal('job-robot-broker: only ContainerSource/job-robot-bridge may send');
+    expect(r['Services']!.detail).to.equal('cluster-local: job-robot-dead-letter, job-robot-launcher, job-robot-reaper, job-robot-results');
+    expect(r['EventPolicy']!.detail).to.equal(
+      'job-robot-broker, job-robot-broker-jobs, job-robot-broker-results: only ContainerSource/job-robot-bridge, ApiServerSource/job-robot-jobs, Trigger/job-robot-results may send',
+    );
     expect(r['admission']!.detail).to.equal(
       `bound by ${policy.name} to namespace ${ns.name}; ConfigMap ${ns.name}/job-robot-job-limits: pods run as job-robot-job, 1 allowed image line(s)`,
     );
