@@ -29,6 +29,8 @@ export interface DeadLetterAppDeps {
   /** The queue whose dead-letter stream and results are written. */
   keys: QueueKeys;
   results: ResultSettings;
+  /** The queue items' event type (the bridge's EVENT_TYPE): only their letters end an item's result. */
+  itemType: string;
   health: Health;
   registry: Registry;
   log: Logger;
@@ -51,7 +53,10 @@ export function deadLetterApp(d: DeadLetterAppDeps): Express {
     if (d.client.status !== 'ready') throw new RetryLater('Redis is not reachable; the Broker should retry', 503, 5, 'redis-unavailable');
     const now = (d.now ?? (() => new Date()))();
     const headersJson = JSON.stringify(headers);
-    const letters = eventsIn(headers, body).map((event) => recordOf(event, headersJson, d.maxItemBytes, now));
+    const letters = eventsIn(headers, body).map((event) => ({
+      ...recordOf(event, headersJson, d.maxItemBytes, now),
+      endsItem: event.attributes.get('type') === d.itemType && !!event.attributes.get('id'),
+    }));
     const refused = await appendDeadLetters(d.client, d.keys, d.results, letters);
     if (refused) throw new RetryLater(`Redis refused the dead letter: ${refused.message}`, 503, 5, 'redis-error');
     written.inc(letters.length);

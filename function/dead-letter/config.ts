@@ -5,6 +5,7 @@ import { authFields, authSettings, refineAuth } from '../config/auth.ts';
 import { kubeFields } from '../config/kube.ts';
 import { DEFAULT_SENDERS } from '../auth/senders.ts';
 import { queueKeys } from '../queue/keys.ts';
+import { QUEUE_ITEM_TYPE } from '../events.ts';
 import { resultFields, resultSettingsOf } from '../config/queue.ts';
 
 const MiB = 1024 * 1024;
@@ -24,6 +25,8 @@ export const deadLetterSchema = baseSchema
     ...authFields,
     ...kubeFields,
     ...resultFields,
+    /** The bridge's EVENT_TYPE: only letters of this type end a queue item's result. */
+    EVENT_TYPE: z.string().min(1).default(QUEUE_ITEM_TYPE),
     /** Same default as the bridge: the queue's `{<queue>}:dead-letter` stream. */
     DEAD_LETTER: z.string().min(1).max(1024).optional(),
     /** Bytes of a request read and held; beyond it the body is only hashed and counted. */
@@ -51,6 +54,7 @@ export const deadLetterSchema = baseSchema
     redis: redisTargetOf(env),
     keys: queueKeys(env.QUEUE_KEY, env.DEAD_LETTER),
     results: resultSettingsOf(env),
+    itemType: env.EVENT_TYPE,
     maxRequestBytes: env.MAX_REQUEST_BYTES,
     maxItemBytes: env.DEAD_LETTER_MAX_ITEM_BYTES,
   }));

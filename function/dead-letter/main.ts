@@ -25,7 +25,7 @@ export async function main(_argv: string[]): Promise<void> {
   const kc = config.auth.enabled ? kubeConfigAtStart() : undefined;
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
   const auth = SenderAuth.from(config.auth, { kc, namespace: resolveNamespace(config.namespace, kc), log, registry, calls });
-  const app = deadLetterApp({ senders: auth.senders(), client, keys: config.keys, results: config.results, health, registry, log, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes });
+  const app = deadLetterApp({ senders: auth.senders(), client, keys: config.keys, results: config.results, itemType: config.itemType, health, registry, log, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes });
   const running = await listen(app, config.port);
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {

@@ -60,6 +60,11 @@ export interface DeadLetterRecord extends DeadLetterNote {
   envelope?: Buffer;
   /** Set when `envelope` is only the first bytes of the event's JSON. */
   envelopeTruncated?: Cut;
+  /**
+   * False when the letter is not a queue item's (another event the Broker gave up on, such as the
+   * results function's Job events): then it ends no item's result. Default true.
+   */
+  endsItem?: boolean;
 }
 
 /** Everything but `id` and `item` (the scripts add those from Redis) as field, value, ... */
@@ -97,7 +102,9 @@ export async function appendDeadLetters(client: RedisClient, keys: QueueKeys, se
   const scripts = defineScripts(client);
   const pipeline = client.pipeline();
   for (const letter of letters) {
-    scripts.letterIn(pipeline, keys.deadLetter, ...resultArgs(keys, settings), 'id', letter.id, 'item', letter.item, ...noteFields(letter), ...sinkFields(letter));
+    const fields = ['id', letter.id, 'item', letter.item, ...noteFields(letter), ...sinkFields(letter)];
+    if (letter.endsItem === false) pipeline.xadd(keys.deadLetter, '*', ...fields);
+    else scripts.letterIn(pipeline, keys.deadLetter, ...resultArgs(keys, settings), ...fields);
   }
   const results = (await pipeline.exec()) ?? [];
   return results.find(([err]) => err)?.[0] ?? undefined;

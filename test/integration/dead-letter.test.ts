@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { Results } from '../../function/queue/results.ts';
 import { Registry } from 'prom-client';
 import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { knativeHeaders, startDeadLetterSink, type SinkUnderTest } from '../helpers/dead-letter-sink.ts';
@@ -45,6 +46,16 @@ describe('dead-letter sink: what the Broker gives up on lands on the Redis dead-
     expect(dl!.truncated).to.equal(undefined);
   });
 
+  it("a queue item's dead letter ends its result (dead-lettered, with the reason); another event's does not", async function () {
+    const results = new Results(client, sink.config.keys, sink.config.results);
+    await fetch(url, { method: 'POST', headers: { ...knativeHeaders('item-1'), 'content-type': 'application/json' }, body: '{}' });
+    const jobEvent = { ...knativeHeaders('a1b2c3'), 'ce-type': 'dev.knative.apiserver.resource.update', 'content-type': 'application/json' };
+    await fetch(url, { method: 'POST', headers: jobEvent, body: '{}' });
+    expect(await readDeadLetters(client, key)).to.have.length(2);
+    expect(await results.get('item-1')).to.deep.include({ state: 'dead-lettered', reason: (await readDeadLetters(client, key))[0]!.reason });
+    expect(await results.get('a1b2c3'), "the results function's Job event is no queue item").to.equal(undefined);
+  });
+
   it('keeps the ce- and content-type headers as received, so a replay can rebuild the event', async function () {
     const headers = { ...knativeHeaders('ev-%C3%BC'), 'content-type': 'application/json', 'ce-jobrobot': 'job-robot' };
     await fetch(url, { method: 'POST', headers: { ...headers, authorization: 'Bearer not-kept' }, body: '{}' });
@@ -69,7 +80,7 @@ describe('dead-letter sink: what the Broker gives up on lands on the Redis dead-
   it('Redis away: 503 with Retry-After, so the Broker retries instead of losing the event', async function () {
     const away = connect({ kind: 'standalone', host: '127.0.0.1', port: 1, db: 0, tls: false }, 'test-away', false, { lazyConnect: true, retryStrategy: () => null });
     away.on('error', () => undefined);
-    const app = deadLetterApp({ senders: admitAnyone, client: away, keys: sink.config.keys, results: sink.config.results, health: new Health(), registry: new Registry(), log: createLogger('silent'), maxRequestBytes: 1 << 21, maxItemBytes: 1 << 20 });
+    const app = deadLetterApp({ senders: admitAnyone, client: away, keys: sink.config.keys, results: sink.config.results, itemType: sink.config.itemType, health: new Health(), registry: new Registry(), log: createLogger('silent'), maxRequestBytes: 1 << 21, maxItemBytes: 1 << 20 });
     const s = await listen(app, 0, '127.0.0.1');
     try {
       const res = await fetch(`http://127.0.0.1:${s.port}/`, { method: 'POST', headers: { ...knativeHeaders('ev-3'), 'content-type': 'application/json' }, body: '{}' });

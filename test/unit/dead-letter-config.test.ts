@@ -22,6 +22,7 @@ describe('dead-letter sink config', function () {
       kubeTimeoutSeconds: 10,
       redis: { kind: 'standalone', host: '127.0.0.1', port: 6379, db: 0, username: undefined, password: undefined, tls: false, ca: undefined },
       results: DEFAULT_RESULT_SETTINGS,
+      itemType: 'dev.job-robot.queue.item',
       maxRequestBytes: 8 * 1024 * 1024,
       maxItemBytes: 1024 * 1024,
     });
