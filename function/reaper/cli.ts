@@ -9,16 +9,19 @@ import { loadReaperConfig } from './config.ts';
 import { QueueInFlight } from './in-flight.ts';
 import type { Decision } from './policy.ts';
 import { Reaper } from './reap.ts';
-import type { ReapSummary } from './summary.ts';
+import { QueueResults } from './results.ts';
+import type { ReapSummary, ResultsSummary } from './summary.ts';
 
 const USAGE = `usage: job-robot reap [--dry-run] [--json]
 
 Deletes the finished Jobs job-robot owns in NAMESPACE that are past their retention
 (REAPER_SUCCEEDED_MAX_AGE, REAPER_FAILED_MAX_AGE, REAPER_SUCCEEDED_KEEP, REAPER_FAILED_KEEP).
 With the bridge's Redis variables set (REDIS_URL ... QUEUE_KEY, MODE), it keeps expired Jobs whose
-queue item is still in flight, so a redelivery cannot make a second Job.
+queue item is still in flight, so a redelivery cannot make a second Job, and it records the result
+of every finished Job of that queue whose result Redis lacks (RESULT_RETENTION_SECONDS,
+RESULTS_MAX_LEN): a Job goes only once its result is final there.
 
-  --dry-run   list what would be deleted, delete nothing
+  --dry-run   list what would be deleted, delete nothing, record no results
   --json      print the run's summary as JSON (the function's answer) instead of text
 
 exit status: 0 done, 1 some Jobs could not be deleted, 2 usage, 75 API server unavailable,
@@ -53,7 +56,8 @@ export async function main(argv: string[]): Promise<void> {
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
-  const close = () => Promise.all([calls.close(), inFlight?.close()]);
+  const results = queue ? new QueueResults(queue, config.results) : undefined;
+  const close = () => Promise.all([calls.close(), inFlight?.close(), results?.close()]);
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace: resolveNamespace(config.namespace, kc),
     ...(config.instance ? { instance: config.instance } : {}),
@@ -63,6 +67,7 @@ export async function main(argv: string[]): Promise<void> {
     dryRun: config.dryRun,
     calls,
     ...(inFlight ? { inFlight } : {}),
+    ...(results ? { results } : {}),
     // stdout carries the result; per-Job failures are in the summary
     log: createLogger('silent'),
   });
@@ -102,10 +107,20 @@ export function describe(s: ReapSummary): string {
       ? `dry run: would delete ${s.expired}, deleted nothing`
       : `deleted ${s.deleted} (${s.deletedByClass.succeeded} succeeded, ${s.deletedByClass.failed} failed), already gone ${s.alreadyGone}, errors ${s.errors}`,
     `kept ${Object.values(s.kept).reduce((a, b) => a + b, 0)}${kept ? `: ${kept}` : ''}`,
+    ...(s.results ? [describeResults(s.results, s.dryRun)] : []),
     ...s.failures.map((f) => `error: ${f.job}: ${f.code} ${f.reason}: ${f.message}`),
   ];
   if (s.interrupted) lines.push('interrupted: the run stopped early');
   return `${lines.join('\n')}\n`;
+}
+
+/** The results line: what the run recorded, and the finished Jobs it had nothing to record for. */
+export function describeResults(r: ResultsSummary, dryRun: boolean): string {
+  const recorded = r.recorded.succeeded + r.recorded.failed;
+  const head = dryRun ? 'results: dry run, recorded nothing' : `results: recorded ${recorded} (${r.recorded.succeeded} succeeded, ${r.recorded.failed} failed)`;
+  const none = [r.withoutEvent ? `${r.withoutEvent} without event annotations` : '', r.otherSource ? `${r.otherSource} of another event source` : ''].filter(Boolean);
+  const parts = [head, ...(none.length ? [`nothing to record for ${none.join(', ')}`] : []), ...(r.unavailable ? ['Redis did not answer or refused: Jobs whose result is not final were kept'] : [])];
+  return parts.join('; ');
 }
 
 /** 93784000 → "1d2h3m"; units that are zero are left out ("1d3m"); under a minute in seconds. */

@@ -3,7 +3,7 @@ import { baseSchema, baseSettings, envBoolean, envInt, parseConfig } from '../co
 import { kubeFields } from '../config/kube.ts';
 import { authFields, authSettings, refineAuth } from '../config/auth.ts';
 import { DEFAULT_SENDERS } from '../auth/senders.ts';
-import { queueFields } from '../config/queue.ts';
+import { queueFields, resultFields, resultSettingsOf } from '../config/queue.ts';
 import { redisFields, redisTargetOf, refineRedis } from '../config/redis.ts';
 import { inFlightSettings, type InFlightSettings } from './in-flight.ts';
 import type { Policy } from './policy.ts';
@@ -46,6 +46,7 @@ const reaperEnv = baseSchema.extend({
   ...authFields,
   ...redisFields,
   ...queueFields,
+  ...resultFields,
   /** Longer than the Trigger's retry span (config/broker.yaml, about 68 min): while the Job exists, a Broker redelivery meets it. */
   REAPER_SUCCEEDED_MAX_AGE: envDuration.default(2 * UNIT_MS.h),
   REAPER_FAILED_MAX_AGE: envDuration.default(24 * UNIT_MS.h),
@@ -71,15 +72,17 @@ export const reaperSchema = reaperEnv.superRefine(refineRedis).superRefine(refin
   concurrency: env.REAPER_CONCURRENCY,
   pageSize: env.REAPER_PAGE_SIZE,
   dryRun: env.REAPER_DRY_RUN,
-  /** The bridge's queue for the in-flight check; undefined (check off) without a Redis address. */
+  /** The bridge's queue for the in-flight check and the results backstop; undefined (both off) without a Redis address. */
   queue: queueOf(env),
+  /** How long the results the reaper records live, and the results stream's cap (the bridge's settings). */
+  results: resultSettingsOf(env),
 }));
 
 export type ReaperConfig = z.infer<typeof reaperSchema>;
 
 export const loadReaperConfig = (env: NodeJS.ProcessEnv = process.env): ReaperConfig => parseConfig(reaperSchema, env);
 
-/** Variables that name a Redis; any one of them turns the in-flight check on. */
+/** Variables that name a Redis; any one of them turns the in-flight check and the results backstop on. */
 const REDIS_ADDRESS = ['REDIS_URL', 'REDIS_HOST', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const;
 
 /**

@@ -13,6 +13,7 @@ import { loadReaperConfig } from './config.ts';
 import { QueueInFlight } from './in-flight.ts';
 import { ReaperMetrics } from './metrics.ts';
 import { Reaper } from './reap.ts';
+import { QueueResults } from './results.ts';
 import { Runs } from './runs.ts';
 
 export async function main(_argv: string[]): Promise<void> {
@@ -24,6 +25,7 @@ export async function main(_argv: string[]): Promise<void> {
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
+  const results = queue ? new QueueResults(queue, config.results) : undefined;
 
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,
@@ -34,6 +36,7 @@ export async function main(_argv: string[]): Promise<void> {
     dryRun: config.dryRun,
     calls,
     ...(inFlight ? { inFlight } : {}),
+    ...(results ? { results } : {}),
     log,
   });
   const health = new Health([PERMISSIONS_CHECK]);
@@ -50,7 +53,7 @@ export async function main(_argv: string[]): Promise<void> {
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
     access.stop();
-    await Promise.all([calls.close(), inFlight?.close(), auth.close()]);
+    await Promise.all([calls.close(), inFlight?.close(), results?.close(), auth.close()]);
   });
   log.info(
     {
@@ -62,6 +65,8 @@ export async function main(_argv: string[]): Promise<void> {
       concurrency: config.concurrency,
       // Where expired Jobs are checked for a queue item still in flight (none: no Redis configured).
       inFlightCheck: inFlight ? { queue: inFlight.describe, source: inFlight.source } : 'off',
+      // Where the results of that queue's Jobs are checked (and recorded) before they go.
+      resultsBackstop: results ? { results: results.describe, retentionSeconds: config.results.retentionSeconds } : 'off',
     },
     'reaper listening',
   );

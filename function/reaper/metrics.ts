@@ -1,4 +1,4 @@
-/** The reaper's Prometheus metrics: runs, deletions, errors, duration (and what it examined and kept). */
+/** The reaper's Prometheus metrics: runs, deletions, errors, duration (and what it examined, kept and recorded). */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { HttpError } from '../http/errors.ts';
 import type { ReapSummary } from './summary.ts';
@@ -12,6 +12,7 @@ export class ReaperMetrics {
   private readonly duration: Histogram<'outcome'>;
   private readonly examined: Counter;
   private readonly kept: Counter<'reason'>;
+  private readonly recorded: Counter<'state'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -37,6 +38,12 @@ export class ReaperMetrics {
     });
     this.examined = new Counter({ name: 'job_robot_reaper_jobs_examined_total', help: 'Jobs the reaper listed and judged', registers });
     this.kept = new Counter({ name: 'job_robot_reaper_jobs_kept_total', help: 'Jobs the reaper left in place, by reason', labelNames: ['reason'], registers });
+    this.recorded = new Counter({
+      name: 'job_robot_reaper_results_recorded_total',
+      help: "Results the reaper recorded from finished Jobs because the queue's Redis did not have them final, by state",
+      labelNames: ['state'],
+      registers,
+    });
   }
 
   /** Records a run that finished (possibly with per-Job errors). */
@@ -47,6 +54,7 @@ export class ReaperMetrics {
     this.examined.inc(summary.examined);
     for (const [cls, n] of Object.entries(summary.deletedByClass)) if (n) this.deleted.inc({ class: cls }, n);
     for (const [reason, n] of Object.entries(summary.kept)) if (n) this.kept.inc({ reason }, n);
+    for (const [state, n] of Object.entries(summary.results?.recorded ?? {})) if (n) this.recorded.inc({ state }, n);
     for (const f of summary.failures) this.errors.inc({ stage: 'delete', reason: f.reason });
     // failures beyond the listed ones still count
     const unlisted = summary.errors - summary.failures.length;

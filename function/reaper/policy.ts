@@ -3,8 +3,8 @@
  * No I/O and no clock of its own; `now` comes in, so ages are testable without waiting.
  */
 import type { V1Job } from '@kubernetes/client-node';
-import { EVENT_ID_ANNOTATION, EVENT_SOURCE_ANNOTATION } from '../kube/labels.ts';
-import { terminalCondition, timeOf, type JobClass } from '../kube/job-outcome.ts';
+import { jobEvent, jobOutcome, terminalCondition, timeOf, type JobClass, type JobOutcome } from '../kube/job-outcome.ts';
+import { MAX_MESSAGE_CHARS, MAX_REASON_CHARS } from '../queue/results.ts';
 
 export type { JobClass };
 
@@ -17,7 +17,18 @@ export interface Retention {
 export type Policy = Record<JobClass, Retention>;
 
 /** Why a Job stays. Every examined Job that is not deleted is counted under exactly one. */
-export const KEEP_REASONS = ['running', 'suspended', 'deleting', 'no-finish-time', 'within-max-age', 'newest', 'in-flight', 'in-flight-unknown'] as const;
+export const KEEP_REASONS = [
+  'running',
+  'suspended',
+  'deleting',
+  'no-finish-time',
+  'within-max-age',
+  'newest',
+  'in-flight',
+  'in-flight-unknown',
+  /** Expired, but its result is not final in Redis and could not be recorded this run (see backstop.ts). */
+  'result-unrecorded',
+] as const;
 export type KeepReason = (typeof KEEP_REASONS)[number];
 
 /** What the reaper needs of a Job after deciding: small, so thousands cost little memory. */
@@ -32,7 +43,12 @@ export interface FinishedJob extends JobRef {
   finishedAt: number;
   /** The event the Job was made for (its annotations), when it carries both. */
   event?: EventRef;
+  /** With `event`: what became of the Job, for its result record, reason and message cut to what a record keeps. */
+  outcome?: FinishedOutcome;
 }
+
+/** A finished Job's outcome (kube/job-outcome.ts). */
+export type FinishedOutcome = JobOutcome & { state: JobClass };
 
 /** A CloudEvent's identity: id and source. */
 export interface EventRef {
@@ -151,8 +167,8 @@ export class Triage {
     const ref: JobRef = { name: job.metadata?.name ?? '', uid: job.metadata?.uid ?? '' };
     const s = finishState(job);
     if (s.state !== 'finished') return [{ action: 'keep', job: ref, reason: s.state, ...(s.class ? { class: s.class } : {}) }];
-    const event = eventOf(job);
-    const finished: FinishedJob = { ...ref, class: s.class, finishedAt: s.finishedAt, ...(event ? { event } : {}) };
+    const event = jobEvent(job);
+    const finished: FinishedJob = { ...ref, class: s.class, finishedAt: s.finishedAt, ...(event ? { event, outcome: finishedOutcome(job, s.class) } : {}) };
     const out = this.newest[s.class].offer(finished);
     return out ? [this.byAge(out)] : [];
   }
@@ -176,9 +192,13 @@ export class Triage {
 
 const ref = (job: FinishedJob): JobRef => ({ name: job.name, uid: job.uid });
 
-function eventOf(job: V1Job): EventRef | undefined {
-  const annotations = job.metadata?.annotations;
-  const id = annotations?.[EVENT_ID_ANNOTATION];
-  const source = annotations?.[EVENT_SOURCE_ANNOTATION];
-  return id && source ? { id, source } : undefined;
+const cut = (text: string | undefined, max: number): string | undefined => (text !== undefined && text.length > max ? text.slice(0, max) : text);
+
+/**
+ * The outcome of a Job that finished as `cls`, bounded: the keep-newest heaps may hold thousands,
+ * and a condition's message is free text.
+ */
+export function finishedOutcome(job: V1Job, cls: JobClass): FinishedOutcome {
+  const o = jobOutcome(job);
+  return { ...o, state: cls, reason: cut(o.reason, MAX_REASON_CHARS), message: cut(o.message, MAX_MESSAGE_CHARS) };
 }

@@ -1,7 +1,8 @@
 /**
  * One reaper run: list job-robot's Jobs page by page, triage them as they stream past, and delete
- * the expired ones with bounded concurrency. Memory holds one page, the in-flight deletions and the
- * keep-newest heaps, whatever the namespace holds.
+ * the expired ones with bounded concurrency. With the bridge's Redis, each page's results are
+ * checked (and recorded where missing) before any of its Jobs is deleted (backstop.ts). Memory
+ * holds one page, the in-flight deletions and the keep-newest heaps, whatever the namespace holds.
  */
 import {
   ApiException,
@@ -18,11 +19,13 @@ import type { CallOptions } from '../kube/call-options.ts';
 import { ownerSelector } from '../kube/labels.ts';
 import { DELETE_JOBS, LIST_JOBS } from '../kube/permissions.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { Backstop } from './backstop.ts';
 import { runFailure } from './errors.ts';
 import { HeldBack } from './held-back.ts';
 import type { InFlightCheck } from './in-flight.ts';
 import { Limiter } from '../async/limiter.ts';
-import { Triage, type Decision, type FinishedJob, type Policy } from './policy.ts';
+import { Triage, type Decision, type FinishedJob, type KeepReason, type Policy } from './policy.ts';
+import type { ResultsStore } from './results.ts';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.ts';
 import { SummaryBuilder, type ReapSummary } from './summary.ts';
 
@@ -47,6 +50,8 @@ export interface ReaperOptions {
   calls?: CallOptions;
   /** Keeps expired Jobs whose queue item the bridge may still deliver again (see in-flight.ts). */
   inFlight?: InFlightCheck;
+  /** The bridge's results: a Job of its queue goes only once its result is final there (see backstop.ts). */
+  results?: ResultsStore;
   log?: Logger;
 }
 
@@ -95,7 +100,7 @@ export class Reaper {
     const now = this.now();
     const dryRun = opts.dryRun ?? this.dryRun;
     const log = (opts.log ?? this.log).child({ namespace: this.namespace, dryRun });
-    const summary = new SummaryBuilder({ namespace: this.namespace, selector: this.selector, dryRun, now });
+    const summary = new SummaryBuilder({ namespace: this.namespace, selector: this.selector, dryRun, now, results: this.options.results !== undefined });
     const triage = new Triage(this.options.policy, now.getTime());
     const limiter = new Limiter(this.options.concurrency);
     let fatal: unknown;
@@ -105,12 +110,17 @@ export class Reaper {
       opts.onDecision?.(d);
     };
     const held = new HeldBack(this.options.inFlight, log);
+    const results = this.options.results ? new Backstop(this.options.results, dryRun, summary, log) : undefined;
     const act = async (d: Decision): Promise<void> => {
-      if (d.action === 'keep' || (!held.applies(d.job) && (dryRun || fatal))) return record(d);
+      if (d.action === 'keep') return record(d);
+      // Scheduling stops with an abort; the Jobs of the page not yet acted on are left for the next run.
+      if (opts.signal?.aborted) return;
+      if (results && !results.mayDelete(d.job)) return record(keep(d.job, 'result-unrecorded'));
+      if (!held.applies(d.job) && (dryRun || fatal)) return record(d);
       // A question to Redis takes a slot like a delete, so a page of them runs `concurrency` at a time.
       await limiter.run(async () => {
         const kept = await held.reason(d.job);
-        record(kept ? { action: 'keep', job: { name: d.job.name, uid: d.job.uid }, reason: kept, class: d.job.class } : d);
+        record(kept ? keep(d.job, kept) : d);
         if (kept || dryRun || fatal) return;
         await this.delete(d.job, summary, log).catch((err: unknown) => {
           fatal ??= err;
@@ -121,11 +131,17 @@ export class Reaper {
 
     try {
       pages: for await (const page of this.pages(log, opts.beforeNextPage)) {
+        // The page is decided first, so its results are read and recorded in one round trip each.
+        const decided: Decision[] = [];
         for (const job of page) {
-          if (stopping()) break pages;
+          if (stopping()) break;
           summary.examined();
-          for (const d of triage.offer(job)) await act(d);
+          results?.examine(job);
+          decided.push(...triage.offer(job));
         }
+        await results?.settle(decided);
+        for (const d of decided) await act(d);
+        if (stopping()) break pages;
       }
       if (!stopping()) for (const d of triage.finish()) await act(d);
     } catch (err) {
@@ -206,6 +222,8 @@ export class Reaper {
     }
   }
 }
+
+const keep = (job: FinishedJob, reason: KeepReason): Decision => ({ action: 'keep', job: { name: job.name, uid: job.uid }, reason, class: job.class });
 
 /** The resume token a 410 Expired answer to a continued list carries, if any. */
 export function continueAfterExpiry(err: unknown): string | undefined {

@@ -47,9 +47,10 @@ export class Runs {
       const summary = await reaper.run({ log, ...(this.deps.signal ? { signal: this.deps.signal } : {}) });
       const outcome = metrics.completed(summary);
       const { examined, expired, deleted, alreadyGone, errors, kept, durationMs, dryRun } = summary;
-      const fields = { outcome, dryRun, examined, expired, deleted, alreadyGone, errors, kept, durationMs };
+      const fields = { outcome, dryRun, examined, expired, deleted, alreadyGone, errors, kept, ...(summary.results ? { results: summary.results } : {}), durationMs };
       // A run that found nothing to do is debug: with a ping every few seconds, info would be noise.
-      const eventful = expired > 0 || kept['in-flight'] > 0 || kept['in-flight-unknown'] > 0 || summary.interrupted;
+      const recorded = summary.results ? summary.results.recorded.succeeded + summary.results.recorded.failed : 0;
+      const eventful = expired > 0 || kept['in-flight'] > 0 || kept['in-flight-unknown'] > 0 || kept['result-unrecorded'] > 0 || recorded > 0 || summary.interrupted;
       if (errors) log.warn(fields, `reaper run: ${errors} Job(s) could not be deleted`);
       else log[eventful ? 'info' : 'debug'](fields, dryRun ? `reaper dry run: would delete ${expired} Job(s)` : `reaper run: deleted ${deleted} Job(s)`);
       return summary;

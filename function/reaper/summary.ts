@@ -17,6 +17,18 @@ export interface WouldDelete {
   finishedAt: string;
 }
 
+/** With the bridge's Redis: what the results backstop did (backstop.ts). */
+export interface ResultsSummary {
+  /** Results this run recorded (moved to a final state) from the Jobs, by state: missing or not final in Redis before. */
+  recorded: Record<JobClass, number>;
+  /** Finished Jobs without the event annotations: no result to record; the policy alone decides them. */
+  withoutEvent: number;
+  /** Finished Jobs of another event source than the bridge's queue: their results are not this queue's. */
+  otherSource: number;
+  /** Redis did not answer or refused: the run recorded no more results and kept the queue's expired Jobs (`kept['result-unrecorded']`). */
+  unavailable: boolean;
+}
+
 export interface ReapSummary {
   namespace: string;
   selector: string;
@@ -35,6 +47,8 @@ export interface ReapSummary {
   kept: Record<KeepReason, number>;
   errors: number;
   failures: JobFailure[];
+  /** With the bridge's Redis only. A dry run reads and records no results. */
+  results?: ResultsSummary;
   /** Dry run only: what a real run would delete (first MAX_LISTED). */
   wouldDelete?: WouldDelete[];
   /** The run stopped early (shutdown); counts cover what it did. */
@@ -45,7 +59,7 @@ export interface ReapSummary {
 export class SummaryBuilder {
   private readonly s: ReapSummary;
 
-  constructor(base: { namespace: string; selector: string; dryRun: boolean; now: Date }) {
+  constructor(base: { namespace: string; selector: string; dryRun: boolean; now: Date; results?: boolean }) {
     this.s = {
       namespace: base.namespace,
       selector: base.selector,
@@ -59,6 +73,7 @@ export class SummaryBuilder {
       kept: Object.fromEntries(KEEP_REASONS.map((r) => [r, 0])) as Record<KeepReason, number>,
       errors: 0,
       failures: [],
+      ...(base.results ? { results: { recorded: { succeeded: 0, failed: 0 }, withoutEvent: 0, otherSource: 0, unavailable: false } } : {}),
       ...(base.dryRun ? { wouldDelete: [] } : {}),
       interrupted: false,
       durationMs: 0,
@@ -92,6 +107,22 @@ export class SummaryBuilder {
   failed(failure: JobFailure): void {
     this.s.errors++;
     if (this.s.failures.length < MAX_LISTED) this.s.failures.push(failure);
+  }
+
+  resultRecorded(state: JobClass): void {
+    if (this.s.results) this.s.results.recorded[state]++;
+  }
+
+  resultWithoutEvent(): void {
+    if (this.s.results) this.s.results.withoutEvent++;
+  }
+
+  resultOfOtherSource(): void {
+    if (this.s.results) this.s.results.otherSource++;
+  }
+
+  resultsUnavailable(): void {
+    if (this.s.results) this.s.results.unavailable = true;
   }
 
   interrupted(): void {

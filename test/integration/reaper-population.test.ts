@@ -147,7 +147,7 @@ describe('reaper on the real control plane: a mixed population, as job-robot', f
     const s = await reaperAs(api).run();
     expect(deleted.sort()).to.deep.equal(EXPIRED_OWNED);
     expect(s).to.deep.include({ examined: 9, expired: 4, deleted: 4, alreadyGone: 0, errors: 0, deletedByClass: { succeeded: 2, failed: 2 } });
-    expect(s.kept).to.deep.equal({ running: 1, suspended: 1, deleting: 1, 'no-finish-time': 0, 'within-max-age': 2, newest: 0, 'in-flight': 0, 'in-flight-unknown': 0 });
+    expect(s.kept).to.deep.equal({ running: 1, suspended: 1, deleting: 1, 'no-finish-time': 0, 'within-max-age': 2, newest: 0, 'in-flight': 0, 'in-flight-unknown': 0, 'result-unrecorded': 0 });
     const remaining = await eventually(async () => {
       const names = await jobNames();
       return names.length === before.length - 4 ? names : undefined;

@@ -133,7 +133,8 @@ describe('reaper process: node function/cli.ts reaper', function () {
       [EVENT_SOURCE_ANNOTATION]: source,
       [EVENT_ID_ANNOTATION]: 'item-1',
     });
-    expect(((await (await ping(c, 'held')).json()) as ReapSummary).kept['in-flight-unknown']).to.equal(1);
+    // Its result cannot be read either: the results backstop keeps it before the in-flight check is asked.
+    expect(((await (await ping(c, 'held')).json()) as ReapSummary).kept['result-unrecorded']).to.equal(1);
     expect(await runLine('held'), c.stdout()).to.deep.include({ level: 'info', message: 'reaper run: deleted 0 Job(s)', deleted: 0 });
   });
 

@@ -307,7 +307,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
       expect(api.deletes).to.deep.equal([]);
       expect(s).to.deep.include({ dryRun: true, examined: 3, expired: 1, deleted: 0 });
       expect(s.wouldDelete).to.deep.equal([{ job: 'old', class: 'succeeded', finishedAt: finishTime(old!) }]);
-      expect(s.kept).to.deep.equal({ running: 1, suspended: 0, deleting: 0, 'no-finish-time': 0, 'within-max-age': 1, newest: 0, 'in-flight': 0, 'in-flight-unknown': 0 });
+      expect(s.kept).to.deep.equal({ running: 1, suspended: 0, deleting: 0, 'no-finish-time': 0, 'within-max-age': 1, newest: 0, 'in-flight': 0, 'in-flight-unknown': 0, 'result-unrecorded': 0 });
       expect(s.expired + Object.values(s.kept).reduce((a, b) => a + b, 0)).to.equal(s.examined);
       expect(await jobNames()).to.deep.equal(['old', 'running', 'young']);
     });

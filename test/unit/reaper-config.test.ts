@@ -21,6 +21,7 @@ describe('reaper config', function () {
       pageSize: 500,
       dryRun: false,
       queue: undefined,
+      results: { retentionSeconds: 86_400, streamMaxLen: 100_000 },
     });
   });
 
@@ -111,6 +112,17 @@ describe('reaper config', function () {
       expect(() => load({ REDIS_SENTINELS: 's:1' })).to.throw(ConfigError, /REDIS_SENTINEL_MASTER/);
       expect(() => load({ MODE: 'queue' })).to.throw(ConfigError, /MODE/);
       expect(() => load({ QUEUE_KEY: 'a}b' })).to.throw(ConfigError, /QUEUE_KEY/);
+    });
+  });
+
+  describe('the results backstop (the bridge\'s results variables)', function () {
+    it('reads RESULT_RETENTION_SECONDS and RESULTS_MAX_LEN as the bridge does', function () {
+      expect(load({ RESULT_RETENTION_SECONDS: '3600', RESULTS_MAX_LEN: '5000' }).results).to.deep.equal({ retentionSeconds: 3600, streamMaxLen: 5000 });
+    });
+
+    it('refuses a retention under a minute, naming the variable', function () {
+      expect(() => load({ RESULT_RETENTION_SECONDS: '59' })).to.throw(ConfigError, /RESULT_RETENTION_SECONDS/);
+      expect(() => load({ RESULTS_MAX_LEN: 'many' })).to.throw(ConfigError, /RESULTS_MAX_LEN/);
     });
   });
 });
