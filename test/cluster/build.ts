@@ -213,7 +213,7 @@ export function ensureBinaries(wanted: readonly Binary[] = BINARIES): Promise<Bi
 
 // ---- Knative Eventing's data plane ----
 
-export const KNATIVE_BINARIES = ['broker-filter', 'imc-dispatcher', 'mtping'] as const;
+export const KNATIVE_BINARIES = ['broker-ingress', 'broker-filter', 'imc-dispatcher', 'mtping'] as const;
 export type KnativeBinary = (typeof KNATIVE_BINARIES)[number];
 export type KnativeBinaries = Record<KnativeBinary, string>;
 
@@ -229,8 +229,9 @@ const KNATIVE_CRDS = [
 ];
 /** The ConfigMaps Knative installs into its system namespace, as released. */
 const KNATIVE_CONFIGMAPS = ['features', 'logging', 'observability', 'tracing', 'leader-election'].map((n) => `config/core/configmaps/${n}.yaml`);
-/** The ServiceAccounts, roles and bindings of the three components, as released. */
-const KNATIVE_RBAC = [
+/** The ServiceAccounts, roles and bindings of the four components, as released. */
+const KNATIVE_ROLES = [
+  ...['serviceaccount', 'serviceaccount-oidc', 'clusterrole', 'clusterrolebinding', 'role', 'rolebinding'].map((n) => `config/brokers/mt-channel-broker/roles/ingress-${n}.yaml`),
   ...['serviceaccount', 'clusterrole', 'clusterrolebinding', 'role', 'rolebinding'].map((n) => `config/brokers/mt-channel-broker/roles/filter-${n}.yaml`),
   'config/channels/in-memory-channel/200-imc-dispatcher-serviceaccount.yaml',
   'config/channels/in-memory-channel/roles/dispatcher-clusterrole.yaml',
@@ -238,21 +239,28 @@ const KNATIVE_RBAC = [
   'config/core/roles/pingsource-mt-adapter-clusterrole.yaml',
 ];
 
+/**
+ * Knative Eventing's data plane: the broker ingress and filter, the in-memory channel's dispatcher
+ * and the PingSource adapter. Their roles are in `roles/`. A cache folder holding `rbac/` instead
+ * (the roles of all but the ingress) is completed in place: the ingress is built and `roles/`
+ * written, and `rbac/` stays for checkouts that read it.
+ */
 const knativeSet: BinarySet<KnativeBinary> = {
   label: 'knative',
   dir: knativeCacheDir,
   sources: {
+    'broker-ingress': { module: 'knative', pkg: 'knative.dev/eventing/cmd/broker/ingress' },
     'broker-filter': { module: 'knative', pkg: 'knative.dev/eventing/cmd/broker/filter' },
     'imc-dispatcher': { module: 'knative', pkg: 'knative.dev/eventing/cmd/in_memory/channel_dispatcher' },
     mtping: { module: 'knative', pkg: 'knative.dev/eventing/cmd/mtping' },
   },
   versions: [`knative.dev/eventing ${eventingVersion}`],
-  coldNote: 'a cold build downloads the modules and compiles three Knative Eventing programs: up to 10 minutes on 2 cores; later runs reuse them',
+  coldNote: 'a cold build downloads the modules and compiles four Knative Eventing programs: up to 10 minutes on 2 cores; later runs reuse them',
   extras: {
-    names: ['crds', 'configmaps', 'rbac'],
+    names: ['crds', 'configmaps', 'roles'],
     async make(staging) {
       const eventing = await moduleDir('knative', 'knative.dev/eventing');
-      for (const [folder, files] of [['crds', KNATIVE_CRDS], ['configmaps', KNATIVE_CONFIGMAPS], ['rbac', KNATIVE_RBAC]] as const) {
+      for (const [folder, files] of [['crds', KNATIVE_CRDS], ['configmaps', KNATIVE_CONFIGMAPS], ['roles', KNATIVE_ROLES]] as const) {
         mkdirSync(join(staging, folder));
         for (const file of files) cpSync(join(eventing, file), join(staging, folder, file.split('/').at(-1)!));
       }
@@ -260,7 +268,7 @@ const knativeSet: BinarySet<KnativeBinary> = {
   },
 };
 
-/** The folder of Knative's data plane: the binaries, `crds/`, `configmaps/` and `rbac/`; builds what is missing first. */
+/** The folder of Knative's data plane: the binaries, `crds/`, `configmaps/` and `roles/`; builds what is missing first. */
 export async function ensureKnative(): Promise<{ binaries: KnativeBinaries; dir: string }> {
   const binaries = await ensure(knativeSet, KNATIVE_BINARIES);
   return { binaries, dir: knativeSet.dir() };

@@ -2,7 +2,17 @@
  * The Broker and Trigger of config/broker.yaml in a test namespace, with the status Knative's
  * eventing controller would give them, and the in-memory channel it would create for the Broker
  * with the Trigger's Subscription written into it. Events then take the cluster's path from the
- * channel on: channel dispatcher → broker filter → launcher, dead letters → dead-letter sink.
+ * channel on: channel dispatcher → broker filter → launcher, dead letters → dead-letter sink; and,
+ * when the plane runs the broker ingress, from the Broker's address on: ingress → channel → ….
+ *
+ * What the broker ingress reads of the Broker (knative.dev/eventing pkg/broker/ingress
+ * ingress_handler.go): the Broker from its informer by the request path `/<namespace>/<name>`; the
+ * channel's address from the status annotation `knative.dev/channelAddress` (and, with OIDC, its
+ * audience from `knative.dev/channelAudience`), which the Broker reconciler copies from the
+ * channel's status (pkg/reconciler/broker/broker.go); with OIDC, the Broker's own audience
+ * (`status.address.audience`) and `status.policies`. routeBroker writes those as that reconciler
+ * would; `status.policies` stays empty, as it does when no EventPolicy names the Broker (then
+ * config-features' default-authorization-mode decides).
  */
 import { CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
@@ -30,6 +40,14 @@ interface KObject extends KubernetesObject {
 export interface BrokerRoute {
   namespace: string;
   trigger: KObject;
+  /** The Broker's address, as its status gives it: `http://broker-ingress.<system>.svc.cluster.local/<ns>/<broker>`. */
+  brokerUrl: string;
+  /**
+   * The same Broker at the ingress's local port, for senders that do not go through the
+   * cluster-names proxy (the bridge: a Node process with its own HTTP agent, which reads no
+   * HTTP_PROXY). Undefined when the plane runs no ingress.
+   */
+  localBrokerUrl: string | undefined;
   /** `http://<broker>-kne-trigger-kn-channel.<ns>.svc.cluster.local`: where the broker ingress posts. */
   channelUrl: string;
   launcherUrl: string;
@@ -43,6 +61,8 @@ export interface BrokerRoute {
   toLauncher(id: string): Exchange[];
   toFilter(id: string): Exchange[];
   toSink(id: string): Exchange[];
+  /** The requests for event `id` that reached the Broker's channel (from the ingress, or publish()). */
+  toChannel(id: string): Exchange[];
   /** Deletes the channel (waiting until the dispatcher released it), the Trigger and the Broker. */
   remove(): Promise<void>;
 }
@@ -111,9 +131,11 @@ export async function routeBroker(
   const brokerName = brokerDoc.metadata!.name!;
   const launcherUrl = ClusterNames.url('job-robot-launcher', namespace);
   const sinkUrl = ClusterNames.url('job-robot-dead-letter', namespace);
-  const ingressUrl = ClusterNames.url('broker-ingress', plane.system, `/${namespace}/${brokerName}`);
+  const brokerUrl = `${plane.ingressUrl}/${namespace}/${brokerName}`;
   const channelName = `${brokerName}-kne-trigger`;
   const channelUrl = ClusterNames.url(`${channelName}-kn-channel`, namespace);
+  const channelAudience = `messaging.knative.dev/inmemorychannel/${namespace}/${channelName}`;
+  const brokerAudience = `eventing.knative.dev/broker/${namespace}/${brokerName}`;
   plane.names.set(new URL(launcherUrl).hostname, opts.launcherPort);
   plane.names.set(new URL(sinkUrl).hostname, opts.sinkPort);
   plane.names.set(new URL(channelUrl).hostname, DISPATCHER_PORTS[0]);
@@ -126,10 +148,18 @@ export async function routeBroker(
 
   const brokerBody: KObject = { ...brokerDoc, metadata: { ...brokerDoc.metadata, namespace } };
   const broker = (await api.createNamespacedCustomObject({ ...EVENTING, namespace, plural: 'brokers', body: brokerBody })) as KObject;
+  // With OIDC, the reconciler gives the Broker its audience and copies the channel's.
+  const address = { name: 'http', url: brokerUrl, ...(oidc ? { audience: brokerAudience } : {}) };
   await setStatus('brokers', EVENTING, broker, {
-    address: { name: 'http', url: ingressUrl },
-    addresses: [{ name: 'http', url: ingressUrl }],
-    annotations: { 'knative.dev/channelAddress': channelUrl, 'knative.dev/channelAPIVersion': 'messaging.knative.dev/v1', 'knative.dev/channelKind': 'InMemoryChannel', 'knative.dev/channelName': channelName },
+    address,
+    addresses: [address],
+    annotations: {
+      'knative.dev/channelAddress': channelUrl,
+      'knative.dev/channelAPIVersion': 'messaging.knative.dev/v1',
+      'knative.dev/channelKind': 'InMemoryChannel',
+      'knative.dev/channelName': channelName,
+      ...(oidc ? { 'knative.dev/channelAudience': channelAudience } : {}),
+    },
     deadLetterSinkUri: sinkUrl,
     ...(oidc ? { deadLetterSinkAudience: audienceOf((brokerDoc.spec as { delivery?: { deadLetterSink?: { audience?: string } } }).delivery?.deadLetterSink) } : {}),
     conditions: ready(['Addressable', 'DeadLetterSinkResolved', 'EventPoliciesReady', 'FilterReady', 'IngressReady', 'TriggerChannelReady']),
@@ -180,8 +210,7 @@ export async function routeBroker(
         delivery: { ...deliveryFields, deadLetterSink: { uri: `${plane.filterUrl}${triggerPath}/dls`, audience: FILTER_AUDIENCE } },
         auth: { serviceAccountName: subscriptionIdentity },
       }
-    : { subscriberUri: `${plane.filterUrl}${triggerPath}`, replyUri: ingressUrl, delivery: { ...deliveryFields, deadLetterSink: { uri: sinkUrl } } };
-  const channelAudience = `messaging.knative.dev/inmemorychannel/${namespace}/${channelName}`;
+    : { subscriberUri: `${plane.filterUrl}${triggerPath}`, replyUri: brokerUrl, delivery: { ...deliveryFields, deadLetterSink: { uri: sinkUrl } } };
   const channel = (await api.createNamespacedCustomObject({
     ...MESSAGING,
     namespace,
@@ -238,18 +267,44 @@ export async function routeBroker(
     `the broker filter to serve Trigger ${namespace}/${trigger.metadata!.name}`,
   );
 
+  // The ingress knows the Broker once an event whose TTL it exhausts is answered 400 (the TTL is
+  // checked after the Broker is looked up, and before anything is sent on) rather than 404. The
+  // Broker's status was written before the Trigger and the channel, so the ingress's informer has
+  // it by now too.
+  const ingressPort = plane.ingress?.port;
+  const localBrokerUrl = ingressPort === undefined ? undefined : `http://127.0.0.1:${ingressPort}/${namespace}/${brokerName}`;
+  if (localBrokerUrl) {
+    await eventually(
+      async () => {
+        const res = await fetch(localBrokerUrl, {
+          method: 'POST',
+          headers: { 'ce-specversion': '1.0', 'ce-id': `probe-${randomUUID()}`, 'ce-source': '/knative-objects', 'ce-type': 'dev.job-robot.probe', 'ce-knativebrokerttl': '1' },
+          body: '',
+          signal: AbortSignal.timeout(2_000),
+        });
+        await res.arrayBuffer();
+        return res.status === 400;
+      },
+      30_000,
+      `the broker ingress to serve Broker ${namespace}/${brokerName}`,
+    );
+  }
+
   const sent = (url: string, id: string) =>
     plane.names.exchanges.filter((e) => e.host === new URL(url).host && decodeURIComponent(String(e.headers['ce-id'] ?? '')) === id);
 
   return {
     namespace,
     trigger,
+    brokerUrl,
+    localBrokerUrl,
     channelUrl,
     launcherUrl,
     sinkUrl,
     toLauncher: (id) => sent(launcherUrl, id),
     toFilter: (id) => sent(plane.filterUrl, id),
     toSink: (id) => sent(sinkUrl, id),
+    toChannel: (id) => sent(channelUrl, id),
     async publish(headers, body = '') {
       // With OIDC, the channel takes a token for its audience from a sender of its namespace
       // (default-authorization-mode allow-same-namespace; in a cluster, the Broker's EventPolicy

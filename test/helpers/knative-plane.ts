@@ -1,8 +1,8 @@
 /**
  * Knative Eventing's data plane as local processes against the test control plane: the real
- * broker filter (`cmd/broker/filter`), the in-memory channel's dispatcher
- * (`cmd/in_memory/channel_dispatcher`) and the PingSource adapter (`cmd/mtping`), all built from
- * knative.dev/eventing (test/cluster/knative/go.mod) by test/cluster/build.ts.
+ * broker ingress (`cmd/broker/ingress`) and filter (`cmd/broker/filter`), the in-memory channel's
+ * dispatcher (`cmd/in_memory/channel_dispatcher`) and the PingSource adapter (`cmd/mtping`), all
+ * built from knative.dev/eventing (test/cluster/knative/go.mod) by test/cluster/build.ts.
  *
  * Each plane gets its own system namespace holding Knative's released ConfigMaps (config-features
  * settable per plane and per test) and the components' ServiceAccounts, each process acting as its
@@ -26,7 +26,7 @@ import { ClusterNames } from './knative-names.ts';
 /** The in-memory channel dispatcher's ports (the PingSource adapter's probes use the first): constants in Knative's code, not settable. */
 export const DISPATCHER_PORTS = [8080, 8443] as const;
 
-export type Component = 'filter' | 'dispatcher' | 'mtping';
+export type Component = 'ingress' | 'filter' | 'dispatcher' | 'mtping';
 
 /** One Knative process, its log kept in a file. */
 export class KnativeProcess {
@@ -80,11 +80,14 @@ export interface KnativePlane {
   system: string;
   names: ClusterNames;
   binaries: KnativeBinaries;
+  ingress?: KnativeProcess;
   filter?: KnativeProcess;
   dispatcher?: KnativeProcess;
   mtping?: KnativeProcess;
   /** `http://broker-filter.<system>.svc.cluster.local` */
   filterUrl: string;
+  /** `http://broker-ingress.<system>.svc.cluster.local`: a Broker's address is this and `/<namespace>/<name>`. */
+  ingressUrl: string;
   /** Merges `flags` into config-features; the components watch it and pick them up. */
   setFeatures(flags: Record<string, string>): Promise<void>;
   /** The last lines of every process's log, for failure messages. */
@@ -166,15 +169,15 @@ export async function applyConfigMaps(admin: KubeConfig, dir: string, system: st
 }
 
 /** The ServiceAccount each component runs as in a Knative install (config/ of the release). */
-const SERVICE_ACCOUNTS = { filter: 'mt-broker-filter', dispatcher: 'imc-dispatcher', mtping: 'pingsource-mt-adapter' } as const;
+const SERVICE_ACCOUNTS = { ingress: 'mt-broker-ingress', filter: 'mt-broker-filter', dispatcher: 'imc-dispatcher', mtping: 'pingsource-mt-adapter' } as const;
 
 /**
- * The components' ServiceAccounts, Roles and bindings into `system`, their ClusterRoles as
- * released; ClusterRoleBindings get the namespace in their names, so planes do not share them.
- * Returns the names of the ClusterRoleBindings made.
+ * The components' ServiceAccounts, Roles and bindings (the files in `dir`/`folder`) into
+ * `system`, their ClusterRoles as released; ClusterRoleBindings get the namespace in their names,
+ * so planes do not share them. Returns the names of the ClusterRoleBindings made.
  */
-export async function applyRbac(admin: KubeConfig, dir: string, system: string): Promise<string[]> {
-  const folder = join(dir, 'rbac');
+export async function applyRbac(admin: KubeConfig, dir: string, system: string, folderName = 'rbac'): Promise<string[]> {
+  const folder = join(dir, folderName);
   const bindings: string[] = [];
   for (const file of readdirSync(folder).sort()) {
     for (const doc of parseManifests(readFileSync(join(folder, file), 'utf8'))) {
@@ -236,7 +239,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
   const addedCrds = await installCrds(admin, cache);
   const system = await createNamespace(admin, 'kn-system');
   await applyConfigMaps(admin, cache, system, opts.features ?? {});
-  const clusterBindings = await applyRbac(admin, cache, system);
+  const clusterBindings = await applyRbac(admin, cache, system, 'roles');
   const names = await new ClusterNames().start();
   // In a pod, kubernetes.default.svc is the API server: Knative's OIDC verifiers read its issuer there.
   names.tunnel('kubernetes.default.svc:443', Number(new URL(admin.getCurrentCluster()!.server).port));
@@ -250,6 +253,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
   };
   process.once('exit', killOnExit);
   const filterUrl = ClusterNames.url('broker-filter', system);
+  const ingressUrl = ClusterNames.url('broker-ingress', system);
 
   const plane: KnativePlane = {
     admin,
@@ -257,6 +261,7 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
     names,
     binaries,
     filterUrl,
+    ingressUrl,
     async setFeatures(flags) {
       const core = admin.makeApiClient(CoreV1Api);
       const cm = await core.readNamespacedConfigMap({ name: 'config-features', namespace: system });
@@ -281,6 +286,26 @@ export async function startKnative(admin: KubeConfig, opts: PlaneOptions): Promi
   };
 
   try {
+    if (opts.components.includes('ingress')) {
+      // Its ports are settable (INGRESS_PORT, INGRESS_PORT_HTTPS): free ones, no lock.
+      const [port, https, profiling] = await Promise.all([freePort(), freePort(), freePort()]);
+      const ingress = startProcess(dir, 'broker-ingress', binaries['broker-ingress'], [`--kubeconfig=${await kubeconfigFor(admin, system, 'ingress', dir)}`], {
+        ...base,
+        POD_NAME: 'mt-broker-ingress-0',
+        CONTAINER_NAME: 'ingress',
+        CONFIG_LOGGING_NAME: 'config-logging',
+        CONFIG_OBSERVABILITY_NAME: 'config-observability',
+        METRICS_DOMAIN: 'knative.dev/internal/eventing',
+        INGRESS_PORT: String(port),
+        INGRESS_PORT_HTTPS: String(https),
+        PROFILING_PORT: String(profiling),
+      }, port);
+      procs.push(ingress);
+      plane.ingress = ingress;
+      names.set(new URL(ingressUrl).hostname, port);
+      // It listens once its informers have synced; `/` names no Broker and is answered 404.
+      await until(ingress, 'the broker ingress to serve', () => answers(`http://127.0.0.1:${port}/`));
+    }
     if (opts.components.includes('filter')) {
       const [port, https, profiling] = await Promise.all([freePort(), freePort(), freePort()]);
       const filter = startProcess(dir, 'broker-filter', binaries['broker-filter'], [`--kubeconfig=${await kubeconfigFor(admin, system, 'filter', dir)}`], {
