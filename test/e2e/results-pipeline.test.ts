@@ -107,7 +107,7 @@ describe('results end to end: every item ends in exactly one final state, and it
     }
   });
 
-  it('the results function killed mid-stream: no result is lost (the reaper records what its events missed)', async function () {
+  it('the results function killed mid-stream: no result is lost', async function () {
     const ids = Array.from({ length: 30 }, (_, i) => `kill-${i}`);
     const results = run.pipe.results!;
     for (const id of ids) await run.redis.lpush(run.queue, JSON.stringify({ requestId: id }));
@@ -124,6 +124,27 @@ describe('results end to end: every item ends in exactly one final state, and it
     }
     const announced = await resultsStream();
     for (const id of ids) expect(announced.filter((x) => x === id), `${id} announced once`).to.have.length(1);
+  });
+
+  it('the results function and the adapter lost together while Jobs finish (a node gone): the reaper records every result', async function () {
+    const ids = Array.from({ length: 10 }, (_, i) => `node-${i}`);
+    const { results: fn, jobWatch, kubelet, reaper } = run.pipe;
+    const byReaper = () => reaper!.metric('job_robot_reaper_results_recorded_total', { state: 'succeeded' });
+    kubelet!.pause();
+    for (const id of ids) await run.redis.lpush(run.queue, JSON.stringify({ requestId: id }));
+    await eventually(async () => (await results().getMany(ids)).every((r) => r?.state === 'created'), 60_000, 'every Job created and recorded so');
+    await Promise.all([fn!.kill9(), jobWatch!.kill('SIGKILL')]);
+    const before = await byReaper();
+    kubelet!.resume();
+    await eventually(async () => ids.every((id) => run.ledger.all().some((e) => e.eventId === id && e.finished === 'Complete')), 60_000, 'every Job complete');
+    // Back again: a restarted adapter sends nothing for Jobs that already exist, so only the backstop can record them.
+    fn!.start();
+    await fn!.ready();
+    await jobWatch!.restart();
+    let records: (ResultRecord | undefined)[] = [];
+    await eventually(async () => (records = await final(ids)).length === ids.length, 120_000, 'every result final');
+    expect(records.map((r) => r!.state)).to.deep.equal(ids.map(() => 'succeeded'));
+    expect((await byReaper()) - before, 'all recorded by the reaper').to.equal(ids.length);
   });
 });
 
