@@ -3,12 +3,14 @@
  * bare createNamespacedJob loop, in one run, on one private control plane and one private Redis.
  *
  * - Latency at a steady rate: items pushed on a fixed schedule (open loop), push to Job created as
- *   seen by a watch, against the same number of bare creates on the same schedule (the call's
- *   latency, and call start to the Job seen by the same watch).
+ *   seen by a watch, and push to the item's result recorded in Redis (the results function, fed by
+ *   Knative's ApiServerSource adapter, as shipped), against the same number of bare creates on the
+ *   same schedule (the call's latency, and call start to the Job seen by the same watch).
  * - Maximum sustained throughput: a backlog of items pushed at once, drained by the bridge
  *   (CONCURRENCY sends in flight, and twice that), against a closed createNamespacedJob loop at
  *   the same two concurrencies; each side's better median counts. Jobs per second from the 10th
- *   to the 90th percentile of the Jobs seen, median over the rounds; the order alternates.
+ *   to the 90th percentile of the Jobs seen, median over the rounds; the order alternates. The
+ *   pipeline runs with results on, and once per round with them off, to show what they cost.
  *
  * Both sides create the same Job body (the launcher's own buildJob on the same template) as the
  * same ServiceAccount; the bare loop at its best: a thread of its own and one connection pool.
@@ -174,24 +176,54 @@ async function settle(b: Bench, count: number, timeoutMs = 120_000): Promise<voi
   }
 }
 
-/** Maps each newly seen Job to its marker (pipeline items) or name (bare Jobs), with the time it was seen. */
-function seenTimes(b: Bench): { byKey: Map<string, number>; stop: () => void } {
+/**
+ * Maps each newly seen Job to its marker (pipeline items) or name (bare Jobs), with the time it was
+ * seen; `eventIds` maps a pipeline item's marker to its event id.
+ */
+function seenTimes(b: Bench): { byKey: Map<string, number>; eventIds: Map<string, string>; stop: () => void } {
   const byKey = new Map<string, number>();
+  const eventIds = new Map<string, string>();
   const stop = b.ledger.onNew((e) => {
     if (e.name.startsWith('bare-')) byKey.set(e.name, e.seenAt);
     else {
       const item = deliveredItem(e.job);
       const marker = item ? (JSON.parse(item.bytes.toString('utf8')) as { m?: string }).m : undefined;
-      if (marker) byKey.set(marker, e.seenAt);
+      if (marker) {
+        byKey.set(marker, e.seenAt);
+        eventIds.set(marker, e.eventId);
+      }
     }
   });
-  return { byKey, stop };
+  return { byKey, eventIds, stop };
 }
 
-async function pipelineLatency(b: Bench, round: number): Promise<number[]> {
+/**
+ * Notes when each item's result record first appears in Redis (the results function recorded its
+ * Job as created), polling every few milliseconds; resolves once all `count` are there.
+ */
+async function recordedTimes(b: Bench, eventIds: Map<string, string>, count: number, timeoutMs = 120_000): Promise<Map<string, number>> {
+  const at = new Map<string, number>();
+  const deadline = Date.now() + timeoutMs;
+  while (at.size < count) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${at.size} of ${count} results recorded`);
+    const waiting = [...eventIds].filter(([m]) => !at.has(m));
+    if (waiting.length) {
+      const p = b.redis.pipeline();
+      for (const [, id] of waiting) p.exists(b.pipe.keys.result(id));
+      const replies = (await p.exec()) ?? [];
+      const t = now();
+      waiting.forEach(([m], i) => void (replies[i]?.[1] === 1 && at.set(m, t)));
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return at;
+}
+
+async function pipelineLatency(b: Bench, round: number): Promise<{ created: number[]; recorded: number[] }> {
   const seen = seenTimes(b);
   const pushedAt = new Map<string, number>();
   const pushes: Promise<unknown>[] = [];
+  const recorded = recordedTimes(b, seen.eventIds, LATENCY_ITEMS);
   const t0 = now() + 100;
   for (let i = 0; i < LATENCY_ITEMS; i++) {
     await sleepUntil(t0 + (i * 1000) / RATE);
@@ -201,8 +233,12 @@ async function pipelineLatency(b: Bench, round: number): Promise<number[]> {
   }
   await Promise.all(pushes);
   await settle(b, b.ledger.entries.size + (LATENCY_ITEMS - seen.byKey.size));
+  const recordedAt = await recorded;
   seen.stop();
-  return [...pushedAt].map(([m, at]) => seen.byKey.get(m)! - at);
+  return {
+    created: [...pushedAt].map(([m, at]) => seen.byKey.get(m)! - at),
+    recorded: [...pushedAt].map(([m, at]) => recordedAt.get(m)! - at),
+  };
 }
 
 async function bareLatency(b: Bench, round: number): Promise<{ call: number[]; seen: number[] }> {
@@ -225,7 +261,7 @@ function cpuMs(pid: number | undefined): number {
 }
 
 /** CPU used by the launcher and the bridge during the pipeline's throughput runs. */
-const pipelineCpu = { launcherMs: 0, bridgeMs: 0, items: 0 };
+const pipelineCpu = { launcherMs: 0, bridgeMs: 0, resultsMs: 0, items: 0 };
 
 /** Restarts the bridge with `concurrency` sends in flight, unless it already runs with it. */
 async function bridgeConcurrency(b: Bench, concurrency: number): Promise<void> {
@@ -236,19 +272,34 @@ async function bridgeConcurrency(b: Bench, concurrency: number): Promise<void> {
   await b.pipe.bridge.ready();
 }
 
-async function pipelineThroughput(b: Bench, round: number, concurrency: number): Promise<number> {
+/**
+ * Results on or off for the next runs: the ApiServerSource adapter that feeds the results function
+ * is stopped or started again (a restarted adapter sends nothing for Jobs that already exist).
+ */
+async function resultsOn(b: Bench, on: boolean): Promise<void> {
+  const watch = b.pipe.jobWatch!;
+  if (on === watch.running()) return;
+  if (on) await watch.restart();
+  else await watch.kill('SIGTERM');
+}
+
+async function pipelineThroughput(b: Bench, round: number, concurrency: number, results = true): Promise<number> {
   await bridgeConcurrency(b, concurrency);
+  await resultsOn(b, results);
   const seen = seenTimes(b);
-  const items = Array.from({ length: THROUGHPUT_ITEMS }, (_, i) => JSON.stringify({ m: `tp-${round}-${concurrency}-${i}` }));
-  const cpu0 = { launcher: cpuMs(b.pipe.launcher.pid), bridge: cpuMs(b.pipe.bridge.pid) };
+  const items = Array.from({ length: THROUGHPUT_ITEMS }, (_, i) => JSON.stringify({ m: `tp-${round}-${concurrency}-${results ? 'r' : 'n'}-${i}` }));
+  const cpu0 = { launcher: cpuMs(b.pipe.launcher.pid), bridge: cpuMs(b.pipe.bridge.pid), results: cpuMs(b.pipe.results!.pid) };
   const p = b.redis.pipeline();
   for (let i = 0; i < items.length; i += 500) p.lpush(b.queue, ...items.slice(i, i + 500));
   await p.exec();
   await settle(b, b.ledger.entries.size + (THROUGHPUT_ITEMS - seen.byKey.size), 300_000);
   seen.stop();
-  pipelineCpu.launcherMs += cpuMs(b.pipe.launcher.pid) - cpu0.launcher;
-  pipelineCpu.bridgeMs += cpuMs(b.pipe.bridge.pid) - cpu0.bridge;
-  pipelineCpu.items += THROUGHPUT_ITEMS;
+  if (results) {
+    pipelineCpu.launcherMs += cpuMs(b.pipe.launcher.pid) - cpu0.launcher;
+    pipelineCpu.bridgeMs += cpuMs(b.pipe.bridge.pid) - cpu0.bridge;
+    pipelineCpu.resultsMs += cpuMs(b.pipe.results!.pid) - cpu0.results;
+    pipelineCpu.items += THROUGHPUT_ITEMS;
+  }
   return sustainedRate([...seen.byKey.values()]);
 }
 
@@ -287,6 +338,8 @@ export async function main(): Promise<void> {
       bridgeEnv: { CONCURRENCY: String(CONCURRENCY), LOG_LEVEL: 'warn' },
       reaper: false,
       kubelet: false,
+      results: true,
+      resultsEnv: { LOG_LEVEL: 'warn' },
     });
     // The bare loop acts as the same ServiceAccount the launcher runs as (the same kubeconfig file).
     bare = new BareLoop(pipe.robotKubeconfig, namespace);
@@ -299,9 +352,13 @@ export async function main(): Promise<void> {
     await bare.run({ kind: 'closed', bodies: Array.from({ length: 100 }, (_, i) => jobFor(template, b.source, `bare-warm-${i}`, { m: i })), concurrency: 8 });
     await settle(b, 200);
 
-    const lat = { pipeline: [] as number[], bareCall: [] as number[], bareSeen: [] as number[] };
+    const lat = { pipeline: [] as number[], recorded: [] as number[], bareCall: [] as number[], bareSeen: [] as number[] };
     for (let round = 0; round < 2; round++) {
-      const runPipeline = async () => lat.pipeline.push(...(await pipelineLatency(b, round)));
+      const runPipeline = async () => {
+        const r = await pipelineLatency(b, round);
+        lat.pipeline.push(...r.created);
+        lat.recorded.push(...r.recorded);
+      };
       const runBare = async () => {
         const r = await bareLatency(b, round);
         lat.bareCall.push(...r.call);
@@ -312,23 +369,27 @@ export async function main(): Promise<void> {
     }
 
     // Each side at CONCURRENCY and at twice it; the better of the two counts.
-    const tp = { pipeline: [] as number[], pipelineDouble: [] as number[], bare: [] as number[], bareDouble: [] as number[] };
+    // Results on (as shipped), and the pipeline at 2 × CONCURRENCY with results off, to show what recording them costs.
+    const tp = { pipeline: [] as number[], pipelineDouble: [] as number[], pipelineNoResults: [] as number[], bare: [] as number[], bareDouble: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
       const runs: Array<() => Promise<void>> = [
         async () => void tp.bare.push(await bareThroughput(b, CONCURRENCY)),
         async () => void tp.bareDouble.push(await bareThroughput(b, 2 * CONCURRENCY)),
         async () => void tp.pipeline.push(await pipelineThroughput(b, round, CONCURRENCY)),
         async () => void tp.pipelineDouble.push(await pipelineThroughput(b, round, 2 * CONCURRENCY)),
+        async () => void tp.pipelineNoResults.push(await pipelineThroughput(b, round, 2 * CONCURRENCY, false)),
       ];
       for (const run of round % 2 === 0 ? runs : [...runs].reverse()) await run();
     }
 
     const stats = (xs: number[]) => ({ p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: Math.max(...xs) });
     const pl = stats(lat.pipeline);
+    const pr = stats(lat.recorded);
     const bc = stats(lat.bareCall);
     const bs = stats(lat.bareSeen);
     printTable(`Latency at a steady ${RATE} items/s (${lat.pipeline.length} items per mode, ms)`, [
       { path: 'pipeline: LPUSH → Job seen by a watch', ...pl },
+      { path: 'pipeline: LPUSH → result recorded in Redis (created)', ...pr },
       { path: 'bare: createNamespacedJob call, pooled', ...bc },
       { path: 'bare: call start → Job seen by a watch', ...bs },
     ]);
@@ -337,20 +398,29 @@ export async function main(): Promise<void> {
     const rows: Row[] = [
       { path: `pipeline, bridge CONCURRENCY=${CONCURRENCY}`, 'items/s (median)': median(tp.pipeline), rounds: tp.pipeline.map((r) => r.toFixed(0)).join(' ') },
       { path: `pipeline, bridge CONCURRENCY=${2 * CONCURRENCY}`, 'items/s (median)': median(tp.pipelineDouble), rounds: tp.pipelineDouble.map((r) => r.toFixed(0)).join(' ') },
+      { path: `pipeline, bridge CONCURRENCY=${2 * CONCURRENCY}, results off`, 'items/s (median)': median(tp.pipelineNoResults), rounds: tp.pipelineNoResults.map((r) => r.toFixed(0)).join(' ') },
       { path: `bare loop, ${CONCURRENCY} in flight`, 'items/s (median)': median(tp.bare), rounds: tp.bare.map((r) => r.toFixed(0)).join(' ') },
       { path: `bare loop, ${2 * CONCURRENCY} in flight`, 'items/s (median)': median(tp.bareDouble), rounds: tp.bareDouble.map((r) => r.toFixed(0)).join(' ') },
     ];
     printTable(`Maximum sustained throughput (${THROUGHPUT_ITEMS} items per run, Jobs/s from the 10th to the 90th percentile)`, rows);
     const throughputRatio = pipelineRate / bareRate;
+    const noResultsRatio = median(tp.pipelineNoResults) / bareRate;
     const latencyRatio = pl.p50 / bc.p50;
-    const perItem = { launcher: pipelineCpu.launcherMs / pipelineCpu.items, bridge: pipelineCpu.bridgeMs / pipelineCpu.items };
+    const perItem = { launcher: pipelineCpu.launcherMs / pipelineCpu.items, bridge: pipelineCpu.bridgeMs / pipelineCpu.items, results: pipelineCpu.resultsMs / pipelineCpu.items };
     printTable(`CPU per item in the pipeline's throughput runs (${cpus().length} CPUs shared with the API server and etcd)`, [
       { process: 'launcher', 'CPU ms/item': perItem.launcher },
       { process: 'bridge', 'CPU ms/item': perItem.bridge },
+      { process: 'results function', 'CPU ms/item': perItem.results },
     ]);
     printTable('Ratios', [
       { figure: 'sustained throughput, pipeline / bare', value: throughputRatio, target: '>= 0.7', met: throughputRatio >= 0.7 ? 'yes' : 'NO' },
       { figure: 'p50 push-to-created / bare create p50', value: latencyRatio, target: '<= 3', met: latencyRatio <= 3 ? 'yes' : 'NO' },
+      {
+        figure: `sustained throughput at ${2 * CONCURRENCY}, results on / results off`,
+        value: median(tp.pipelineDouble) / median(tp.pipelineNoResults),
+        target: '>= 1 (within noise)',
+        met: median(tp.pipelineDouble) >= 0.95 * median(tp.pipelineNoResults) ? 'yes' : 'NO',
+      },
     ]);
     process.stdout.write(
       `\nFor comparison: KEDA's ScaledJob polls its scaler every ${KEDA_POLL_S} s by default (pollingInterval), so an item waits ` +
@@ -367,6 +437,11 @@ export async function main(): Promise<void> {
 
     printResult('pipeline', throughputRatio, {
       throughput_ratio: throughputRatio,
+      throughput_ratio_results_off: noResultsRatio,
+      [`pipeline_c${2 * CONCURRENCY}_results_off_items_per_s`]: median(tp.pipelineNoResults),
+      results_cpu_ms_per_item: perItem.results,
+      push_to_result_p50_ms: pr.p50,
+      push_to_result_p99_ms: pr.p99,
       latency_p50_ratio: latencyRatio,
       throughput_target_met: throughputRatio >= 0.7,
       latency_target_met: latencyRatio <= 3,

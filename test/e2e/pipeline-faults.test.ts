@@ -8,7 +8,9 @@
  * CE_DATA gives back the item, so the test maps each item to its Jobs (and its dead letters).
  * At the end every item has exactly one Job or sits in the dead-letter stream with a reason; no
  * event id got a second Job (not even after its first was reaped); every Job finished and was
- * reaped; Redis holds nothing but dead letters.
+ * reaped; every item has one final result naming its Job (the results function, fed by Knative's
+ * ApiServerSource adapter, with the reaper as the backstop); Redis holds nothing but dead letters
+ * and results.
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
@@ -18,6 +20,7 @@ import { controlPlane } from '../cluster/fixture.ts';
 import { allKeys, pause, randomBetween } from '../helpers/bridge.ts';
 import type { LedgerEntry } from '../helpers/job-ledger.ts';
 import { eventually } from '../helpers/kube.ts';
+import { Results } from '../../function/queue/results.ts';
 import { Component, deliveredId, deliveredItem } from '../helpers/pipeline.ts';
 import { usePipelineRun } from '../helpers/pipeline-run.ts';
 
@@ -63,6 +66,8 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
       reaperEnv: { REAPER_SUCCEEDED_MAX_AGE: '1s', REAPER_FAILED_MAX_AGE: '1s', LOG_LEVEL: 'warn' },
       kubelet: { runMs: 500, intervalMs: 500 },
       pingEveryMs: 1500,
+      results: true,
+      resultsEnv: { LOG_LEVEL: 'warn' },
     });
     const queue = run.queue;
     const tag = randomBytes(3).toString('hex');
@@ -210,10 +215,26 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
     expect(seenFinished + outcome!.jobs.filter((e) => e.vanished).length).to.be.at.least(outcome!.jobs.length);
   });
 
-  it('Redis ends with nothing but the dead-letter stream: no claims, leases or attempts left', async function () {
+  it('every item has one final result, succeeded and naming its Job, announced once on the results stream', async function () {
     if (!outcome) throw new Error('the fault run above did not finish, so there is nothing to check');
     const { keys } = run.pipe;
-    const left = (await allKeys(run.redis)).filter((k) => k.includes(keys.queue) && k !== keys.deadLetter);
+    const results = new Results(run.redis, keys);
+    const records = await results.getMany(outcome.jobs.map((e) => e.eventId));
+    const wrong = outcome.jobs
+      .map((e, i) => ({ job: e.name, id: e.eventId, record: records[i] }))
+      .filter(({ job, record }) => record?.state !== 'succeeded' || record.job !== job || record.source !== run.pipe.source);
+    expect(wrong.length, `${wrong.length} Jobs without a matching succeeded result, e.g. ${JSON.stringify(wrong.slice(0, 3))}`).to.equal(0);
+    const recordKeys = (await allKeys(run.redis)).filter((k) => k.startsWith(keys.resultPrefix));
+    expect(recordKeys.length, 'one record per item, no more').to.equal(TOTAL);
+    const announced = (await run.redis.xrange(keys.results, '-', '+')).map(([, f]) => f[f.indexOf('id') + 1]);
+    expect(announced.length, 'one results-stream entry per item').to.equal(TOTAL);
+    expect(new Set(announced).size).to.equal(TOTAL);
+  });
+
+  it('Redis ends with nothing but the dead-letter stream and the results: no claims, leases or attempts left', async function () {
+    if (!outcome) throw new Error('the fault run above did not finish, so there is nothing to check');
+    const { keys } = run.pipe;
+    const left = (await allKeys(run.redis)).filter((k) => k.includes(keys.queue) && k !== keys.deadLetter && k !== keys.results && !k.startsWith(keys.resultPrefix));
     expect(left).to.deep.equal([]);
   });
 });
