@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<{ main: (
   'dead-letter': { describe: "HTTP function: the Broker's dead-letter sink, into Redis", load: () => import('./dead-letter/main.ts') },
   reap: { describe: 'one reaper run from the command line (--dry-run)', load: () => import('./reaper/cli.ts') },
   doctor: { describe: 'checks a cluster for what job-robot needs', load: () => import('./doctor/main.ts') },
+  status: { describe: 'what became of a queue item: its result, or its Job (--wait)', load: () => import('./status/main.ts') },
 };
 
 function usage(): string {
