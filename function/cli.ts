@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<{ main: (
   results: { describe: "HTTP function: records what became of each item from its Job's events, and announces outcomes", load: () => import('./results/main.ts') },
   reap: { describe: 'one reaper run from the command line (--dry-run)', load: () => import('./reaper/cli.ts') },
   doctor: { describe: 'checks a cluster for what job-robot needs', load: () => import('./doctor/main.ts') },
+  status: { describe: 'what became of a queue item: its result, or its Job (--wait)', load: () => import('./status/main.ts') },
 };
 
 function usage(): string {
