@@ -39,7 +39,7 @@ function pureImports(packages: string[]): Plugin {
 }
 
 /** The modules cli.ts loads on demand: each is an entry of its own, imported by cli.js at run time. */
-export const COMPONENTS = ['launcher/main', 'reaper/main', 'reaper/cli', 'bridge/main', 'dead-letter/main', 'results/main', 'doctor/main'];
+export const COMPONENTS = ['launcher/main', 'reaper/main', 'reaper/cli', 'bridge/main', 'dead-letter/main', 'results/main', 'doctor/main', 'status/main'];
 
 /** cli.ts's `import('./<component>.ts')` stays an import, of the component's built file. */
 const componentsApart: Plugin = {

@@ -1,6 +1,6 @@
 /**
  * The rooms of function/: the ground floor (async, config, http, kube, queue and the top-level
- * modules but cli.ts, the entry point) imports no part, and a part (bridge, launcher, reaper, dead-letter, results, doctor) imports the
+ * modules but cli.ts, the entry point) imports no part, and a part (bridge, launcher, reaper, dead-letter, results, doctor, status) imports the
  * ground floor and itself only.
  */
 import { expect } from 'chai';
@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { ROOT } from '../helpers/paths.ts';
 
 const FUNCTION = join(ROOT, 'function');
-const PARTS = new Set(['bridge', 'launcher', 'reaper', 'dead-letter', 'results', 'doctor']);
+const PARTS = new Set(['bridge', 'launcher', 'reaper', 'dead-letter', 'results', 'doctor', 'status']);
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
