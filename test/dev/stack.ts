@@ -215,6 +215,8 @@ async function main(): Promise<void> {
         K_SINK: sink,
         PORT: String(bridgePort),
         CONSUMER: 'dev-bridge',
+        // Items may name themselves: {"requestId": "..."} becomes the event id (README, Results).
+        ID_FIELD: 'requestId',
         // What config/bridge.yaml's ContainerSource adds; the Trigger lets only these events through.
         ...(BROKER ? { K_CE_OVERRIDES: JSON.stringify({ extensions: { jobrobot: 'job-robot' } }) } : {}),
       }),
@@ -270,6 +272,10 @@ async function main(): Promise<void> {
         : []),
       'Dead letters:',
       `  ${redisCli} XRANGE {${QUEUE}}:dead-letter - +`,
+      'An item with its own id, and what became of it (locally the reaper records the result at its next ping):',
+      `  ${redisCli} LPUSH ${QUEUE} '{"requestId":"report-1","report":"monthly"}'`,
+      `  ${redisCli} HGETALL '{${QUEUE}}:result:report-1'`,
+      `  REDIS_URL=${redis.url} QUEUE_KEY=${QUEUE} KUBECONFIG=${cp.kubeconfig} NAMESPACE=${NAMESPACE} npm run job-robot -- status report-1 --wait 60`,
       '',
     ];
     for (const l of lines) process.stdout.write(`${l}\n`);
