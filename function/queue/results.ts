@@ -142,6 +142,12 @@ export class Results {
     });
   }
 
+  /** One update, one script call: whether it changed the record. */
+  async recordOne(u: ResultUpdate): Promise<boolean> {
+    const changed = await this.scripts.record(this.keys.result(u.id), ...resultArgs(this.keys, this.settings), u.id, u.state, ...updateFields(u));
+    return Number(changed) === 1;
+  }
+
   async get(id: string): Promise<ResultRecord | undefined> {
     return parseResult(await this.client.hgetall(this.keys.result(id)));
   }

@@ -27,6 +27,7 @@ import type { RedisClient } from '../queue/connection.ts';
 import type { Results } from '../queue/results.ts';
 import { decide, type Recording } from './decide.ts';
 import { readJobChange } from './job-event.ts';
+import { SeenCreated } from './seen.ts';
 import type { ResultsMetrics } from './metrics.ts';
 import { isFinishedRecording, outcomeReply, type FinishedRecording } from './reply.ts';
 
@@ -58,6 +59,7 @@ export interface ResultsAppDeps {
 
 export function resultsApp(d: ResultsAppDeps): Express {
   const app = baseApp(d.health, d.registry);
+  const seen = new SeenCreated();
   app.post('/', d.senders, rawBody(d.maxRequestBytes), async (req: Request, res: Response) => {
     const event = oneEvent(req);
     const log = d.log.child({ eventId: event.id, eventType: event.type, subject: event.subject });
@@ -70,10 +72,15 @@ export function resultsApp(d: ResultsAppDeps): Express {
       res.status(202).end();
       return;
     }
-    const itemLog = log.child({ itemId: decision.update.id, job: decision.update.job });
+    const { id, state } = decision.update;
+    if (state === 'created' && seen.has(id)) {
+      res.status(202).end();
+      return;
+    }
+    const itemLog = log.child({ itemId: id, job: decision.update.job });
     res.locals['log'] = itemLog;
-    const [changed] = await inRedis(d, 'the result', () => d.results.record([decision.update]));
-    const { state } = decision.update;
+    const changed = await inRedis(d, 'the result', () => d.results.recordOne(decision.update));
+    seen.add(id);
     if (changed) {
       d.metrics.recorded.inc({ state });
       const fields = { state, change, reason: decision.update.reason };

@@ -261,7 +261,7 @@ function cpuMs(pid: number | undefined): number {
 }
 
 /** CPU used by the launcher and the bridge during the pipeline's throughput runs. */
-const pipelineCpu = { launcherMs: 0, bridgeMs: 0, resultsMs: 0, items: 0 };
+const pipelineCpu = { launcherMs: 0, bridgeMs: 0, resultsMs: 0, adapterMs: 0, items: 0 };
 
 /** Restarts the bridge with `concurrency` sends in flight, unless it already runs with it. */
 async function bridgeConcurrency(b: Bench, concurrency: number): Promise<void> {
@@ -288,7 +288,7 @@ async function pipelineThroughput(b: Bench, round: number, concurrency: number, 
   await resultsOn(b, results);
   const seen = seenTimes(b);
   const items = Array.from({ length: THROUGHPUT_ITEMS }, (_, i) => JSON.stringify({ m: `tp-${round}-${concurrency}-${results ? 'r' : 'n'}-${i}` }));
-  const cpu0 = { launcher: cpuMs(b.pipe.launcher.pid), bridge: cpuMs(b.pipe.bridge.pid), results: cpuMs(b.pipe.results!.pid) };
+  const cpu0 = { launcher: cpuMs(b.pipe.launcher.pid), bridge: cpuMs(b.pipe.bridge.pid), results: cpuMs(b.pipe.results!.pid), adapter: cpuMs(b.pipe.jobWatch!.pid()) };
   const p = b.redis.pipeline();
   for (let i = 0; i < items.length; i += 500) p.lpush(b.queue, ...items.slice(i, i + 500));
   await p.exec();
@@ -298,6 +298,7 @@ async function pipelineThroughput(b: Bench, round: number, concurrency: number, 
     pipelineCpu.launcherMs += cpuMs(b.pipe.launcher.pid) - cpu0.launcher;
     pipelineCpu.bridgeMs += cpuMs(b.pipe.bridge.pid) - cpu0.bridge;
     pipelineCpu.resultsMs += cpuMs(b.pipe.results!.pid) - cpu0.results;
+    pipelineCpu.adapterMs += cpuMs(b.pipe.jobWatch!.pid()) - cpu0.adapter;
     pipelineCpu.items += THROUGHPUT_ITEMS;
   }
   return sustainedRate([...seen.byKey.values()]);
@@ -406,11 +407,12 @@ export async function main(): Promise<void> {
     const throughputRatio = pipelineRate / bareRate;
     const noResultsRatio = median(tp.pipelineNoResults) / bareRate;
     const latencyRatio = pl.p50 / bc.p50;
-    const perItem = { launcher: pipelineCpu.launcherMs / pipelineCpu.items, bridge: pipelineCpu.bridgeMs / pipelineCpu.items, results: pipelineCpu.resultsMs / pipelineCpu.items };
+    const perItem = { launcher: pipelineCpu.launcherMs / pipelineCpu.items, bridge: pipelineCpu.bridgeMs / pipelineCpu.items, results: pipelineCpu.resultsMs / pipelineCpu.items, adapter: pipelineCpu.adapterMs / pipelineCpu.items };
     printTable(`CPU per item in the pipeline's throughput runs (${cpus().length} CPUs shared with the API server and etcd)`, [
       { process: 'launcher', 'CPU ms/item': perItem.launcher },
       { process: 'bridge', 'CPU ms/item': perItem.bridge },
       { process: 'results function', 'CPU ms/item': perItem.results },
+      { process: "Knative's ApiServerSource adapter", 'CPU ms/item': perItem.adapter },
     ]);
     printTable('Ratios', [
       { figure: 'sustained throughput, pipeline / bare', value: throughputRatio, target: '>= 0.7', met: throughputRatio >= 0.7 ? 'yes' : 'NO' },
@@ -440,6 +442,7 @@ export async function main(): Promise<void> {
       throughput_ratio_results_off: noResultsRatio,
       [`pipeline_c${2 * CONCURRENCY}_results_off_items_per_s`]: median(tp.pipelineNoResults),
       results_cpu_ms_per_item: perItem.results,
+      adapter_cpu_ms_per_item: perItem.adapter,
       push_to_result_p50_ms: pr.p50,
       push_to_result_p99_ms: pr.p99,
       latency_p50_ratio: latencyRatio,

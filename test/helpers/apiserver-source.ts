@@ -89,6 +89,8 @@ export interface RunningApiServerSource {
   /** How many processes were started so far. */
   starts(): number;
   running(): boolean;
+  /** The current process's pid, while it runs (benchmarks read its CPU time). */
+  pid(): number | undefined;
   /** Ends the process with `signal` (default SIGKILL: a crash, or a node gone) and waits for it. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Ends the process if it runs (SIGTERM), starts a new one with a fresh token, and waits until it watches. */
@@ -253,6 +255,7 @@ export async function startApiServerSource(admin: KubeConfig, opts: ApiServerSou
         .map((l) => JSON.parse(l) as Record<string, unknown>),
     starts: () => count,
     running,
+    pid: () => (running() ? child!.pid : undefined),
     kill: (signal = 'SIGKILL') => end(signal),
     async restart() {
       await end('SIGTERM');

@@ -229,4 +229,17 @@ describe('results function: refusals, Redis trouble, sender authentication, the 
       expect(await child.exited).to.equal(0);
     });
   });
+
+  describe('updates that change nothing', function () {
+    it("a running Job's further updates do not touch Redis once its created state is recorded; its end does", async function () {
+      const key = r.config.keys.result('quiet-1');
+      expect((await postApiServerEvent(r.url, 'add', job('quiet-1', 'running'))).status).to.equal(202);
+      expect(await r.client.hget(key, 'state')).to.equal('created');
+      await r.client.del(key);
+      expect((await postApiServerEvent(r.url, 'update', job('quiet-1', 'running'))).status).to.equal(202);
+      expect(await r.client.exists(key), 'the update was answered without a write').to.equal(0);
+      expect((await postApiServerEvent(r.url, 'update', job('quiet-1', 'Complete'))).status).to.equal(200);
+      expect(await r.client.hget(key, 'state')).to.equal('succeeded');
+    });
+  });
 });
