@@ -97,7 +97,7 @@ export async function checkEventPolicy(kc: KubeConfig, namespace: string, broker
     return fail(
       check,
       `no EventPolicy names Broker ${broker}: Knative's default-authorization-mode decides who may send (allow-same-namespace unless changed: any workload in ${namespace}, Job pods included)`,
-      'kubectl apply -k config/ (config/event-policy.yaml lets only the bridge send)',
+      'kubectl apply -k config/ (config/event-policy.yaml lets only the bridge, the ApiServerSource on its Jobs and the results Trigger (its replies) send)',
     );
   }
   const senders = covering.flatMap((p) => (p.spec?.from ?? []).map(describeFrom));

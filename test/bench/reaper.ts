@@ -16,9 +16,10 @@
  *                   bounded concurrency alone are worth;
  *     reaper-checked the reaper given the bridge's Redis (a private redis-server), as config/ runs
  *                   it: every Job carries the queue's event source, so each expired one is checked
- *                   for a queue item still in flight (none is) before it is deleted.
+ *                   for a queue item still in flight (none is), and its result recorded in Redis
+ *                   (none is yet: the backstop writes every one), before it is deleted.
  *   The headline ratio is naive / reaper; naive-pooled / reaper and reaper-checked / reaper (what
- *   the in-flight check costs) are reported beside it.
+ *   the in-flight check and the results backstop cost) are reported beside it.
  * - Rounds rotate which approach goes first; ratios compare medians.
  * - Memory: each run forces a GC every 500 ms and records the largest heap left after it (the live
  *   heap: what the approach holds, garbage excluded) and the peak RSS, both as growth over the
@@ -39,6 +40,7 @@ import { CallOptions } from '../../function/kube/call-options.ts';
 import { ownerLabels, ownerSelector } from '../../function/kube/labels.ts';
 import { loadReaperConfig } from '../../function/reaper/config.ts';
 import { QueueInFlight } from '../../function/reaper/in-flight.ts';
+import { QueueResults } from '../../function/reaper/results.ts';
 import { EVENT_ID_ANNOTATION, EVENT_SOURCE_ANNOTATION } from '../../function/kube/labels.ts';
 import { Reaper } from '../../function/reaper/reap.ts';
 import { startControlPlane } from '../cluster/control-plane.ts';
@@ -100,12 +102,13 @@ async function naive(kc: KubeConfig, namespace: string, pooled: boolean): Promis
   return { examined: list.items.length, deleted, errors };
 }
 
-/** The reaper exactly as `job-robot reap` builds it from the environment (with Redis: the in-flight check). */
+/** The reaper exactly as `job-robot reap` builds it from the environment (with Redis: the in-flight check and the results backstop). */
 async function reaper(kc: KubeConfig, namespace: string): Promise<Counts> {
   const config = loadReaperConfig();
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
+  const results = queue ? new QueueResults(queue, config.results) : undefined;
   const r = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,
     policy: config.policy,
@@ -113,9 +116,10 @@ async function reaper(kc: KubeConfig, namespace: string): Promise<Counts> {
     pageSize: config.pageSize,
     calls,
     ...(inFlight ? { inFlight } : {}),
+    ...(results ? { results } : {}),
   });
   const s = await r.run();
-  await Promise.all([calls.close(), inFlight?.close()]);
+  await Promise.all([calls.close(), inFlight?.close(), results?.close()]);
   if (inFlight && s.kept['in-flight'] + s.kept['in-flight-unknown'] > 0) throw new Error(`the in-flight check kept ${JSON.stringify(s.kept)}`);
   return { examined: s.examined, deleted: s.deleted, errors: s.errors };
 }
@@ -268,7 +272,7 @@ export async function main(): Promise<void> {
       ]),
     );
     process.stdout.write(
-      `\nratio naive / reaper (medians): ${ratio.toFixed(2)}x (target >= 3x); naive-pooled / reaper: ${sameClient.toFixed(2)}x; reaper with the in-flight check / without: ${checkCost.toFixed(2)}x\n`,
+      `\nratio naive / reaper (medians): ${ratio.toFixed(2)}x (target >= 3x); naive-pooled / reaper: ${sameClient.toFixed(2)}x; reaper with the in-flight check and the results backstop / without: ${checkCost.toFixed(2)}x\n`,
     );
 
     const atScaleOf = (a: Approach, f: (m: Measured) => number) => {
