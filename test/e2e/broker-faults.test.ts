@@ -24,13 +24,14 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { BatchV1Api } from '@kubernetes/client-node';
-import { allKeys, pause, randomBetween } from '../helpers/bridge.ts';
+import { allKeys, pause } from '../helpers/bridge.ts';
 import { readDeadLetters, type DeadLetter } from '../helpers/dead-letters.ts';
 import { startDeadLetterSink, type SinkUnderTest } from '../helpers/dead-letter-sink.ts';
 import type { LedgerEntry } from '../helpers/job-ledger.ts';
 import { routeBroker, type BrokerRoute } from '../helpers/knative-objects.ts';
 import { privateControlPlaneOnly, startKnative, type KnativePlane } from '../helpers/knative-plane.ts';
 import { eventually } from '../helpers/kube.ts';
+import { crashBridge, crashLauncher, faultPoint } from '../helpers/faults.ts';
 import { deliveredId, deliveredItem, shippedTemplate, type Component } from '../helpers/pipeline.ts';
 import { usePipelineRun } from '../helpers/pipeline-run.ts';
 
@@ -143,26 +144,13 @@ describe("pipeline through Knative's Broker under faults: 2,000 items while the 
     }, 10_000);
     const deadLetterCount = () => redis.xlen(p.keys.deadLetter);
     for (const [k, fault] of FAULTS.entries()) {
-      const threshold = Math.floor(((k + 1) / (FAULTS.length + 1)) * 0.75 * TOTAL);
-      await eventually(async () => ledger.entries.size + (await deadLetterCount()) >= threshold, 150_000, `${threshold} items through before fault ${k + 1} (${fault})`).catch((err: Error) => {
+      const through = await faultPoint(k, FAULTS.length, TOTAL, async () => ledger.entries.size + (await deadLetterCount()), fault).catch((err: Error) => {
         err.message += `\n${plane!.tails()}`;
         throw err;
       });
-      await pause(randomBetween(0, 300));
       const at = ((Date.now() - t0) / 1000).toFixed(1);
-      const through = ledger.entries.size + (await deadLetterCount());
-      expect(through, `items through when fault ${k + 1} (${fault}) strikes: it must land while items flow`).to.be.below(TOTAL);
-      if (fault === 'bridge') {
-        await p.bridge.kill9();
-        // Every third restart comes back under a new name, like a replaced pod: its claims are adopted after the lease.
-        if (faults.bridge % 3 === 2) p.bridge.env = { ...p.bridge.env, CONSUMER: `bridge-${faults.bridge + 1}` };
-        p.bridge.start();
-        await p.bridge.ready();
-      } else {
-        await p.launcher.kill9();
-        p.launcher.start();
-        await p.launcher.ready(90_000);
-      }
+      if (fault === 'bridge') await crashBridge(p.bridge, faults.bridge);
+      else await crashLauncher(p.launcher);
       faults[fault] += 1;
       process.stderr.write(`      ${at}s: ${fault} killed -9 and restarted with ${through} of ${TOTAL} items through\n`);
     }

@@ -17,9 +17,10 @@ import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { readDeadLetters, type DeadLetter } from '../helpers/dead-letters.ts';
 import { controlPlane } from '../cluster/fixture.ts';
-import { allKeys, pause, randomBetween } from '../helpers/bridge.ts';
+import { allKeys, pause } from '../helpers/bridge.ts';
 import type { LedgerEntry } from '../helpers/job-ledger.ts';
 import { eventually } from '../helpers/kube.ts';
+import { crashBridge, crashLauncher, faultPoint } from '../helpers/faults.ts';
 import { Results } from '../../function/queue/results.ts';
 import { Component, deliveredId, deliveredItem } from '../helpers/pipeline.ts';
 import { usePipelineRun } from '../helpers/pipeline-run.ts';
@@ -102,22 +103,12 @@ describe('pipeline under faults: 2,000 items while the bridge and the launcher a
     const deadLetterCount = () => redis.xlen(p.keys.deadLetter);
     for (const [k, fault] of FAULTS.entries()) {
       // Spread over the first three quarters of the flow: fault k once (k+1)/(n+1) of them have a Job or a dead letter.
-      const threshold = Math.floor(((k + 1) / (FAULTS.length + 1)) * 0.75 * TOTAL);
-      await eventually(async () => ledger.entries.size + (await deadLetterCount()) >= threshold, 150_000, `${threshold} items through before fault ${k + 1} (${fault})`);
-      await pause(randomBetween(0, 300)); // a random point in the flow
+      const through = await faultPoint(k, FAULTS.length, TOTAL, async () => ledger.entries.size + (await deadLetterCount()), fault);
       const at = ((Date.now() - t0) / 1000).toFixed(1);
-      const through = ledger.entries.size + (await deadLetterCount());
-      expect(through, `items through when fault ${k + 1} (${fault}) strikes: it must land while items flow`).to.be.below(TOTAL);
       if (fault === 'bridge') {
-        await p.bridge.kill9();
-        // Every third restart comes back under a new name, like a replaced pod: its claims are adopted after the lease.
-        if (faults.bridge % 3 === 2) p.bridge.env = { ...p.bridge.env, CONSUMER: `bridge-${faults.bridge + 1}` };
-        p.bridge.start();
-        await p.bridge.ready();
+        await crashBridge(p.bridge, faults.bridge);
       } else if (fault === 'launcher') {
-        await p.launcher.kill9();
-        p.launcher.start();
-        await p.launcher.ready(90_000);
+        await crashLauncher(p.launcher);
       } else {
         await cp.restartApiServer();
       }
