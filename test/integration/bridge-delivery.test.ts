@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import { readDeadLetters } from '../helpers/dead-letters.ts';
 import { queueKeys } from '../../function/queue/keys.ts';
+import { Results } from '../../function/queue/results.ts';
 import { freePort } from '../cluster/ports.ts';
 import { BridgeProcess, allKeys, identities, waitUntil } from '../helpers/bridge.ts';
 import { useBridgeSuite } from '../helpers/bridge-suite.ts';
@@ -26,6 +27,19 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
 
   /** Keys of this test's queue left in Redis. */
   const leftKeys = async () => (await allKeys(t.redis)).filter((k) => k.includes(t.queue));
+
+  /**
+   * What dead letters leave behind besides the stream: each item's result, dead-lettered with the
+   * letter's reason, and one results-stream entry each. Resolves with those keys, sorted.
+   */
+  async function deadLetterKeys(): Promise<string[]> {
+    const keys = queueKeys(t.queue);
+    const letters = await readDeadLetters(t.redis, keys.deadLetter);
+    const records = await new Results(t.redis, keys).getMany(letters.map((l) => l.id));
+    records.forEach((r, i) => expect(r, letters[i]!.id).to.deep.include({ state: 'dead-lettered', reason: letters[i]!.reason }));
+    expect(await t.redis.xlen(keys.results), 'one results entry per dead letter').to.equal(letters.length);
+    return [keys.deadLetter, keys.results, ...letters.map((l) => keys.result(l.id))].sort();
+  }
 
   async function pushAll(items: (string | Buffer)[]): Promise<void> {
     for (let i = 0; i < items.length; i += 100) await t.redis.lpush(t.queue, ...items.slice(i, i + 100));
@@ -122,7 +136,7 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
     expect(await bridge.metric('job_robot_bridge_dead_lettered_total', { reason: 'rejected' })).to.equal(poison.length);
     expect(await bridge.metric('job_robot_bridge_dead_lettered_total', { reason: 'attempts' })).to.equal(broken.length);
     await bridge.terminate();
-    expect(await leftKeys()).to.deep.equal([deadKey]);
+    expect((await leftKeys()).sort()).to.deep.equal(await deadLetterKeys());
   });
 
   it('hostile items: empty, invalid UTF-8, NUL bytes, odd JSON and 1 MB items are delivered faithfully or dead-lettered with a reason; the bridge stays up', async function () {
@@ -173,7 +187,7 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
     expect(bridge.alive).to.equal(true);
     expect((await bridge.get('/health/readiness')).status).to.equal(200);
     await bridge.terminate();
-    expect(await leftKeys()).to.deep.equal([deadKey]);
+    expect((await leftKeys()).sort()).to.deep.equal(await deadLetterKeys());
   });
 
   it('stream mode: poison entries go to the dead-letter stream under their entry id; entries without a data field are sent as JSON', async function () {
@@ -197,7 +211,7 @@ describe('bridge delivery: sink outages, poison and hostile items (child process
     expect(letter!.item.toString()).to.equal('poison');
     await bridge.terminate();
     expect(await t.redis.xlen(t.queue)).to.equal(0);
-    expect((await leftKeys()).sort()).to.deep.equal([deadKey, t.queue].sort());
+    expect((await leftKeys()).sort()).to.deep.equal([...(await deadLetterKeys()), t.queue].sort());
   });
 
   it('K_CE_OVERRIDES extensions and EVENT_TYPE reach the sink on every event', async function () {
