@@ -3,8 +3,8 @@
  * outside the repository, keyed by version, and reuses them:
  * - the control plane (etcd, kube-apiserver, kube-controller-manager, and kubectl for rendering
  *   config/ with kustomize and for people) from test/cluster/{k8s,etcd}/go.mod;
- * - Knative Eventing's data plane (the broker filter, the in-memory channel's dispatcher, the
- *   PingSource adapter) from test/cluster/knative/go.mod, with the CRDs and ConfigMaps of the same
+ * - Knative Eventing's data plane (the broker ingress and filter, the in-memory channel's
+ *   dispatcher, the PingSource adapter) from test/cluster/knative/go.mod, with the CRDs and ConfigMaps of the same
  *   Eventing release beside them;
  * - Knative Serving's queue-proxy from test/cluster/serving/go.mod (`serving`);
  * - Knative Eventing's JobSink receiver from test/cluster/knative/go.mod, with the CRDs,
