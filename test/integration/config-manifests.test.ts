@@ -213,18 +213,21 @@ describe('config/: kustomize renders manifests the API server accepts', function
     }
   });
 
-  it('the functions scale to zero and run as job-robot; the dead-letter sink runs as an identity bound to no Role; the bridge holds no API token', function () {
+  it('the functions scale to zero and run as job-robot; the dead-letter sink and the results function run as identities bound to no Role; the bridge holds no API token', function () {
     const svc = (name: string) => rendered.find((o) => o.kind === 'Service' && o.metadata?.name === name) as unknown as {
       spec: { template: { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> } };
     };
-    for (const name of ['job-robot-launcher', 'job-robot-reaper', 'job-robot-results']) {
+    for (const name of ['job-robot-launcher', 'job-robot-reaper']) {
       expect(svc(name).spec.template.metadata.annotations['autoscaling.knative.dev/min-scale'], name).to.equal('0');
       expect(svc(name).spec.template.spec['serviceAccountName'], name).to.equal('job-robot');
     }
-    // Its token reads only the ServiceAccount issuer's keys, to verify the Broker's OIDC tokens.
+    expect(svc('job-robot-results').spec.template.metadata.annotations['autoscaling.knative.dev/min-scale']).to.equal('0');
+    // Their tokens read only the ServiceAccount issuer's keys, to verify the callers' OIDC tokens.
     expect(svc('job-robot-dead-letter').spec.template.spec['serviceAccountName']).to.equal('job-robot-dead-letter');
+    expect(svc('job-robot-results').spec.template.spec['serviceAccountName']).to.equal('job-robot-results');
     const bound = rendered.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding').flatMap((b) => (b as unknown as { subjects?: { name: string }[] }).subjects ?? []);
     expect(bound.map((s) => s.name)).to.not.include('job-robot-dead-letter');
+    expect(bound.map((s) => s.name)).to.not.include('job-robot-results');
     const bridge = rendered.find((o) => o.kind === 'ContainerSource') as unknown as { spec: { template: { spec: Record<string, unknown> } } };
     expect(bridge.spec.template.spec['automountServiceAccountToken']).to.equal(false);
   });
