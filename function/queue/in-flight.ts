@@ -27,7 +27,8 @@ const COMMAND_TIMEOUT_MS = 5_000;
 export class InFlight {
   /** For logs: where the check looks. */
   readonly describe: string;
-  private readonly client: RedisClient;
+  /** Its connection, which other questions about the same queue may share (the reaper's results). */
+  readonly client: RedisClient;
   private readonly keys: QueueKeys;
   private readonly mode: QueueMode;
   private readonly group: string;

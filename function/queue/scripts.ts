@@ -744,7 +744,23 @@ export interface Scripts {
   reserve: ScriptCall;
 }
 
+/** The scripts defined on each client so far: defining them once per client, not per caller or per call. */
+const defined = new WeakMap<RedisClient, Scripts>();
+
+/**
+ * The scripts, defined on `client` the first time it is asked for (each definition hashes its Lua),
+ * then the same object for every caller: the sources, the results and the dead-letter writers.
+ */
 export function defineScripts(client: RedisClient): Scripts {
+  let scripts = defined.get(client);
+  if (!scripts) {
+    scripts = defineAll(client);
+    defined.set(client, scripts);
+  }
+  return scripts;
+}
+
+function defineAll(client: RedisClient): Scripts {
   return {
     claim: define(client, 'jobRobotClaim', 7, CLAIM),
     claimPipeline: (args) => (client.pipeline() as unknown as Record<string, (...a: (string | number)[]) => ChainableCommander>)['jobRobotClaimBuffer']!(...args),

@@ -25,7 +25,7 @@ export async function main(_argv: string[]): Promise<void> {
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
-  const results = queue ? new QueueResults(queue, config.results) : undefined;
+  const results = queue && inFlight ? new QueueResults(queue, config.results, {}, inFlight.client) : undefined;
 
   const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,

@@ -26,20 +26,26 @@ export interface ResultsStore {
 /** Bounds each round trip, so a Redis outage costs a run seconds, not its whole deadline. */
 const COMMAND_TIMEOUT_MS = 5_000;
 
-/** The results of one queue, on a lazily connected client of the reaper's own. */
+/**
+ * The results of one queue, on a lazily connected client of the reaper's own, or on `shared`: the
+ * in-flight check's connection to the same Redis, so a run opens one connection, not two.
+ */
 export class QueueResults implements ResultsStore {
   readonly source: string;
   readonly describe: string;
   private readonly client: RedisClient;
+  /** Whether the client is this object's to close. */
+  private readonly owned: boolean;
   private readonly results: Results;
 
-  /** `overrides` adjust the ioredis options (tests: a shorter timeout). */
-  constructor(queue: InFlightSettings, settings: ResultSettings, overrides: RedisOptions = {}) {
+  /** `overrides` adjust the ioredis options of a client of its own (tests: a shorter timeout). */
+  constructor(queue: InFlightSettings, settings: ResultSettings, overrides: RedisOptions = {}, shared?: RedisClient) {
     this.source = queue.source;
     this.describe = `results of ${JSON.stringify(queue.queueKey)} on ${describeTarget(queue.redis)}`;
-    this.client = connect(queue.redis, 'job-robot-reaper-results', false, { commandTimeout: COMMAND_TIMEOUT_MS, lazyConnect: true, ...overrides });
+    this.owned = !shared;
+    this.client = shared ?? connect(queue.redis, 'job-robot-reaper-results', false, { commandTimeout: COMMAND_TIMEOUT_MS, lazyConnect: true, ...overrides });
     // Failures surface as rejected calls; the connection's own errors only need a listener.
-    this.client.on('error', () => undefined);
+    if (!shared) this.client.on('error', () => undefined);
     this.results = new Results(this.client, queueKeys(queue.queueKey), settings);
   }
 
@@ -52,7 +58,7 @@ export class QueueResults implements ResultsStore {
   }
 
   async close(): Promise<void> {
-    this.client.disconnect();
+    if (this.owned) this.client.disconnect();
   }
 }
 

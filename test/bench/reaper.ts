@@ -108,7 +108,7 @@ async function reaper(kc: KubeConfig, namespace: string): Promise<Counts> {
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
-  const results = queue ? new QueueResults(queue, config.results) : undefined;
+  const results = queue && inFlight ? new QueueResults(queue, config.results, {}, inFlight.client) : undefined;
   const r = new Reaper(kc.makeApiClient(BatchV1Api), {
     namespace,
     policy: config.policy,

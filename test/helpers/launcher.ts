@@ -18,6 +18,7 @@ import { createLauncher, type LauncherParts } from '../../function/launcher/main
 import { listen, type RunningServer } from '../../function/http/server.ts';
 import { applyManifests, serviceAccountConfig } from './kube.ts';
 import { readRepoFile, ROOT } from './paths.ts';
+import { stopChild } from './child.ts';
 
 /** JSON log lines a logger wrote, parsed. */
 export class LogCapture {
@@ -202,13 +203,6 @@ export async function spawnLauncher(env: Record<string, string>, opts: { waitLis
     stdout: () => out,
     stderr: () => err,
     exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
+    stop: () => stopChild(child, exited),
   };
 }

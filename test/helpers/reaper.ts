@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../cluster/ports.ts';
 import { eventually } from './kube.ts';
 import { ROOT } from './paths.ts';
+import { stopChild } from './child.ts';
 
 export interface ReaperProcess {
   url: string;
@@ -38,13 +39,7 @@ export async function spawnReaper(env: Record<string, string>): Promise<ReaperPr
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(child, exited),
   };
   try {
     await eventually(

@@ -22,6 +22,7 @@ import { ResultsMetrics } from '../../function/results/metrics.ts';
 import { LogCapture } from './launcher.ts';
 import { ROOT } from './paths.ts';
 import { uniquePrefix } from './redis.ts';
+import { stopChild } from './child.ts';
 
 export interface ResultsUnderTest {
   url: string;
@@ -207,13 +208,6 @@ export async function spawnResults(env: Record<string, string>, opts: { waitList
     url: `http://127.0.0.1:${port}/`,
     output: () => out,
     exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
+    stop: () => stopChild(child, exited),
   };
 }
