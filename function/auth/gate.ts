@@ -8,11 +8,10 @@
  *   while the cluster's keys cannot be read. Each refusal is counted by status and reason.
  * - disabled: every gate lets everyone in, and the start-up log says so at warn level.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Counter, type Registry } from 'prom-client';
 import type { AuthSettings } from '../config/auth.ts';
-import type { CallOptions } from '../kube/call-options.ts';
+import type { KubeRest } from '../kube/rest.ts';
 import { Forbidden, HttpError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import { startupPhase } from '../startup-trace.ts';
@@ -33,13 +32,11 @@ function refusalCounter(registry: Registry): Counter<'status' | 'reason'> {
 export const admitAnyone: RequestHandler = (_req: Request, _res: Response, next: NextFunction) => next();
 
 export interface SenderAuthDeps {
-  /** Reads the issuer's keys; needed only when authentication is enabled. */
-  kc: KubeConfig | undefined;
+  /** The component's API connections, over which the issuer's keys are read; needed only when authentication is enabled. */
+  rest: KubeRest | undefined;
   namespace: string;
   log: Logger;
   registry: Registry;
-  /** The component's call options, so the keys are read over its connections to the API server. */
-  calls?: CallOptions;
   /** The verifier's clock (tests). */
   now?: () => Date;
 }
@@ -58,8 +55,8 @@ export class SenderAuth {
     this.allowed = allowedSubjects(settings.senders, deps.namespace);
     this.refusals = refusalCounter(deps.registry);
     if (settings.enabled) {
-      if (!deps.kc) throw new Error('sender authentication needs Kubernetes credentials to read the issuer\'s keys');
-      this.keys = new IssuerKeys(deps.kc, { ...(deps.calls ? { calls: deps.calls } : {}), now: deps.now ? () => deps.now!().getTime() : Date.now });
+      if (!deps.rest) throw new Error('sender authentication needs Kubernetes credentials to read the issuer\'s keys');
+      this.keys = new IssuerKeys(deps.rest, { now: deps.now ? () => deps.now!().getTime() : Date.now });
       this.verifier = new SenderVerifier(this.keys, { audience: settings.audience, clockSkewSeconds: settings.clockSkewSeconds, ...(deps.now ? { now: deps.now } : {}) });
     }
   }
@@ -122,9 +119,5 @@ export class SenderAuth {
         next(err);
       }
     };
-  }
-
-  async close(): Promise<void> {
-    await this.keys?.close();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The cluster's ServiceAccount token issuer, as the API server publishes it: the issuer name from
  * OIDC discovery (`/.well-known/openid-configuration`) and the signing keys from `/openid/v1/jwks`.
- * Both are read through the Kubernetes client with job-robot's own credentials (every
+ * Both are read over the component's API connections (kube/rest.ts) with job-robot's own credentials (every
  * ServiceAccount may read them: the default `system:service-account-issuer-discovery` binding),
  * so the API server's TLS and authentication are the same as for every other call.
  *
@@ -12,10 +12,9 @@
  * nothing could be read yet, reads are retried at most once per `retryMs`; requests meanwhile get
  * IssuerUnavailable at once.
  */
-import { OpenidApi, WellKnownApi, type KubeConfig } from '@kubernetes/client-node';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { errors } from 'jose';
-import { CallOptions } from '../kube/call-options.ts';
+import type { KubeRest } from '../kube/rest.ts';
 
 /** The issuer could not be read from the API server: a caller should come back later. */
 export class IssuerUnavailable extends Error {
@@ -23,8 +22,6 @@ export class IssuerUnavailable extends Error {
 }
 
 export interface IssuerKeysOptions {
-  /** The component's call options (its deadline and its connection pool to the API server); default: a pool of its own. */
-  calls?: CallOptions;
   refetchCooldownMs?: number;
   maxAgeMs?: number;
   retryMs?: number;
@@ -39,13 +36,10 @@ interface Loaded {
 }
 
 /** Bytes of a discovery document or key set read from the API server; a real one is a few KB. */
-const MAX_DOCUMENT_CHARS = 256 * 1024;
+const MAX_DOCUMENT_BYTES = 256 * 1024;
 
 export class IssuerKeys {
-  private readonly wellKnown: WellKnownApi;
-  private readonly openid: OpenidApi;
-  private readonly calls: CallOptions;
-  private readonly ownsCalls: boolean;
+  private readonly rest: KubeRest;
   private readonly refetchCooldownMs: number;
   private readonly maxAgeMs: number;
   private readonly retryMs: number;
@@ -55,11 +49,9 @@ export class IssuerKeys {
   private loading: Promise<Loaded> | undefined;
   private lastFetchAt = Number.NEGATIVE_INFINITY;
 
-  constructor(kc: KubeConfig, opts: IssuerKeysOptions = {}) {
-    this.wellKnown = kc.makeApiClient(WellKnownApi);
-    this.openid = kc.makeApiClient(OpenidApi);
-    this.ownsCalls = !opts.calls;
-    this.calls = opts.calls ?? new CallOptions(10_000);
+  /** `rest`: the component's API connections (its deadline, its pool). */
+  constructor(rest: KubeRest, opts: IssuerKeysOptions = {}) {
+    this.rest = rest;
     this.refetchCooldownMs = opts.refetchCooldownMs ?? 10_000;
     this.maxAgeMs = opts.maxAgeMs ?? 60 * 60_000;
     this.retryMs = opts.retryMs ?? 1_000;
@@ -120,18 +112,18 @@ export class IssuerKeys {
   }
 
   private async read(): Promise<Loaded> {
-    let discoveryText: string;
-    let keysText: string;
+    let discoveryDoc: unknown;
+    let keysDoc: unknown;
     try {
-      [discoveryText, keysText] = await Promise.all([
-        this.wellKnown.getServiceAccountIssuerOpenIDConfiguration(this.calls.call()),
-        this.openid.getServiceAccountIssuerOpenIDKeyset(this.calls.call()),
+      [discoveryDoc, keysDoc] = await Promise.all([
+        this.rest.get('/.well-known/openid-configuration', { maxBytes: MAX_DOCUMENT_BYTES }),
+        this.rest.get('/openid/v1/jwks', { maxBytes: MAX_DOCUMENT_BYTES, accept: 'application/jwk-set+json, application/json' }),
       ]);
     } catch (err) {
       throw new IssuerUnavailable(`cannot read the ServiceAccount issuer from the API server: ${describe(err)}`);
     }
-    const issuer = parseIssuer(discoveryText);
-    const jwks = parseKeySet(keysText);
+    const issuer = parseIssuer(discoveryDoc);
+    const jwks = parseKeySet(keysDoc);
     const loaded: Loaded = {
       issuer,
       keys: createLocalJWKSet(jwks),
@@ -139,11 +131,6 @@ export class IssuerKeys {
       at: this.now(),
     };
     return loaded;
-  }
-
-  /** Closes the pool when it is its own; a component's shared pool is the component's to close. */
-  async close(): Promise<void> {
-    if (this.ownsCalls) await this.calls.close();
   }
 }
 
@@ -171,9 +158,9 @@ export function parseKeySet(text: unknown): JSONWebKeySet {
 }
 
 function parseDocument(text: unknown, what: string): object {
-  // The generated client may already have parsed a JSON answer.
+  // kube/rest.ts has parsed the answer (its size bounded by MAX_DOCUMENT_BYTES).
   if (text !== null && typeof text === 'object') return text;
-  if (typeof text !== 'string' || text.length > MAX_DOCUMENT_CHARS) throw new IssuerUnavailable(`the API server's ${what} is not a bounded JSON document`);
+  if (typeof text !== 'string' || text.length > MAX_DOCUMENT_BYTES) throw new IssuerUnavailable(`the API server's ${what} is not a bounded JSON document`);
   try {
     const doc: unknown = JSON.parse(text);
     if (doc !== null && typeof doc === 'object') return doc;

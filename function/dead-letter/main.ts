@@ -7,8 +7,8 @@ import { connect } from '../queue/connection.ts';
 import { watchConnection } from '../queue/diagnosis.ts';
 import { SenderAuth } from '../auth/gate.ts';
 import { Health } from '../http/health.ts';
-import { CallOptions } from '../kube/call-options.ts';
-import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
+import { credentialsAtStart, namespaceOf } from '../kube/credentials.ts';
+import { KubeRest } from '../kube/rest.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
 import { createLogger } from '../log.ts';
@@ -22,14 +22,15 @@ export async function main(_argv: string[]): Promise<void> {
   const client = connect(config.redis, 'job-robot-dead-letter');
   watchConnection(client, 'redis', health, log);
   const registry = createRegistry('dead-letter');
-  const kc = config.auth.enabled ? kubeConfigAtStart() : undefined;
-  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
-  const auth = SenderAuth.from(config.auth, { kc, namespace: resolveNamespace(config.namespace, kc), log, registry, calls });
+  // The API server is reached only for the issuer's keys.
+  const rest = config.auth.enabled ? new KubeRest(credentialsAtStart(), { timeoutMs: config.kubeTimeoutSeconds * 1000 }) : undefined;
+  const auth = SenderAuth.from(config.auth, { rest, namespace: namespaceOf(config.namespace, rest), log, registry });
   const app = deadLetterApp({ senders: auth.senders(), client, keys: config.keys, results: config.results, itemType: config.itemType, health, registry, log, maxRequestBytes: config.maxRequestBytes, maxItemBytes: config.maxItemBytes });
   const running = await listen(app, config.port);
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
-    await Promise.all([client.quit().catch(() => undefined), auth.close(), calls.close()]);
+    rest?.close();
+    await client.quit().catch(() => undefined);
   });
   auth.announce('append to the dead-letter stream');
   void auth.warm();

@@ -3,10 +3,10 @@
  * namespace, a file, or the built-in pi Job) is a usable batch/v1 Job and passes a server-side
  * dry-run create, the same one the launcher runs at start.
  */
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { ConfigError } from '../config/base.ts';
 import { kubeFailure } from '../kube/api-error.ts';
-import { CallOptions } from '../kube/call-options.ts';
+import { restOf } from '../kube/client.ts';
 import { failureClass } from '../kube/failures.ts';
 import { dryRunJob, TEMPLATE_FIX } from '../kube/job-dry-run.ts';
 import { loadTemplate, parseTemplate } from '../kube/job-template.ts';
@@ -54,13 +54,13 @@ export async function checkTemplate(kc: KubeConfig, namespace: string, src: Temp
     }
     throw err;
   }
-  const calls = new CallOptions(DRY_RUN_TIMEOUT_MS);
+  const rest = restOf(kc, DRY_RUN_TIMEOUT_MS);
   try {
-    const result = await dryRunJob(kc.makeApiClient(BatchV1Api), calls, namespace, candidate(template));
+    const result = await dryRunJob(rest, namespace, candidate(template));
     return result.ok
       ? { check, status: 'ok', detail: `${from} passes a server-side dry-run create` }
       : { check, status: 'fail', detail: `${from}: ${result.reason}`, fix: result.fix ?? 'check the kubeconfig, the API server address and your network' };
   } finally {
-    await calls.close();
+    rest.close();
   }
 }

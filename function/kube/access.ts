@@ -1,7 +1,7 @@
-import { AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { CallOptions } from './call-options.ts';
+import type { V1SelfSubjectAccessReview } from '@kubernetes/client-node';
 import { rbacFix } from './failures.ts';
 import type { Permission } from './permissions.ts';
+import type { KubeRest } from './rest.ts';
 
 /** What a permission check found missing, with the fix to print. */
 export interface AccessReport {
@@ -14,15 +14,15 @@ export const REVIEW_ACCESS: Permission = { verb: 'create', group: 'authorization
 
 /**
  * Asks the API server (SelfSubjectAccessReview) whether this process's identity holds each
- * permission in `namespace`. Returns what is missing; an empty list means all granted. With `calls`,
- * the reviews share its connections and deadline (one TLS handshake instead of one per review).
+ * permission in `namespace`. Returns what is missing; an empty list means all granted. The reviews
+ * share the client's connections (one TLS handshake, not one per review).
  */
-export async function checkAccess(kc: KubeConfig, namespace: string, permissions: readonly Permission[], calls?: CallOptions): Promise<AccessReport> {
-  const authz = kc.makeApiClient(AuthorizationV1Api);
+export async function checkAccess(rest: KubeRest, namespace: string, permissions: readonly Permission[]): Promise<AccessReport> {
   const results = await Promise.all(
     permissions.map(async (p) => {
       const resourceAttributes = { namespace, verb: p.verb, group: p.group, resource: p.resource, ...(p.subresource ? { subresource: p.subresource } : {}) };
-      const review = await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes } } }, calls?.call());
+      const body = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } };
+      const review = await rest.post<V1SelfSubjectAccessReview>('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { body });
       return review.status?.allowed ? undefined : p;
     }),
   );

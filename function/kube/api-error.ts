@@ -1,4 +1,3 @@
-import { ApiException } from '@kubernetes/client-node';
 
 /** The parts of a Kubernetes API failure job-robot decides on: status code, reason and message. */
 export interface KubeFailure {
@@ -23,13 +22,13 @@ interface StatusBody {
 }
 
 /**
- * Reads an ApiException, a watch's refused request (an Error with `statusCode`) or a network error
+ * Reads a refusal (KubeApiError or ApiException), a watch's refused request (an Error with `statusCode`) or a network error
  * (code 0) into a KubeFailure; failures.ts says what it means. Never throws.
  */
 export function kubeFailure(err: unknown): KubeFailure {
-  if (err instanceof ApiException) {
+  if (isRefusal(err)) {
     const body = parseBody(err.body);
-    const header = Number(err.headers?.['retry-after']);
+    const header = Number(headerOf(err.headers, 'retry-after'));
     const retryAfter = body.details?.retryAfterSeconds ?? (Number.isFinite(header) ? header : undefined);
     return {
       code: err.code,
@@ -54,4 +53,19 @@ function parseBody(body: unknown): StatusBody {
     }
   }
   return (body ?? {}) as StatusBody;
+}
+
+/**
+ * A refusal with its status code, Status body and headers: a KubeApiError (kube/rest.ts) or the
+ * client library's ApiException, which carry the same three fields (the library is not loaded
+ * where only kube/rest.ts is used).
+ */
+function isRefusal(err: unknown): err is Error & { code: number; body: unknown; headers?: Record<string, string | string[] | undefined> } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'body' in err && 'headers' in err;
+}
+
+/** A header's value from either client's header record. */
+function headerOf(headers: Record<string, string | string[] | undefined> | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  return Array.isArray(v) ? v[0] : v;
 }

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
+import type { RequestOptions } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError } from '../config/base.ts';
+import type { Credentials, TlsSettings } from './credentials.ts';
+import { KubeRest } from './rest.ts';
 
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -38,4 +41,42 @@ export function resolveNamespace(configured: string | undefined, kc?: KubeConfig
   }
   const ctx = kc?.getContextObject(kc.getCurrentContext());
   return ctx?.namespace ?? 'default';
+}
+
+/**
+ * The credentials of a loaded KubeConfig's current context, for kube/rest.ts: TLS from its cluster
+ * and user, and the Authorization header the client library works out for each call (exec plugins
+ * and auth providers included). The operator commands (`doctor`, `status`, `reap`) and the reaper
+ * reach the API server this way.
+ */
+export function credentialsOf(kc: KubeConfig): Credentials {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new ConfigError('KUBECONFIG: the kubeconfig has no current cluster', ['KUBECONFIG']);
+  const user = kc.getCurrentUser();
+  const bytes = (data: string | undefined, file: string | undefined) => (data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined);
+  const tls: TlsSettings = { rejectUnauthorized: !cluster.skipTLSVerify };
+  const ca = bytes(cluster.caData, cluster.caFile);
+  const cert = bytes(user?.certData, user?.certFile);
+  const key = bytes(user?.keyData, user?.keyFile);
+  if (ca) tls.ca = ca;
+  if (cert) tls.cert = cert;
+  if (key) tls.key = key;
+  if (cluster.tlsServerName) tls.servername = cluster.tlsServerName;
+  const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  return {
+    server: cluster.server.replace(/\/+$/, ''),
+    tls,
+    ...(namespace ? { namespace } : {}),
+    authorization: async () => {
+      const opts: RequestOptions = { headers: {} };
+      await kc.applyToHTTPSOptions(opts);
+      const value = (opts.headers as Record<string, unknown>)['Authorization'] ?? (opts.headers as Record<string, unknown>)['authorization'];
+      return typeof value === 'string' ? value : undefined;
+    },
+  };
+}
+
+/** kube/rest.ts's client for a loaded KubeConfig, with `timeoutMs` as each call's deadline. */
+export function restOf(kc: KubeConfig, timeoutMs: number): KubeRest {
+  return new KubeRest(credentialsOf(kc), { timeoutMs });
 }

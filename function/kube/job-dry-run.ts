@@ -3,9 +3,10 @@
  * API server and its admission judge the Job as they would a real create, and nothing is stored.
  * The launcher runs it at start on the Job a sample event gets; the doctor on the operator's template.
  */
-import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { kubeFailure } from './api-error.ts';
-import type { CallOptions } from './call-options.ts';
+import { createJob } from './jobs-api.ts';
+import type { KubeRest } from './rest.ts';
 import { explain, failureClass } from './failures.ts';
 import { CREATE_JOBS } from './permissions.ts';
 
@@ -15,10 +16,9 @@ export type DryRun = { ok: true } | { ok: false; reason: string; fix?: string };
 export const TEMPLATE_FIX =
   'correct the Job template (the job-robot-job-template ConfigMap, config/job-template.yaml, or the file JOB_TEMPLATE_PATH names), apply it and restart the launcher';
 
-export async function dryRunJob(batch: BatchV1Api, calls: CallOptions, namespace: string, job: V1Job): Promise<DryRun> {
+export async function dryRunJob(rest: KubeRest, namespace: string, job: V1Job): Promise<DryRun> {
   try {
-    // The exact JSON (calls.call({ body })): a field the client's model does not know must reach the strict validation.
-    await batch.createNamespacedJob({ namespace, body: job, dryRun: 'All', fieldValidation: 'Strict' }, calls.call({ body: job }));
+    await createJob(rest, namespace, JSON.stringify(job), { dryRun: true });
     return { ok: true };
   } catch (err) {
     const f = kubeFailure(err);

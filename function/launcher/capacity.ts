@@ -6,12 +6,14 @@
  * Several launcher replicas each watch the same Jobs; between them the cap can be exceeded by at
  * most the creates in flight at one moment.
  */
-import { type BatchV1Api, type KubeConfig, type V1Job, Watch } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { backoffDelay } from '../async/backoff.ts';
 import { pause } from '../async/wait.ts';
 import { RetryLater } from '../http/errors.ts';
-import type { CallOptions } from '../kube/call-options.ts';
 import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
+import { jobsPath, listJobs } from '../kube/jobs-api.ts';
+import type { KubeRest } from '../kube/rest.ts';
+import { watch, type WatchEvent } from '../kube/watch.ts';
 import { failureAnswer, isMisconfiguration } from '../kube/failures.ts';
 import { LIST_JOBS, WATCH_JOBS } from '../kube/permissions.ts';
 import type { Logger } from '../log.ts';
@@ -50,9 +52,7 @@ export class Unlimited implements Capacity {
 }
 
 export interface ActiveCapOptions {
-  kc: KubeConfig;
-  batch: BatchV1Api;
-  calls: CallOptions;
+  rest: KubeRest;
   namespace: string;
   selector: string;
   max: number;
@@ -198,10 +198,7 @@ export class ActiveCap implements Capacity {
     let cont: string | undefined;
     let rv = '';
     do {
-      const page = await this.o.batch.listNamespacedJob(
-        { namespace: this.o.namespace, labelSelector: this.o.selector, limit: this.o.pageSize, ...(cont ? { _continue: cont } : {}) },
-        this.o.calls.call(),
-      );
+      const page = await listJobs(this.o.rest, this.o.namespace, { labelSelector: this.o.selector, limit: this.o.pageSize, continue: cont });
       for (const job of page.items) if (job.metadata?.name) fresh.set(job.metadata.name, isActive(job));
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?._continue || undefined;
@@ -215,65 +212,54 @@ export class ActiveCap implements Capacity {
    * the initial state. That costs one request and no typed deserialization, where a paginated list
    * of thousands of Jobs costs seconds at cold start.
    */
-  private watchOnce(): Promise<void> {
+  private async watchOnce(): Promise<void> {
     const initial = !this.resourceVersion;
     let fresh: Map<string, boolean> | undefined = initial ? new Map() : undefined;
-    return new Promise<void>((resolve, reject) => {
-      const path = `/apis/batch/v1/namespaces/${encodeURIComponent(this.o.namespace)}/jobs`;
-      const query = {
-        ...(initial ? { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan' } : { resourceVersion: this.resourceVersion }),
-        labelSelector: this.o.selector,
-        allowWatchBookmarks: true,
-        timeoutSeconds: 300 + Math.floor(Math.random() * 300),
-      };
-      new Watch(this.o.kc)
-        .watch(
-          path,
-          query,
-          (type: string, obj: V1Job & { code?: number }) => {
-            if (type === 'ERROR') {
-              if (obj.code === 410) this.resourceVersion = '';
-              return;
-            }
-            const name = obj.metadata?.name;
-            const rv = obj.metadata?.resourceVersion ?? '';
-            if (type === 'BOOKMARK') {
-              if (fresh && obj.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
-                this.replace(fresh, rv);
-                fresh = undefined;
-              } else if (!fresh) this.resourceVersion = rv;
-              return;
-            }
-            if (fresh) {
-              if (type === 'DELETED') fresh.delete(name ?? '');
-              else if (name) fresh.set(name, isActive(obj));
-              return;
-            }
-            if (type === 'ADDED' || type === 'MODIFIED') this.set(obj);
-            else if (type === 'DELETED') this.remove(name);
-            if (rv) this.resourceVersion = rv;
-          },
-          (err: unknown) => {
-            this.abort = undefined;
-            // A stream that ended before its initial state was complete starts over.
-            if (fresh) this.resourceVersion = '';
-            const e = err as { name?: string; statusCode?: number } | null;
-            if (!err || e?.name === 'TimeoutError' || e?.name === 'AbortError') resolve();
-            else if (e?.statusCode === 410) {
-              this.resourceVersion = '';
-              resolve();
-            } else if (initial && (e?.statusCode === 400 || e?.statusCode === 422)) {
-              // This API server does not stream lists: list page by page from now on.
-              this.streaming = false;
-              resolve();
-            } else reject(err);
-          },
-        )
-        .then((controller) => {
-          this.abort = controller;
-          if (this.stopped) controller.abort();
-        }, reject);
-    });
+    const query = {
+      ...(initial ? { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan' } : { resourceVersion: this.resourceVersion }),
+      labelSelector: this.o.selector,
+      allowWatchBookmarks: true,
+      timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+    };
+    const onEvent = ({ type, object: obj }: WatchEvent<V1Job & { code?: number }>) => {
+      if (type === 'ERROR') {
+        if (obj.code === 410) this.resourceVersion = '';
+        return;
+      }
+      const name = obj.metadata?.name;
+      const rv = obj.metadata?.resourceVersion ?? '';
+      if (type === 'BOOKMARK') {
+        if (fresh && obj.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
+          this.replace(fresh, rv);
+          fresh = undefined;
+        } else if (!fresh) this.resourceVersion = rv;
+        return;
+      }
+      if (fresh) {
+        if (type === 'DELETED') fresh.delete(name ?? '');
+        else if (name) fresh.set(name, isActive(obj));
+        return;
+      }
+      if (type === 'ADDED' || type === 'MODIFIED') this.set(obj);
+      else if (type === 'DELETED') this.remove(name);
+      if (rv) this.resourceVersion = rv;
+    };
+    const abort = (this.abort = new AbortController());
+    if (this.stopped) abort.abort();
+    try {
+      await watch(this.o.rest, jobsPath(this.o.namespace), query, onEvent, { signal: abort.signal });
+    } catch (err) {
+      const code = kubeFailure(err).code;
+      if (code === 410) this.resourceVersion = '';
+      else if (initial && (code === 400 || code === 422)) {
+        // This API server does not stream lists: list page by page from now on.
+        this.streaming = false;
+      } else throw err;
+    } finally {
+      this.abort = undefined;
+      // A stream that ended before its initial state was complete starts over.
+      if (fresh) this.resourceVersion = '';
+    }
   }
 
   private async loop(halt: AbortSignal): Promise<void> {

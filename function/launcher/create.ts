@@ -4,12 +4,13 @@
  * Job proves to be this launcher's own. A failed create is mapped by kube/failures.ts, but for the
  * answers whose meaning is the create's own: 404 (the namespace) and 400/422 (the event or the template).
  */
-import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import type { Incoming } from '../http/cloudevent.ts';
 import { HttpError, InvalidEvent, Misconfigured } from '../http/errors.ts';
 import { kubeFailure, type KubeFailure } from '../kube/api-error.ts';
 import { failureAnswer, failureClass } from '../kube/failures.ts';
-import { SENT_AS_JSON, type CallOptions } from '../kube/call-options.ts';
+import { createJob } from '../kube/jobs-api.ts';
+import type { KubeRest } from '../kube/rest.ts';
 import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../kube/labels.ts';
 import { CREATE_JOBS } from '../kube/permissions.ts';
 import type { Logger } from '../log.ts';
@@ -31,8 +32,7 @@ export interface LaunchSettings extends JobSettings {
 export interface LauncherDeps {
   template: V1Job;
   settings: LaunchSettings;
-  batch: BatchV1Api;
-  calls: CallOptions;
+  rest: KubeRest;
   namespace: string;
   capacity: Capacity;
   metrics: LauncherMetrics;
@@ -105,11 +105,7 @@ export class Launcher {
 
   private async create(p: Planned): Promise<'created' | 'exists'> {
     try {
-      // Strict, like the start-up dry run: a field the API server does not know fails instead of vanishing.
-      await this.d.batch.createNamespacedJob(
-        { namespace: this.d.namespace, body: SENT_AS_JSON, fieldValidation: 'Strict' },
-        this.d.calls.call({ json: p.json, discardBody: true }),
-      );
+      await createJob(this.d.rest, this.d.namespace, p.json);
       return 'created';
     } catch (err) {
       const f = kubeFailure(err);

@@ -3,7 +3,7 @@
  * HTTP app. `createLauncher` builds it all from clients the caller passes (tests pass the real
  * ones pointed at the test control plane); `main` runs it on PORT until SIGTERM.
  */
-import { BatchV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { SenderAuth } from '../auth/gate.ts';
@@ -12,8 +12,8 @@ import { Health } from '../http/health.ts';
 import { PayloadTooLarge } from '../http/errors.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
-import { CallOptions } from '../kube/call-options.ts';
-import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
+import { credentialsAtStart, namespaceOf } from '../kube/credentials.ts';
+import { KubeRest } from '../kube/rest.ts';
 import { ownerLabels, ownerSelector } from '../kube/labels.ts';
 import { launcherPermissions } from '../kube/permissions.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -45,7 +45,8 @@ export interface LauncherParts {
 }
 
 export interface LauncherClients {
-  kc: KubeConfig;
+  /** The API server, as this launcher's identity; the launcher closes it when it stops. */
+  rest: KubeRest;
   log: Logger;
   registry: Registry;
   /** The template (default: the one JOB_TEMPLATE_PATH names, or the built-in pi Job). */
@@ -56,19 +57,15 @@ export interface LauncherClients {
 
 /** Builds a launcher from configuration and clients; nothing runs until `start()`. */
 export function createLauncher(config: LauncherConfig, clients: LauncherClients): LauncherParts {
-  const { kc, log, registry } = clients;
+  const { rest, log, registry } = clients;
   const template = clients.template ?? loadTemplate(config.jobTemplatePath);
-  const namespace = resolveNamespace(config.namespace, kc);
-  const batch = kc.makeApiClient(BatchV1Api);
-  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
+  const namespace = namespaceOf(config.namespace, rest);
   const capped = config.maxActiveJobs > 0;
   const health = new Health([PERMISSIONS_CHECK, TEMPLATE_CHECK, ...(capped ? [CAPACITY_CHECK] : [])]);
 
   const capacity: Capacity = capped
     ? new ActiveCap({
-        kc,
-        batch,
-        calls,
+        rest,
         namespace,
         selector: ownerSelector(config.instance),
         max: config.maxActiveJobs,
@@ -88,20 +85,18 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     argsField: config.argsField,
     retryAfterSeconds: config.retryAfterSeconds,
   };
-  const status = new JobStatus({ batch, calls, namespace, owner: ownerLabels(config.instance), retryAfterSeconds: config.retryAfterSeconds });
-  const launcher = new Launcher({ template, settings, batch, calls, namespace, capacity, metrics, status });
+  const status = new JobStatus({ rest, namespace, owner: ownerLabels(config.instance), retryAfterSeconds: config.retryAfterSeconds });
+  const launcher = new Launcher({ template, settings, rest, namespace, capacity, metrics, status });
   const sample = new CloudEvent<unknown>({ id: 'dry-run', source: 'job-robot/launcher/start-up', type: config.acceptedTypes.find((t) => t !== '*') ?? QUEUE_ITEM_TYPE, data: { sample: true } });
   const startup = new Startup({
-    kc,
-    batch,
-    calls,
+    rest,
     namespace,
     health,
     log,
     permissions: launcherPermissions(capped),
     sampleJob: sampleJob(launcher, sample),
   });
-  const auth = SenderAuth.from(config.auth, { kc, namespace, log, registry, calls, ...(clients.authClock ? { now: clients.authClock } : {}) });
+  const auth = SenderAuth.from(config.auth, { rest, namespace, log, registry, ...(clients.authClock ? { now: clients.authClock } : {}) });
   const app = launcherApp({
     senders: auth.senders(),
     readers: auth.namespace(),
@@ -137,7 +132,7 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
     async stop() {
       startup.stop();
       capacity.stop();
-      await Promise.all([calls.close(), auth.close()]);
+      rest.close();
     },
   };
 }
@@ -146,7 +141,8 @@ export function createLauncher(config: LauncherConfig, clients: LauncherClients)
 export async function main(_argv: string[]): Promise<void> {
   const config = loadLauncherConfig();
   const log = createLogger(config.logLevel, 'launcher');
-  const parts = createLauncher(config, { kc: kubeConfigAtStart(), log, registry: createRegistry('launcher') });
+  const rest = new KubeRest(credentialsAtStart(), { timeoutMs: config.kubeTimeoutSeconds * 1000 });
+  const parts = createLauncher(config, { rest, log, registry: createRegistry('launcher') });
   startupPhase('configured');
   const running = await listen(parts.app, config.port);
   startupPhase('listening');

@@ -5,15 +5,15 @@
  * (once per distinct reason), and is retried with backoff, so a fix applied later (kubectl apply)
  * turns the launcher ready without a restart.
  */
-import type { BatchV1Api, KubeConfig, V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { backoffDelay } from '../async/backoff.ts';
 import { pause } from '../async/wait.ts';
 import { checkAccess, REVIEW_ACCESS } from '../kube/access.ts';
 import { kubeFailure } from '../kube/api-error.ts';
-import type { CallOptions } from '../kube/call-options.ts';
 import { explain } from '../kube/failures.ts';
 import { dryRunJob } from '../kube/job-dry-run.ts';
 import { describePermission, type Permission } from '../kube/permissions.ts';
+import type { KubeRest } from '../kube/rest.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
 import { startupPhase } from '../startup-trace.ts';
@@ -22,9 +22,7 @@ export const PERMISSIONS_CHECK = 'permissions';
 export const TEMPLATE_CHECK = 'template';
 
 export interface StartupDeps {
-  kc: KubeConfig;
-  batch: BatchV1Api;
-  calls: CallOptions;
+  rest: KubeRest;
   namespace: string;
   health: Health;
   log: Logger;
@@ -98,7 +96,7 @@ export class Startup {
 
   private async checkPermissions(): Promise<Outcome> {
     try {
-      const report = await checkAccess(this.d.kc, this.d.namespace, this.d.permissions, this.d.calls);
+      const report = await checkAccess(this.d.rest, this.d.namespace, this.d.permissions);
       if (!report.missing.length) return { ok: true };
       return { ok: false, reason: `the launcher lacks ${report.missing.map(describePermission).join(', ')}`, fix: report.fix };
     } catch (err) {
@@ -108,6 +106,6 @@ export class Startup {
   }
 
   private checkTemplate(): Promise<Outcome> {
-    return dryRunJob(this.d.batch, this.d.calls, this.d.namespace, this.d.sampleJob);
+    return dryRunJob(this.d.rest, this.d.namespace, this.d.sampleJob);
   }
 }

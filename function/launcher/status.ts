@@ -1,14 +1,14 @@
-import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { kubeFailure } from '../kube/api-error.ts';
-import type { CallOptions } from '../kube/call-options.ts';
+import { readJob } from '../kube/jobs-api.ts';
+import type { KubeRest } from '../kube/rest.ts';
 import { failureAnswer, failureClass } from '../kube/failures.ts';
 import { isDns1123Label } from '../kube/names.ts';
 import { GET_JOBS } from '../kube/permissions.ts';
 import { jobReport, ownedBy, type JobReport } from './state.ts';
 
 export interface JobStatusDeps {
-  batch: BatchV1Api;
-  calls: CallOptions;
+  rest: KubeRest;
   namespace: string;
   /** The owner labels; a Job without them is reported as absent. */
   owner: Record<string, string>;
@@ -37,7 +37,7 @@ export class JobStatus {
   /** The Job named `name` whoever owns it; undefined when there is none. Other failures throw the HttpError kube/failures.ts maps them to. */
   async read(name: string): Promise<V1Job | undefined> {
     try {
-      return await this.d.batch.readNamespacedJob({ name, namespace: this.d.namespace }, this.d.calls.call());
+      return await readJob(this.d.rest, this.d.namespace, name);
     } catch (err) {
       const f = kubeFailure(err);
       if (failureClass(f) === 'not-found') return undefined;

@@ -3,13 +3,13 @@
  * passes, readiness is false and the log says how to fix it; while it fails, it is re-checked with
  * backoff.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { backoffDelay } from '../async/backoff.ts';
 import { pause } from '../async/wait.ts';
 import { checkAccess, REVIEW_ACCESS, type AccessReport } from '../kube/access.ts';
 import { kubeFailure } from '../kube/api-error.ts';
 import { explain } from '../kube/failures.ts';
 import { describePermission, REAPER_PERMISSIONS } from '../kube/permissions.ts';
+import type { KubeRest } from '../kube/rest.ts';
 import type { Health } from '../http/health.ts';
 import type { Logger } from '../log.ts';
 
@@ -20,15 +20,15 @@ export const PERMISSIONS_CHECK = 'permissions';
 const RECHECK = { minMs: 2_000, maxMs: 30_000 };
 
 export class AccessWatch {
-  private readonly kc: KubeConfig;
+  private readonly rest: KubeRest;
   private readonly namespace: string;
   private readonly health: Health;
   private readonly log: Logger;
   /** Aborted by start/stop/lost, so the checks of an older watch schedule nothing. */
   private halt = new AbortController();
 
-  constructor(kc: KubeConfig, namespace: string, health: Health, log: Logger) {
-    this.kc = kc;
+  constructor(rest: KubeRest, namespace: string, health: Health, log: Logger) {
+    this.rest = rest;
     this.namespace = namespace;
     this.health = health;
     this.log = log;
@@ -38,7 +38,7 @@ export class AccessWatch {
   async check(): Promise<boolean> {
     let report: AccessReport;
     try {
-      report = await checkAccess(this.kc, this.namespace, REAPER_PERMISSIONS);
+      report = await checkAccess(this.rest, this.namespace, REAPER_PERMISSIONS);
     } catch (err) {
       const f = kubeFailure(err);
       const { message, fix } = explain(f, { needs: [REVIEW_ACCESS], namespace: this.namespace });

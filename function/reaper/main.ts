@@ -5,7 +5,7 @@ import { Health } from '../http/health.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
 import { CallOptions } from '../kube/call-options.ts';
-import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
+import { kubeConfigAtStart, resolveNamespace, restOf } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { AccessWatch, PERMISSIONS_CHECK } from './access.ts';
 import { reaperApp } from './app.ts';
@@ -23,6 +23,7 @@ export async function main(_argv: string[]): Promise<void> {
   const namespace = resolveNamespace(config.namespace, kc);
   const policy = config.policy;
   const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
+  const rest = restOf(kc, config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
   const results = queue && inFlight ? new QueueResults(queue, config.results, {}, inFlight.client) : undefined;
@@ -41,19 +42,20 @@ export async function main(_argv: string[]): Promise<void> {
   });
   const health = new Health([PERMISSIONS_CHECK]);
   const registry = createRegistry('reaper');
-  const access = new AccessWatch(kc, namespace, health, log);
+  const access = new AccessWatch(rest, namespace, health, log);
   // Aborted first on SIGTERM/SIGINT, so a run in flight stops scheduling deletions and answers
   // before onShutdown's grace period runs out.
   const shutdown = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
   const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: (fix) => access.lost(fix), signal: shutdown.signal });
 
-  const auth = SenderAuth.from(config.auth, { kc, namespace, log, registry, calls });
+  const auth = SenderAuth.from(config.auth, { rest, namespace, log, registry });
   const running = await listen(reaperApp({ senders: auth.senders(), runs, health, registry, log }), config.port);
   // The handler is in place before the 'listening' line: whoever waits for that line may stop us at once.
   onShutdown(log, health, running, async () => {
     access.stop();
-    await Promise.all([calls.close(), inFlight?.close(), results?.close(), auth.close()]);
+    rest.close();
+    await Promise.all([calls.close(), inFlight?.close(), results?.close()]);
   });
   log.info(
     {

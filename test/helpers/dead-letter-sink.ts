@@ -9,6 +9,7 @@ import { listen } from '../../function/http/server.ts';
 import { createLogger } from '../../function/log.ts';
 import { connect, type RedisClient } from '../../function/queue/connection.ts';
 import { uniquePrefix } from './redis.ts';
+import { restOf } from '../../function/kube/client.ts';
 
 /** A dead-letter sink on a free local port, writing to a unique queue's dead-letter stream. */
 export interface SinkUnderTest {
@@ -29,7 +30,8 @@ export async function startDeadLetterSink(redisUrl: string, env: Record<string, 
   await client.ping();
   const registry = new Registry();
   const log = createLogger('silent');
-  const auth = SenderAuth.from(config.auth, { kc, namespace: config.namespace ?? 'default', log, registry });
+  const rest = kc ? restOf(kc, 10_000) : undefined;
+  const auth = SenderAuth.from(config.auth, { rest, namespace: config.namespace ?? 'default', log, registry });
   const app = deadLetterApp({
     senders: auth.senders(),
     client,
@@ -51,7 +53,7 @@ export async function startDeadLetterSink(redisUrl: string, env: Record<string, 
     config,
     async close() {
       await server.close(1000);
-      await auth.close();
+      rest?.close();
       client.disconnect();
     },
   };

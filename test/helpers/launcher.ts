@@ -19,6 +19,7 @@ import { listen, type RunningServer } from '../../function/http/server.ts';
 import { applyManifests, serviceAccountConfig } from './kube.ts';
 import { readRepoFile, ROOT } from './paths.ts';
 import { stopChild } from './child.ts';
+import { restOf } from '../../function/kube/client.ts';
 
 /** JSON log lines a logger wrote, parsed. */
 export class LogCapture {
@@ -63,7 +64,7 @@ export async function startLauncher(
 ): Promise<TestLauncher> {
   const config = launcherSchema.parse({ NAMESPACE: namespace, LOG_LEVEL: 'debug', OIDC_AUTHENTICATION: 'disabled', ...env });
   const logs = new LogCapture();
-  const parts = createLauncher(config, { kc, log: logs.logger, registry: new Registry(), ...(opts.template ? { template: opts.template } : {}), ...(opts.authClock ? { authClock: opts.authClock } : {}) });
+  const parts = createLauncher(config, { rest: restOf(kc, config.kubeTimeoutSeconds * 1000), log: logs.logger, registry: new Registry(), ...(opts.template ? { template: opts.template } : {}), ...(opts.authClock ? { authClock: opts.authClock } : {}) });
   const running: RunningServer = await listen(parts.app, 0, '127.0.0.1');
   await parts.start();
   const url = `http://127.0.0.1:${running.port}`;

@@ -23,6 +23,7 @@ import { LogCapture } from './launcher.ts';
 import { ROOT } from './paths.ts';
 import { uniquePrefix } from './redis.ts';
 import { stopChild } from './child.ts';
+import { restOf } from '../../function/kube/client.ts';
 
 export interface ResultsUnderTest {
   url: string;
@@ -48,7 +49,8 @@ export async function startResults(redisUrl: string, env: Record<string, string>
   if (!opts.client) await client.ping();
   const registry = new Registry();
   const logs = new LogCapture();
-  const auth = SenderAuth.from(config.auth, { kc: opts.kc, namespace: config.namespace ?? 'default', log: logs.logger, registry });
+  const rest = opts.kc ? restOf(opts.kc, 10_000) : undefined;
+  const auth = SenderAuth.from(config.auth, { rest, namespace: config.namespace ?? 'default', log: logs.logger, registry });
   const results = new Results(client, config.keys, config.results);
   const app = resultsApp({
     senders: auth.senders(),
@@ -80,7 +82,7 @@ export async function startResults(redisUrl: string, env: Record<string, string>
     },
     async close() {
       await server.close(1000);
-      await auth.close();
+      rest?.close();
       if (!opts.client) client.disconnect();
     },
   };

@@ -11,6 +11,8 @@ import { RetryLater, Unauthenticated } from '../../function/http/errors.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { ensureServiceAccount, foreignSigned, mintToken } from '../helpers/tokens.ts';
+import { restOf } from '../../function/kube/client.ts';
+import type { KubeRest } from '../../function/kube/rest.ts';
 
 describe('issuer keys: read from the API server, cached, refetched on an unknown kid', function () {
   this.timeout(60_000);
@@ -19,6 +21,7 @@ describe('issuer keys: read from the API server, cached, refetched on an unknown
   let reader: KubeConfig;
   const fetched = { discovery: 0, keys: 0 };
   let now = 1_000_000;
+  let rest: KubeRest;
   let keys: IssuerKeys;
   let verifier: SenderVerifier;
 
@@ -33,12 +36,13 @@ describe('issuer keys: read from the API server, cached, refetched on an unknown
   });
   beforeEach(function () {
     fetched.discovery = fetched.keys = 0;
-    keys = new IssuerKeys(reader, { refetchCooldownMs: 10_000, now: () => now });
+    rest = restOf(reader, 10_000);
+    keys = new IssuerKeys(rest, { refetchCooldownMs: 10_000, now: () => now });
     // Every token verified afresh: these tests are about the keys (the remembered tokens have a test of their own).
     verifier = new SenderVerifier(keys, { audience: 'aud', clockSkewSeconds: 0, cacheSeconds: 0 });
   });
   afterEach(async function () {
-    await keys.close();
+    rest.close();
   });
   after(async function () {
     await proxy?.stop();

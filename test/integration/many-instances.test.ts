@@ -22,6 +22,7 @@ import { readRepoFile } from '../helpers/paths.ts';
 import { Component, pingReaper, startPipeline, type Pipeline, type PipelineOptions } from '../helpers/pipeline.ts';
 import { finishJobPods } from '../helpers/pods.ts';
 import { uniquePrefix } from '../helpers/redis.ts';
+import { restOf } from '../../function/kube/client.ts';
 
 const redisUrl = (): string => process.env['JOB_ROBOT_TEST_REDIS_URL']!;
 const names = (jobs: V1Job[]): string[] => jobs.map((j) => j.metadata!.name!).sort();
@@ -300,9 +301,9 @@ describe('one job-robot per namespace across three namespaces: namespaced Roles 
       expect(bindings.map((b) => `${b.metadata?.name} → ${b.roleRef.kind} ${b.roleRef.name}`), `bindings of job-robot in ${ns}`).to.deep.equal(['job-robot → Role job-robot']);
       expect(await ownRules(robot, ns), `rules at home in ${ns}`).to.deep.equal(flattenRules(role.rules));
       expect(await ownRules(robot, neighbour), `rules of ${ns}'s robot in ${neighbour}`).to.deep.equal([]);
-      expect((await checkAccess(robot, ns, [...JOB_ROBOT_PERMISSIONS])).missing, 'at home').to.deep.equal([]);
+      expect((await checkAccess(restOf(robot, 10_000), ns, [...JOB_ROBOT_PERMISSIONS])).missing, 'at home').to.deep.equal([]);
       for (const where of ['', neighbour]) {
-        expect((await checkAccess(robot, where, [...JOB_ROBOT_PERMISSIONS])).missing, `in ${where || 'every namespace'}`).to.deep.equal([...JOB_ROBOT_PERMISSIONS]);
+        expect((await checkAccess(restOf(robot, 10_000), where, [...JOB_ROBOT_PERMISSIONS])).missing, `in ${where || 'every namespace'}`).to.deep.equal([...JOB_ROBOT_PERMISSIONS]);
       }
       const jobs = robot.makeApiClient(BatchV1Api);
       expect(await refusal(jobs.listJobForAllNamespaces()), 'list Jobs cluster-wide').to.equal(403);

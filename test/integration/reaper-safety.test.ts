@@ -28,6 +28,7 @@ import { createFinishedJob, inParallel, type Outcome } from '../helpers/finished
 import { plainJob } from '../helpers/jobs.ts';
 import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { ROOT, readRepoFile } from '../helpers/paths.ts';
+import { restOf } from '../../function/kube/client.ts';
 /** As Knative runs it: K_SERVICE names the Service, the default token audience. */
 const load = (env: NodeJS.ProcessEnv) => loadReaperConfig({ K_SERVICE: 'job-robot-reaper', ...env });
 
@@ -188,14 +189,14 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
 
     it('the start-up check keeps readiness false and names list and delete until they are granted', async function () {
       const health = new Health([PERMISSIONS_CHECK]);
-      expect(await new AccessWatch(unbound, ns.name, health, createLogger('silent')).check()).to.equal(false);
+      expect(await new AccessWatch(restOf(unbound, 10_000), ns.name, health, createLogger('silent')).check()).to.equal(false);
       expect(health.report()).to.deep.include({
         ready: false,
         failing: { [PERMISSIONS_CHECK]: `grant list jobs.batch, delete jobs.batch in namespace ${ns.name}: kubectl apply -n ${ns.name} -f config/rbac.yaml` },
       });
-      expect(await new AccessWatch(lister, ns.name, health, createLogger('silent')).check()).to.equal(false);
+      expect(await new AccessWatch(restOf(lister, 10_000), ns.name, health, createLogger('silent')).check()).to.equal(false);
       expect(health.report().failing[PERMISSIONS_CHECK]).to.match(/^grant delete jobs\.batch in/);
-      expect(await new AccessWatch(robot, ns.name, health, createLogger('silent')).check()).to.equal(true);
+      expect(await new AccessWatch(restOf(robot, 10_000), ns.name, health, createLogger('silent')).check()).to.equal(true);
       expect(health.ready).to.equal(true);
     });
   });

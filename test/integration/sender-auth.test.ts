@@ -24,6 +24,7 @@ import { useNamespace } from '../helpers/kube.ts';
 import { asJobRobot, postBinary, startLauncher, type TestLauncher } from '../helpers/launcher.ts';
 import { usePrivateRedis } from '../helpers/redis.ts';
 import { clusterKey, foreignSigned, hmacWithPublicKey, mintToken, unsigned, withClaims } from '../helpers/tokens.ts';
+import { restOf } from '../../function/kube/client.ts';
 
 const AUDIENCE = 'job-robot-launcher';
 const TRIGGER_SA = DEFAULT_SENDERS.launcher[0];
@@ -154,7 +155,7 @@ describe('sender authentication: Knative OIDC tokens from the real API server', 
       const log = createLogger('silent');
       const reaper = new Reaper(robot.makeApiClient(BatchV1Api), { namespace: ns.name, policy: config.policy, concurrency: 1, pageSize: 10, calls });
       const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: () => undefined });
-      const auth = SenderAuth.from(config.auth, { kc: robot, namespace: ns.name, log, registry });
+      const auth = SenderAuth.from(config.auth, { rest: restOf(robot, 10_000), namespace: ns.name, log, registry });
       server = await listen(reaperApp({ senders: auth.senders(), runs, health: new Health(), registry, log }), 0, '127.0.0.1');
       url = `http://127.0.0.1:${server.port}`;
     });

@@ -1,0 +1,24 @@
+/** The Jobs API calls job-robot's functions make, over kube/rest.ts. */
+import type { V1Job, V1JobList } from '@kubernetes/client-node';
+import type { CallOptions, KubeRest, Query } from './rest.ts';
+
+/** The path of the Jobs of `namespace`, or of one Job. */
+export function jobsPath(namespace: string, name?: string): string {
+  const base = `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`;
+  return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
+}
+
+/** Creates a Job from its exact JSON; with `dryRun`, only judges it. The answer is not read. */
+export async function createJob(rest: KubeRest, namespace: string, json: string, opts: { dryRun?: boolean } & Pick<CallOptions, 'timeoutMs'> = {}): Promise<void> {
+  // Strict: a field the API server does not know fails the create instead of vanishing.
+  const query: Query = { fieldValidation: 'Strict', ...(opts.dryRun ? { dryRun: 'All' } : {}) };
+  await rest.post<void>(jobsPath(namespace), { query, json, discardBody: true, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+}
+
+export function readJob(rest: KubeRest, namespace: string, name: string): Promise<V1Job> {
+  return rest.get<V1Job>(jobsPath(namespace, name));
+}
+
+export function listJobs(rest: KubeRest, namespace: string, query: Query): Promise<V1JobList> {
+  return rest.get<V1JobList>(jobsPath(namespace), { query });
+}
