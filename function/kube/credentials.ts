@@ -73,12 +73,15 @@ export function credentialsAtStart(path = process.env['KUBECONFIG'], source = 'K
   }
 }
 
-/** The pod's ServiceAccount credentials (`dir`: where the token, CA and namespace files are). */
-export function inClusterCredentials(env: NodeJS.ProcessEnv = process.env, dir = SERVICE_ACCOUNT_DIR): Credentials {
+/**
+ * The pod's ServiceAccount credentials (`dir`: where the token, CA and namespace files are; `now`:
+ * the clock that says when the token file is read again).
+ */
+export function inClusterCredentials(env: NodeJS.ProcessEnv = process.env, dir = SERVICE_ACCOUNT_DIR, now: () => number = Date.now): Credentials {
   const host = env['KUBERNETES_SERVICE_HOST'];
   const port = env['KUBERNETES_SERVICE_PORT'];
   if (!host || !port) throw new CredentialsError('KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not both set');
-  const token = tokenFile(join(dir, 'token'));
+  const token = tokenFile(join(dir, 'token'), now);
   const namespace = readOptional(join(dir, 'namespace'))?.toString('utf8').trim();
   return {
     server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`,
@@ -133,7 +136,7 @@ function authorizationOf(user: Record<string, unknown>, baseDir: string): () => 
   if (token) return () => `Bearer ${token}`;
   const path = str(user['tokenFile']);
   if (path) {
-    const read = tokenFile(isAbsolute(path) ? path : join(baseDir, path));
+    const read = tokenFile(isAbsolute(path) ? path : join(baseDir, path), Date.now);
     return () => `Bearer ${read()}`;
   }
   const username = str(user['username']);
@@ -145,7 +148,7 @@ function authorizationOf(user: Record<string, unknown>, baseDir: string): () => 
 }
 
 /** A token file's content, read at once (a missing file fails the start) and again once a minute. */
-function tokenFile(path: string, now: () => number = Date.now): () => string {
+function tokenFile(path: string, now: () => number): () => string {
   let token = readToken(path);
   let readAt = now();
   return () => {
