@@ -180,7 +180,10 @@ function readBody(res: IncomingMessage, max: number, discard: boolean, truncate 
           resolve(Buffer.concat(chunks).toString('utf8'));
           return;
         }
-        res.destroy(new Error(`the API server's answer exceeds ${max} bytes`));
+        // Settled here: destroying the answer also emits 'aborted', which must not name the cause.
+        const err = new Error(`the API server's answer exceeds ${max} bytes`);
+        reject(err);
+        res.destroy(err);
         return;
       }
       chunks.push(chunk);

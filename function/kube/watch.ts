@@ -35,6 +35,7 @@ export async function watch<T>(rest: KubeRest, path: string, query: Query, onEve
   return new Promise<void>((resolve, reject) => {
     let held: Buffer[] = [];
     let heldBytes = 0;
+    const tooLong = () => new Error(`a watch event of ${path} exceeds ${maxLine} bytes`);
     const fail = (err: Error) => {
       res.destroy();
       reject(err);
@@ -55,6 +56,7 @@ export async function watch<T>(rest: KubeRest, path: string, query: Query, onEve
         let nl = chunk.indexOf(10);
         while (nl !== -1) {
           const tail = chunk.subarray(start, nl);
+          if (heldBytes + tail.length > maxLine) throw tooLong();
           if (heldBytes) {
             held.push(tail);
             line(Buffer.concat(held));
@@ -66,7 +68,7 @@ export async function watch<T>(rest: KubeRest, path: string, query: Query, onEve
         }
         if (start < chunk.length) {
           heldBytes += chunk.length - start;
-          if (heldBytes > maxLine) throw new Error(`a watch event of ${path} exceeds ${maxLine} bytes`);
+          if (heldBytes > maxLine) throw tooLong();
           held.push(chunk.subarray(start));
         }
       } catch (err) {
