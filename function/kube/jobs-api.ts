@@ -2,6 +2,12 @@
 import type { V1Job, V1JobList } from '@kubernetes/client-node';
 import type { CallOptions, KubeRest, Query } from './rest.ts';
 
+/**
+ * A page of Jobs as the API server sends it. The list metadata is the wire's: the next page's token
+ * is `continue` (the client library's model calls it `_continue`, which JSON never holds).
+ */
+export type JobList = Omit<V1JobList, 'metadata'> & { metadata?: { continue?: string; resourceVersion?: string; remainingItemCount?: number } };
+
 /** The path of the Jobs of `namespace`, or of one Job. */
 export function jobsPath(namespace: string, name?: string): string {
   const base = `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`;
@@ -19,6 +25,6 @@ export function readJob(rest: KubeRest, namespace: string, name: string): Promis
   return rest.get<V1Job>(jobsPath(namespace, name));
 }
 
-export function listJobs(rest: KubeRest, namespace: string, query: Query): Promise<V1JobList> {
-  return rest.get<V1JobList>(jobsPath(namespace), { query });
+export function listJobs(rest: KubeRest, namespace: string, query: Query): Promise<JobList> {
+  return rest.get<JobList>(jobsPath(namespace), { query });
 }

@@ -201,7 +201,7 @@ export class ActiveCap implements Capacity {
       const page = await listJobs(this.o.rest, this.o.namespace, { labelSelector: this.o.selector, limit: this.o.pageSize, continue: cont });
       for (const job of page.items) if (job.metadata?.name) fresh.set(job.metadata.name, isActive(job));
       rv = page.metadata?.resourceVersion ?? rv;
-      cont = page.metadata?._continue || undefined;
+      cont = page.metadata?.continue || undefined;
     } while (cont);
     this.replace(fresh, rv);
   }

@@ -1,6 +1,11 @@
 import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { restOf } from '../../function/kube/client.ts';
+import { ownerLabels, ownerSelector } from '../../function/kube/labels.ts';
 import { jobName } from '../../function/kube/names.ts';
+import { ActiveCap } from '../../function/launcher/capacity.ts';
+import { createLogger } from '../../function/log.ts';
+import { suspendedJob } from '../helpers/finished.ts';
 import { DEFAULT_TEMPLATE, parseTemplate } from '../../function/kube/job-template.ts';
 import { readRepoFile } from '../helpers/paths.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
@@ -237,6 +242,24 @@ describe('launcher: failures map to 500 only for its own misconfiguration, 429/5
         expect(refused, 'streaming lists refused').to.equal(2);
       } finally {
         await second.close();
+      }
+    });
+
+    it('an API server without streaming lists and more active Jobs than a page: the paginated list follows continue to the last page', async function () {
+      proxy.rules = [{ method: 'GET', path: JOBS, query: /sendInitialEvents=true/, fault: { status: 422 } }];
+      const names = ['paged-1', 'paged-2', 'paged-3', 'paged-4', 'paged-5'];
+      // suspended: they stay active (no terminal condition) and make no pods
+      for (const name of names) await batch.createNamespacedJob({ namespace: ns.name, body: suspendedJob(name, ownerLabels('paged')) });
+      const rest = restOf(proxy.through(robot), 10_000);
+      const cap = new ActiveCap({ rest, namespace: ns.name, selector: ownerSelector('paged'), max: 100, retryAfterSeconds: 1, log: createLogger('silent'), pageSize: 2 });
+      try {
+        cap.start();
+        await cap.synced;
+        expect(cap.active, 'three pages of 2, 2 and 1').to.equal(names.length);
+      } finally {
+        cap.stop();
+        rest.close();
+        await batch.deleteCollectionNamespacedJob({ namespace: ns.name, labelSelector: ownerSelector('paged'), propagationPolicy: 'Background' });
       }
     });
 
