@@ -46,8 +46,8 @@ export function resolveNamespace(configured: string | undefined, kc?: KubeConfig
 /**
  * The credentials of a loaded KubeConfig's current context, for kube/rest.ts: TLS from its cluster
  * and user, and the Authorization header the client library works out for each call (exec plugins
- * and auth providers included). The operator commands (`doctor`, `status`, `reap`) and the reaper
- * reach the API server this way.
+ * and auth providers included). The operator commands (`doctor`, `reap`) reach the API server this
+ * way.
  */
 export function credentialsOf(kc: KubeConfig): Credentials {
   const cluster = kc.getCurrentCluster();

@@ -1,9 +1,8 @@
 /** `job-robot reap [--dry-run] [--json]`: one reaper run from an operator's shell, with the function's configuration. */
 import { parseArgs } from 'node:util';
-import { BatchV1Api } from '@kubernetes/client-node';
 import { HttpError, Misconfigured, RetryLater } from '../http/errors.ts';
-import { CallOptions } from '../kube/call-options.ts';
-import { kubeConfigAtStart, resolveNamespace } from '../kube/client.ts';
+import { kubeConfigAtStart, resolveNamespace, restOf } from '../kube/client.ts';
+import { restJobs } from '../kube/jobs-api.ts';
 import { createLogger } from '../log.ts';
 import { loadReaperConfig } from './config.ts';
 import { QueueInFlight } from './in-flight.ts';
@@ -52,20 +51,24 @@ export async function main(argv: string[]): Promise<void> {
 
   // The command serves no HTTP, so it has no callers to authenticate.
   const config = loadReaperConfig({ ...process.env, OIDC_AUTHENTICATION: 'disabled' });
+  // The operator's kubeconfig through the client library, so exec plugins and auth providers
+  // work; the calls go over kube/rest.ts, as the function's do.
   const kc = kubeConfigAtStart();
-  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
+  const rest = restOf(kc, config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
   const results = queue && inFlight ? new QueueResults(queue, config.results, {}, inFlight.client) : undefined;
-  const close = () => Promise.all([calls.close(), inFlight?.close(), results?.close()]);
-  const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
+  const close = () => {
+    rest.close();
+    return Promise.all([inFlight?.close(), results?.close()]);
+  };
+  const reaper = new Reaper(restJobs(rest), {
     namespace: resolveNamespace(config.namespace, kc),
     ...(config.instance ? { instance: config.instance } : {}),
     policy: config.policy,
     concurrency: config.concurrency,
     pageSize: config.pageSize,
     dryRun: config.dryRun,
-    calls,
     ...(inFlight ? { inFlight } : {}),
     ...(results ? { results } : {}),
     // stdout carries the result; per-Job failures are in the summary

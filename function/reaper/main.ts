@@ -1,11 +1,11 @@
 /** `job-robot reaper`: the reaper as a Knative function, wired from its configuration. */
-import { BatchV1Api } from '@kubernetes/client-node';
 import { SenderAuth } from '../auth/gate.ts';
 import { Health } from '../http/health.ts';
 import { createRegistry } from '../http/metrics.ts';
 import { listen, onShutdown } from '../http/server.ts';
-import { CallOptions } from '../kube/call-options.ts';
-import { kubeConfigAtStart, resolveNamespace, restOf } from '../kube/client.ts';
+import { credentialsAtStart, namespaceOf } from '../kube/credentials.ts';
+import { restJobs } from '../kube/jobs-api.ts';
+import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../log.ts';
 import { AccessWatch, PERMISSIONS_CHECK } from './access.ts';
 import { reaperApp } from './app.ts';
@@ -19,23 +19,22 @@ import { Runs } from './runs.ts';
 export async function main(_argv: string[]): Promise<void> {
   const config = loadReaperConfig();
   const log = createLogger(config.logLevel, 'reaper');
-  const kc = kubeConfigAtStart();
-  const namespace = resolveNamespace(config.namespace, kc);
+  // One pool of connections for every call: the reaper's lists and deletes, the permission
+  // checks and the senders' token checks.
+  const rest = new KubeRest(credentialsAtStart(), { timeoutMs: config.kubeTimeoutSeconds * 1000 });
+  const namespace = namespaceOf(config.namespace, rest);
   const policy = config.policy;
-  const calls = new CallOptions(config.kubeTimeoutSeconds * 1000);
-  const rest = restOf(kc, config.kubeTimeoutSeconds * 1000);
   const queue = config.queue;
   const inFlight = queue ? new QueueInFlight(queue) : undefined;
   const results = queue && inFlight ? new QueueResults(queue, config.results, {}, inFlight.client) : undefined;
 
-  const reaper = new Reaper(kc.makeApiClient(BatchV1Api), {
+  const reaper = new Reaper(restJobs(rest), {
     namespace,
     ...(config.instance ? { instance: config.instance } : {}),
     policy,
     concurrency: config.concurrency,
     pageSize: config.pageSize,
     dryRun: config.dryRun,
-    calls,
     ...(inFlight ? { inFlight } : {}),
     ...(results ? { results } : {}),
     log,
@@ -55,7 +54,7 @@ export async function main(_argv: string[]): Promise<void> {
   onShutdown(log, health, running, async () => {
     access.stop();
     rest.close();
-    await Promise.all([calls.close(), inFlight?.close(), results?.close()]);
+    await Promise.all([inFlight?.close(), results?.close()]);
   });
   log.info(
     {

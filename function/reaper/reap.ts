@@ -4,18 +4,10 @@
  * checked (and recorded where missing) before any of its Jobs is deleted (backstop.ts). Memory
  * holds one page, the in-flight deletions and the keep-newest heaps, whatever the namespace holds.
  */
-import {
-  ApiException,
-  type BatchV1ApiDeleteNamespacedJobRequest,
-  type BatchV1ApiListNamespacedJobRequest,
-  type ConfigurationOptions,
-  type V1Job,
-  type V1JobList,
-  type V1Status,
-} from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { kubeFailure } from '../kube/api-error.ts';
 import { failureClass, isMisconfiguration } from '../kube/failures.ts';
-import type { CallOptions } from '../kube/call-options.ts';
+import type { JobList } from '../kube/jobs-api.ts';
 import { ownerSelector } from '../kube/labels.ts';
 import { DELETE_JOBS, LIST_JOBS } from '../kube/permissions.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -29,10 +21,19 @@ import type { ResultsStore } from './results.ts';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.ts';
 import { SummaryBuilder, type ReapSummary } from './summary.ts';
 
-/** The two calls the reaper makes; BatchV1Api satisfies it, and tests may wrap it. */
+/** One page of the reaper's Jobs: its selector, its size, and the token of the page before. */
+export type JobsPage = { labelSelector: string; limit: number; continue?: string };
+
+/** How the reaper deletes a Job: its pods with it, and only the Job it listed. */
+export type JobDeletion = { propagationPolicy: 'Background'; preconditions: { uid: string } };
+
+/**
+ * The two calls the reaper makes. kube/jobs-api.ts's restJobs makes them over KubeRest (whose
+ * deadline bounds each call); tests may wrap it.
+ */
 export interface JobsApi {
-  listNamespacedJob(param: BatchV1ApiListNamespacedJobRequest, options?: ConfigurationOptions): Promise<V1JobList>;
-  deleteNamespacedJob(param: BatchV1ApiDeleteNamespacedJobRequest, options?: ConfigurationOptions): Promise<V1Status>;
+  listJobs(namespace: string, page: JobsPage): Promise<JobList>;
+  deleteJob(namespace: string, name: string, body: JobDeletion): Promise<void>;
 }
 
 export interface ReaperOptions {
@@ -46,8 +47,6 @@ export interface ReaperOptions {
   /** The clock; read once per run. */
   now?: () => Date;
   retry?: RetryOptions;
-  /** Per-call deadline and one reused connection pool (recommended; without it each call opens a connection and may wait forever). */
-  calls?: CallOptions;
   /** Keeps expired Jobs whose queue item the bridge may still deliver again (see in-flight.ts). */
   inFlight?: InFlightCheck;
   /** The bridge's results: a Job of its queue goes only once its result is final there (see backstop.ts). */
@@ -159,15 +158,10 @@ export class Reaper {
     let token: string | undefined;
     let listed = 0;
     do {
-      const request: BatchV1ApiListNamespacedJobRequest = {
-        namespace: this.namespace,
-        labelSelector: this.selector,
-        limit: this.options.pageSize,
-        ...(token ? { _continue: token } : {}),
-      };
-      let list: V1JobList;
+      const page: JobsPage = { labelSelector: this.selector, limit: this.options.pageSize, ...(token ? { continue: token } : {}) };
+      let list: JobList;
       try {
-        list = await withRetry(() => this.api.listNamespacedJob(request, this.options.calls?.call()), this.options.retry ?? DEFAULT_RETRY);
+        list = await withRetry(() => this.api.listJobs(this.namespace, page), this.options.retry ?? DEFAULT_RETRY);
       } catch (err) {
         const fresh = token ? continueAfterExpiry(err) : undefined;
         if (!fresh) throw runFailure(err, this.namespace, LIST_JOBS);
@@ -179,7 +173,7 @@ export class Reaper {
       }
       listed++;
       yield list.items;
-      token = list.metadata?._continue || undefined;
+      token = list.metadata?.continue || undefined;
       if (token) await beforeNextPage?.(listed);
     } while (token);
   }
@@ -187,24 +181,14 @@ export class Reaper {
   /** Deletes one expired Job; 404 and 409 mean someone got there first. Throws only for 403 or 401 (the run stops). */
   private async delete(job: FinishedJob, summary: SummaryBuilder, log: Logger): Promise<void> {
     try {
-      await withRetry(
-        () =>
-          this.api.deleteNamespacedJob(
-            {
-              name: job.name,
-              namespace: this.namespace,
-              // Both in the body: the API server ignores the query parameters once a body is sent.
-              body: {
-                // A plain delete of a batch/v1 Job orphans its pods; Background lets the garbage collector take them.
-                propagationPolicy: 'Background',
-                // Only the Job that was listed: one recreated under the same name has a new uid, and the server answers 409.
-                preconditions: { uid: job.uid },
-              },
-            },
-            this.options.calls?.call(),
-          ),
-        this.options.retry ?? DEFAULT_RETRY,
-      );
+      // Both in the body: the API server ignores the query parameters once a body is sent.
+      const body: JobDeletion = {
+        // A plain delete of a batch/v1 Job orphans its pods; Background lets the garbage collector take them.
+        propagationPolicy: 'Background',
+        // Only the Job that was listed: one recreated under the same name has a new uid, and the server answers 409.
+        preconditions: { uid: job.uid },
+      };
+      await withRetry(() => this.api.deleteJob(this.namespace, job.name, body), this.options.retry ?? DEFAULT_RETRY);
       summary.deleted(job);
       log.debug({ job: job.name, class: job.class }, 'deleted');
     } catch (err) {
@@ -225,9 +209,13 @@ export class Reaper {
 
 const keep = (job: FinishedJob, reason: KeepReason): Decision => ({ action: 'keep', job: { name: job.name, uid: job.uid }, reason, class: job.class });
 
-/** The resume token a 410 Expired answer to a continued list carries, if any. */
+/**
+ * The resume token a 410 Expired answer to a continued list carries, if any. The refusal is read by
+ * its fields, as kube/api-error.ts reads it: a KubeApiError (body: the JSON text) or the client
+ * library's ApiException (body: text or parsed) alike.
+ */
 export function continueAfterExpiry(err: unknown): string | undefined {
-  if (!(err instanceof ApiException) || err.code !== 410) return undefined;
+  if (!(err instanceof Error) || (err as { code?: unknown }).code !== 410 || !('body' in err)) return undefined;
   let body: unknown = err.body;
   if (typeof body === 'string') {
     try {

@@ -5,28 +5,21 @@
  * fault proxy in front of it.
  */
 import { expect } from 'chai';
-import {
-  BatchV1Api,
-  CoreV1Api,
-  RbacAuthorizationV1Api,
-  type BatchV1ApiDeleteNamespacedJobRequest,
-  type BatchV1ApiListNamespacedJobRequest,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type V1JobList,
-  type V1Status,
-} from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Health } from '../../function/http/health.ts';
 import { createRegistry } from '../../function/http/metrics.ts';
 import { listen, type RunningServer } from '../../function/http/server.ts';
 import { kubeFailure } from '../../function/kube/api-error.ts';
 import { CallOptions } from '../../function/kube/call-options.ts';
+import { restOf } from '../../function/kube/client.ts';
+import { restJobs, type JobList, type JobsClient } from '../../function/kube/jobs-api.ts';
 import { ownerLabels } from '../../function/kube/labels.ts';
 import { createLogger } from '../../function/log.ts';
 import { PING_TYPE, reaperApp } from '../../function/reaper/app.ts';
 import { admitAnyone } from '../../function/auth/gate.ts';
 import { ReaperMetrics } from '../../function/reaper/metrics.ts';
-import { Reaper, type JobsApi } from '../../function/reaper/reap.ts';
+import type { KubeRest } from '../../function/kube/rest.ts';
+import { Reaper, type JobDeletion, type JobsApi, type JobsPage } from '../../function/reaper/reap.ts';
 import { Runs } from '../../function/reaper/runs.ts';
 import type { ReapSummary } from '../../function/reaper/summary.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
@@ -36,26 +29,26 @@ import { readRepoFile } from '../helpers/paths.ts';
 
 const H = 3_600_000;
 
-/** The real Jobs API, counting the calls that reach it; `gate` holds lists back until it resolves. */
+/** The real Jobs API over kube/rest.ts, counting the calls that reach it; `gate` holds lists back until it resolves. */
 class Counted implements JobsApi {
   lists = 0;
   deletes = 0;
   gate: Promise<void> = Promise.resolve();
-  private readonly batch: BatchV1Api;
+  private readonly jobs: JobsClient;
 
-  constructor(kc: KubeConfig) {
-    this.batch = kc.makeApiClient(BatchV1Api);
+  constructor(rest: KubeRest) {
+    this.jobs = restJobs(rest);
   }
 
-  async listNamespacedJob(request: BatchV1ApiListNamespacedJobRequest, options?: ConfigurationOptions): Promise<V1JobList> {
+  async listJobs(namespace: string, page: JobsPage): Promise<JobList> {
     this.lists++;
     await this.gate;
-    return this.batch.listNamespacedJob(request, options);
+    return this.jobs.listJobs(namespace, page);
   }
 
-  deleteNamespacedJob(request: BatchV1ApiDeleteNamespacedJobRequest, options?: ConfigurationOptions): Promise<V1Status> {
+  deleteJob(namespace: string, name: string, body: JobDeletion): Promise<void> {
     this.deletes++;
-    return this.batch.deleteNamespacedJob(request, options);
+    return this.jobs.deleteJob(namespace, name, body);
   }
 }
 
@@ -75,6 +68,8 @@ describe('reaper HTTP function on the real control plane, as job-robot', functio
 
   let api: Counted;
   let server: RunningServer | undefined;
+  /** The served Reaper's connections, as the function's: one pool, a deadline on every call. */
+  let rest: KubeRest | undefined;
   let base: string;
   let health: Health;
   let forbidden: string[];
@@ -86,7 +81,8 @@ describe('reaper HTTP function on the real control plane, as job-robot', functio
 
   /** Serves the reaper app for a Reaper acting as `kc`. */
   async function serve(kc: KubeConfig): Promise<void> {
-    api = new Counted(kc);
+    rest = restOf(kc, 10_000);
+    api = new Counted(rest);
     forbidden = [];
     health = new Health();
     const registry = createRegistry('reaper');
@@ -97,7 +93,6 @@ describe('reaper HTTP function on the real control plane, as job-robot', functio
       concurrency: 2,
       pageSize: 10,
       retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
-      calls,
     });
     const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: (fix) => forbidden.push(fix) });
     const running = await listen(reaperApp({ senders: admitAnyone, runs, health, registry, log }), 0, '127.0.0.1');
@@ -116,6 +111,8 @@ describe('reaper HTTP function on the real control plane, as job-robot', functio
   afterEach(async function () {
     await server?.close(100);
     server = undefined;
+    rest?.close();
+    rest = undefined;
     await batch().deleteCollectionNamespacedJob({ namespace: ns.name, body: { propagationPolicy: 'Background' } });
     await settled([]);
   });

@@ -10,7 +10,10 @@ import { BatchV1Api, type V1Job } from '@kubernetes/client-node';
 import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
 import { ListSource } from '../../function/queue/list-source.ts';
 import { connect, type RedisClient, type RedisTarget } from '../../function/queue/connection.ts';
+import { restOf } from '../../function/kube/client.ts';
 import { sourceUrl } from '../../function/kube/event-source.ts';
+import { restJobs, type JobsClient } from '../../function/kube/jobs-api.ts';
+import type { KubeRest } from '../../function/kube/rest.ts';
 import type { Claim, Source } from '../../function/queue/source.ts';
 import { StreamSource } from '../../function/queue/stream-source.ts';
 import { buildJob } from '../../function/launcher/job.ts';
@@ -37,9 +40,17 @@ describe('reaper: an expired Job stays while its queue item is in flight (real R
   const checks: QueueInFlight[] = [];
   let keys: QueueKeys;
   let batch: BatchV1Api;
+  /** What the reaper lists and deletes through, as the function's (kube/rest.ts). */
+  let jobs: JobsClient;
+  let rest: KubeRest | undefined;
 
   before(function () {
     batch = ns.kc.makeApiClient(BatchV1Api);
+    rest = restOf(ns.kc, 10_000);
+    jobs = restJobs(rest);
+  });
+  after(function () {
+    rest?.close();
   });
   beforeEach(function () {
     keys = queueKeys(`${uniquePrefix('inflight')}queue`);
@@ -79,7 +90,7 @@ describe('reaper: an expired Job stays while its queue item is in flight (real R
   }
 
   const reap = (inFlight?: QueueInFlight, dryRun = false): Promise<ReapSummary> =>
-    new Reaper(batch, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 50, dryRun, ...(inFlight ? { inFlight } : {}) }).run();
+    new Reaper(jobs, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 50, dryRun, ...(inFlight ? { inFlight } : {}) }).run();
 
   async function names(): Promise<string[]> {
     return (await batch.listNamespacedJob({ namespace: ns.name })).items.map((j) => j.metadata!.name!).sort();

@@ -5,9 +5,11 @@
  * handing the reaper a clock (`now`) instead of waiting an hour.
  */
 import { expect } from 'chai';
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job } from '@kubernetes/client-node';
-import { CallOptions } from '../../function/kube/call-options.ts';
+import { BatchV1Api, CoreV1Api, type V1Job } from '@kubernetes/client-node';
+import { restOf } from '../../function/kube/client.ts';
+import { restJobs } from '../../function/kube/jobs-api.ts';
 import { ownerLabels } from '../../function/kube/labels.ts';
+import type { KubeRest } from '../../function/kube/rest.ts';
 import { Reaper, type JobsApi } from '../../function/reaper/reap.ts';
 import { loadReaperConfig } from '../../function/reaper/config.ts';
 import type { Policy } from '../../function/reaper/policy.ts';
@@ -53,17 +55,17 @@ const EXPIRED_OWNED = ['f-old-1', 'f-old-2', 's-old-1', 's-old-2'];
 /** Both classes 1 h, one failed Job always kept: with `now` = last old finish + 1 h, old is expired and new is not. */
 const POLICY: Policy = { succeeded: { maxAgeMs: H, keep: 0 }, failed: { maxAgeMs: H, keep: 1 } };
 
-/** The Jobs API as job-robot, recording every delete it is asked for. */
-function recording(kc: KubeConfig): { api: JobsApi; deleted: string[] } {
-  const batch = kc.makeApiClient(BatchV1Api);
+/** The Jobs API over `rest`, recording every delete it is asked for. */
+function recording(rest: KubeRest): { api: JobsApi; deleted: string[] } {
+  const jobs = restJobs(rest);
   const deleted: string[] = [];
   return {
     deleted,
     api: {
-      listNamespacedJob: (p, o) => batch.listNamespacedJob(p, o),
-      deleteNamespacedJob: (p, o) => {
-        deleted.push(p.name);
-        return batch.deleteNamespacedJob(p, o);
+      listJobs: (namespace, page) => jobs.listJobs(namespace, page),
+      deleteJob: (namespace, name, body) => {
+        deleted.push(name);
+        return jobs.deleteJob(namespace, name, body);
       },
     },
   };
@@ -75,20 +77,19 @@ const finishTime = (job: V1Job): number =>
 describe('reaper on the real control plane: a mixed population, as job-robot', function () {
   this.timeout(180_000);
   const ns = useNamespace('reap');
-  let robot: KubeConfig;
+  /** As job-robot, as in production: one connection pool, a deadline on every call. */
+  let robot: KubeRest;
   let now: Date;
   const uids: Record<string, string> = {};
-  // as in production: a deadline on every call and one reused connection pool
-  const calls = new CallOptions(10_000);
 
   const jobNames = async () =>
     (await ns.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns.name })).items.map((j) => j.metadata!.name!).sort();
   const reaperAs = (api: JobsApi, extra: { instance?: string; policy?: Policy; now?: () => Date } = {}) =>
-    new Reaper(api, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 3, now: () => now, calls, ...extra });
+    new Reaper(api, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 3, now: () => now, ...extra });
 
   before(async function () {
     await applyManifests(ns.kc, readRepoFile('config/rbac.yaml'), ns.name);
-    robot = await serviceAccountConfig(ns.kc, ns.name, 'job-robot');
+    robot = restOf(await serviceAccountConfig(ns.kc, ns.name, 'job-robot'), 10_000);
     const batch = ns.kc.makeApiClient(BatchV1Api);
 
     for (const [name, plan] of Object.entries(PLAN)) {
@@ -117,7 +118,7 @@ describe('reaper on the real control plane: a mixed population, as job-robot', f
   });
 
   after(async function () {
-    await calls.close();
+    robot?.close();
     await ns.kc
       .makeApiClient(BatchV1Api)
       .patchNamespacedJob({ name: 'being-deleted', namespace: ns.name, body: [{ op: 'remove', path: '/metadata/finalizers' }] })

@@ -9,7 +9,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { BatchV1Api, type V1Job } from '@kubernetes/client-node';
 import { createRegistry } from '../../function/http/metrics.ts';
+import { restOf } from '../../function/kube/client.ts';
 import { sourceUrl } from '../../function/kube/event-source.ts';
+import { restJobs, type JobsClient } from '../../function/kube/jobs-api.ts';
+import type { KubeRest } from '../../function/kube/rest.ts';
 import { EVENT_ID_ANNOTATION, EVENT_SOURCE_ANNOTATION, ownerLabels } from '../../function/kube/labels.ts';
 import { buildJob } from '../../function/launcher/job.ts';
 import type { RedisTarget } from '../../function/queue/connection.ts';
@@ -40,9 +43,17 @@ describe('reaper: the results backstop (real Redis, real API server)', function 
   const stores: QueueResults[] = [];
   let keys: QueueKeys;
   let batch: BatchV1Api;
+  /** What the reaper lists and deletes through, as the function's (kube/rest.ts). */
+  let jobs: JobsClient;
+  let rest: KubeRest | undefined;
 
   before(function () {
     batch = ns.kc.makeApiClient(BatchV1Api);
+    rest = restOf(ns.kc, 10_000);
+    jobs = restJobs(rest);
+  });
+  after(function () {
+    rest?.close();
   });
   beforeEach(function () {
     keys = queueKeys(`${uniquePrefix('results')}queue`);
@@ -74,7 +85,7 @@ describe('reaper: the results backstop (real Redis, real API server)', function 
   }
 
   const reap = (options: Partial<ReaperOptions> = {}, dryRun = false): Promise<ReapSummary> =>
-    new Reaper(batch, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 50, ...options }).run({ dryRun });
+    new Reaper(jobs, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 50, ...options }).run({ dryRun });
 
   async function names(): Promise<string[]> {
     return (await batch.listNamespacedJob({ namespace: ns.name })).items.map((j) => j.metadata!.name!).sort();
@@ -196,7 +207,7 @@ describe('reaper: the results backstop (real Redis, real API server)', function 
     // Listed in name order, one per page: the older failure holds the slot until the newer one takes it.
     await createFinishedJob(ns.kc, ns.name, 'a-older', 'Failed', new Date(Date.now() - 2 * H), ownerLabels(), undefined, annotations('older'));
     await createFinishedJob(ns.kc, ns.name, 'b-newer', 'Failed', AN_HOUR_AGO(), ownerLabels(), undefined, annotations('newer'));
-    const s = await new Reaper(batch, { namespace: ns.name, policy: keepOne, concurrency: 2, pageSize: 1, results: store() }).run({
+    const s = await new Reaper(jobs, { namespace: ns.name, policy: keepOne, concurrency: 2, pageSize: 1, results: store() }).run({
       // Its record expires between the pages (as a short RESULT_RETENTION_SECONDS would let it).
       beforeNextPage: async (listed) => {
         if (listed === 1) await r.redis.del(keys.result('older'));

@@ -4,27 +4,20 @@
  * a delete counts as, dry run, abort, an expired continue token (a real etcd compaction), and the
  * failures a healthy API server never gives (through a fault proxy in front of it).
  *
- * The reaper gets the real BatchV1Api wrapped in `Observed`, which only writes down the calls it
- * passes through; every answer comes from the API server.
+ * The reaper gets the real Jobs API over kube/rest.ts wrapped in `Observed`, which only writes down
+ * the calls it passes through; every answer comes from the API server.
  */
 import { expect } from 'chai';
-import {
-  AdmissionregistrationV1Api,
-  BatchV1Api,
-  KubeConfig,
-  type BatchV1ApiDeleteNamespacedJobRequest,
-  type BatchV1ApiListNamespacedJobRequest,
-  type ConfigurationOptions,
-  type V1Job,
-  type V1JobList,
-  type V1Status,
-} from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, BatchV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { InternalError, Misconfigured, RetryLater } from '../../function/http/errors.ts';
 import { kubeFailure } from '../../function/kube/api-error.ts';
 import { CallOptions } from '../../function/kube/call-options.ts';
+import { restOf } from '../../function/kube/client.ts';
+import { restJobs, type JobList, type JobsClient } from '../../function/kube/jobs-api.ts';
 import { ownerLabels, ownerSelector } from '../../function/kube/labels.ts';
+import type { KubeRest } from '../../function/kube/rest.ts';
 import type { Policy } from '../../function/reaper/policy.ts';
-import { Reaper, type JobsApi, type ReaperOptions } from '../../function/reaper/reap.ts';
+import { Reaper, type JobDeletion, type JobsApi, type JobsPage, type ReaperOptions } from '../../function/reaper/reap.ts';
 import type { ReapSummary } from '../../function/reaper/summary.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { createFinishedJob, inParallel, suspendedJob, type Outcome } from '../helpers/finished.ts';
@@ -41,7 +34,8 @@ const FAST_RETRY = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
 const hoursAgo = (h: number) => new Date(Date.now() - h * H);
 
 interface ListCall {
-  request: BatchV1ApiListNamespacedJobRequest;
+  namespace: string;
+  page: JobsPage;
   /** Delete calls made before this list was sent. */
   deletesBefore: number;
   items?: string[];
@@ -49,27 +43,33 @@ interface ListCall {
   failed?: number;
 }
 
-/** The real Jobs API, writing down every call the reaper makes through it. */
+interface DeleteCall {
+  namespace: string;
+  name: string;
+  body: JobDeletion;
+}
+
+/** The real Jobs API over kube/rest.ts, writing down every call the reaper makes through it. */
 class Observed implements JobsApi {
   readonly lists: ListCall[] = [];
-  readonly deletes: BatchV1ApiDeleteNamespacedJobRequest[] = [];
+  readonly deletes: DeleteCall[] = [];
   inFlight = 0;
   maxInFlight = 0;
   /** Runs after the real list answered, before the reaper sees the answer. */
-  afterList?: (list: V1JobList) => Promise<void>;
+  afterList?: (list: JobList) => Promise<void>;
   /** Runs as each delete is sent. */
   onDelete?: (name: string, calls: number) => void;
-  private readonly batch: BatchV1Api;
+  private readonly jobs: JobsClient;
 
-  constructor(kc: KubeConfig) {
-    this.batch = kc.makeApiClient(BatchV1Api);
+  constructor(rest: KubeRest) {
+    this.jobs = restJobs(rest);
   }
 
-  async listNamespacedJob(request: BatchV1ApiListNamespacedJobRequest, options?: ConfigurationOptions): Promise<V1JobList> {
-    const call: ListCall = { request, deletesBefore: this.deletes.length };
+  async listJobs(namespace: string, page: JobsPage): Promise<JobList> {
+    const call: ListCall = { namespace, page, deletesBefore: this.deletes.length };
     this.lists.push(call);
     try {
-      const list = await this.batch.listNamespacedJob(request, options);
+      const list = await this.jobs.listJobs(namespace, page);
       call.items = list.items.map((j) => j.metadata!.name!);
       await this.afterList?.(list);
       return list;
@@ -79,13 +79,13 @@ class Observed implements JobsApi {
     }
   }
 
-  async deleteNamespacedJob(request: BatchV1ApiDeleteNamespacedJobRequest, options?: ConfigurationOptions): Promise<V1Status> {
-    this.deletes.push(request);
-    this.onDelete?.(request.name, this.deletes.length);
+  async deleteJob(namespace: string, name: string, body: JobDeletion): Promise<void> {
+    this.deletes.push({ namespace, name, body });
+    this.onDelete?.(name, this.deletes.length);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
-      return await this.batch.deleteNamespacedJob(request, options);
+      await this.jobs.deleteJob(namespace, name, body);
     } finally {
       this.inFlight--;
     }
@@ -112,14 +112,22 @@ describe('reaper run on the real control plane, as job-robot', function () {
   this.timeout(60_000);
   const ns = useNamespace('reap-run');
   let robot: KubeConfig;
-  // as in production: a deadline on every call and one reused connection pool
+  // set-up at speed: one reused connection pool for creating the Jobs
   const calls = new CallOptions(10_000);
+  const rests: KubeRest[] = [];
+  /** The Jobs API as `kc` over kube/rest.ts, as in production (one pool, a deadline on every call), observed. */
+  const observed = (kc: KubeConfig, timeoutMs = 10_000): Observed => {
+    const rest = restOf(kc, timeoutMs);
+    rests.push(rest);
+    return new Observed(rest);
+  };
 
   before(async function () {
     await applyManifests(ns.kc, readRepoFile('config/rbac.yaml'), ns.name);
     robot = await serviceAccountConfig(ns.kc, ns.name, 'job-robot');
   });
   after(async function () {
+    for (const rest of rests.splice(0)) rest.close();
     await calls.close();
   });
 
@@ -138,7 +146,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
     await settled([]);
   };
   const reaper = (api: JobsApi, extra: Partial<ReaperOptions> = {}) =>
-    new Reaper(api, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 100, retry: FAST_RETRY, calls, ...extra });
+    new Reaper(api, { namespace: ns.name, policy: POLICY, concurrency: 4, pageSize: 100, retry: FAST_RETRY, ...extra });
 
   describe('150 expired Jobs among 30 that are not ours, page size 16, concurrency 7', function () {
     const owned = Array.from({ length: 150 }, (_, i) => `j-${String(i).padStart(3, '0')}`);
@@ -154,15 +162,15 @@ describe('reaper run on the real control plane, as job-robot', function () {
         ...foreign.map(([n, labels]): [string, Outcome, Date, Record<string, string>] => [n, 'Complete', hoursAgo(30), labels]),
       ]);
       for (const job of created) uids.set(job.metadata!.name!, job.metadata!.uid!);
-      api = new Observed(robot);
+      api = observed(robot);
       summary = await reaper(api, { pageSize: 16, concurrency: 7 }).run();
     });
     after(clean);
 
     it('pages with limit and continue under the owner selector; the server fills every page but the last', function () {
-      expect(api.lists.every((l) => l.request.namespace === ns.name && l.request.labelSelector === ownerSelector() && l.request.limit === 16)).to.equal(true);
-      expect(api.lists[0]!.request._continue).to.equal(undefined);
-      const tokens = api.lists.slice(1).map((l) => l.request._continue);
+      expect(api.lists.every((l) => l.namespace === ns.name && l.page.labelSelector === ownerSelector() && l.page.limit === 16)).to.equal(true);
+      expect(api.lists[0]!.page.continue).to.equal(undefined);
+      const tokens = api.lists.slice(1).map((l) => l.page.continue);
       expect(new Set(tokens).size, 'a fresh token for every page').to.equal(api.lists.length - 1);
       // the label selector filters on the server, yet every page but the last holds `limit` of ours
       const sizes = api.lists.map((l) => l.items!.length);
@@ -202,7 +210,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
         ['recreated', 'Complete', hoursAgo(2)],
         ['plain', 'Complete', hoursAgo(2)],
       ]);
-      const api = new Observed(robot);
+      const api = observed(robot);
       let newUid = '';
       // right after the reaper's list: "gone" is deleted by another reaper, "recreated" is deleted and created anew
       api.afterList = async () => {
@@ -253,7 +261,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
       };
       try {
         await eventually(refused, 20_000, 'the admission policy to take effect');
-        const api = new Observed(robot);
+        const api = observed(robot);
         const s = await reaper(api).run();
         expect(s).to.deep.include({ expired: 3, deleted: 2, errors: 1 });
         expect(s.failures).to.have.length(1);
@@ -280,7 +288,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
         ].join('\n---\n'),
         ns.name,
       );
-      const api = new Observed(await serviceAccountConfig(ns.kc, ns.name, 'lister'));
+      const api = observed(await serviceAccountConfig(ns.kc, ns.name, 'lister'));
       const err = await rejection(reaper(api, { pageSize: 5, concurrency: 2 }).run());
       expect(err).to.be.instanceOf(Misconfigured);
       expect((err as Misconfigured).fix).to.equal(`grant delete jobs.batch in namespace ${ns.name}: kubectl apply -n ${ns.name} -f config/rbac.yaml`);
@@ -290,7 +298,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
     });
 
     it('credentials the API server does not accept (401) are misconfiguration of the credentials', async function () {
-      const err = await rejection(reaper(new Observed(strangerConfig(robot))).run());
+      const err = await rejection(reaper(observed(strangerConfig(robot))).run());
       expect(err).to.be.instanceOf(Misconfigured).and.deep.include({ reason: 'unauthorized' });
     });
   });
@@ -302,7 +310,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
       const [old] = await populate([['old', 'Complete', hoursAgo(2)]]);
       await populate([['young', 'Complete', new Date(Date.now() - 60_000)]]);
       await batch().createNamespacedJob({ namespace: ns.name, body: plainJob('running', { labels: OWNED }) });
-      const api = new Observed(robot);
+      const api = observed(robot);
       const s = await reaper(api).run({ dryRun: true });
       expect(api.deletes).to.deep.equal([]);
       expect(s).to.deep.include({ dryRun: true, examined: 3, expired: 1, deleted: 0 });
@@ -314,7 +322,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
 
     it('a configured dry run holds unless a run overrides it', async function () {
       await populate([['old', 'Complete', hoursAgo(2)]]);
-      const dry = reaper(new Observed(robot), { dryRun: true });
+      const dry = reaper(observed(robot), { dryRun: true });
       expect((await dry.run()).deleted).to.equal(0);
       expect(await jobNames()).to.deep.equal(['old']);
       expect((await dry.run({ dryRun: false })).deleted).to.equal(1);
@@ -324,7 +332,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
     it('an abort stops listing and scheduling; deletions in flight finish; the summary says interrupted', async function () {
       const names = Array.from({ length: 40 }, (_, i) => `j-${String(i).padStart(2, '0')}`);
       await populate(names.map((n): [string, Outcome, Date] => [n, 'Complete', hoursAgo(2)]));
-      const api = new Observed(robot);
+      const api = observed(robot);
       const abort = new AbortController();
       api.onDelete = (_name, n) => {
         if (n === 10) abort.abort();
@@ -339,7 +347,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
     });
 
     it('refuses a concurrency or page size below 1', function () {
-      const api = new Observed(robot);
+      const api = observed(robot);
       expect(() => reaper(api, { concurrency: 0 })).to.throw(RangeError, /concurrency/);
       expect(() => reaper(api, { pageSize: 0 })).to.throw(RangeError, /pageSize/);
     });
@@ -359,7 +367,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
         ...expired.map((n): [string, Outcome, Date] => [n, 'Complete', hoursAgo(2)]),
         ...[0, 1, 2].map((i): [string, Outcome, Date] => [`young-${i}`, 'Complete', hoursAgo(0.1)]),
       ]);
-      const api = new Observed(robot);
+      const api = observed(robot);
       const gateway = async (path: string, body: object) => {
         const res = await fetch(`${etcd}${path}`, { method: 'POST', body: JSON.stringify(body) });
         if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
@@ -399,7 +407,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
       const s = await reaper(api, { pageSize: 7 }).run({ beforeNextPage: paused });
 
       expect(api.lists[1]!.failed, 'the second page: the token the first one gave has expired').to.equal(410);
-      expect(api.lists[2]!.request._continue).to.not.equal(api.lists[1]!.request._continue);
+      expect(api.lists[2]!.page.continue).to.not.equal(api.lists[1]!.page.continue);
       const seen = api.lists.flatMap((l) => l.items ?? []);
       expect(seen, 'nothing seen twice, nothing skipped').to.deep.equal([...expired, 'young-0', 'young-1', 'young-2', 'z-late']);
       expect(s).to.deep.include({ examined: 34, expired: 31, deleted: 31, alreadyGone: 0, errors: 0 });
@@ -436,7 +444,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
         onMatch: () => proxy.rules.splice(proxy.rules.indexOf(rule), 1),
       };
       proxy.rules = [rule];
-      const api = new Observed(throughProxy);
+      const api = observed(throughProxy);
       const s = await reaper(api).run();
       expect(s).to.deep.include({ deleted: 1, errors: 0 });
       expect(api.attemptsOn('flaky')).to.equal(2);
@@ -450,7 +458,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
         ['b', 'Complete', hoursAgo(2)],
       ]);
       proxy.rules = [{ method: 'DELETE', path: JOB('stuck'), fault: { status: 500, body: status(500, 'InternalError', 'admission webhook "x" failed') } }];
-      const api = new Observed(throughProxy);
+      const api = observed(throughProxy);
       const s = await reaper(api).run();
       expect(s).to.deep.include({ deleted: 2, errors: 1 });
       expect(s.failures).to.deep.equal([{ job: 'stuck', code: 500, reason: 'InternalError', message: 'admission webhook "x" failed' }]);
@@ -462,7 +470,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
       await populate([['old', 'Complete', hoursAgo(2)]]);
       const rule = { method: 'GET', path: JOBS(), fault: { status: 500, body: status(500, 'InternalError', 'etcdserver: request timed out') }, onMatch: () => proxy.rules.splice(0, 1) };
       proxy.rules = [rule];
-      const api = new Observed(throughProxy);
+      const api = observed(throughProxy);
       const s = await reaper(api).run();
       expect(api.lists.map((l) => l.failed)).to.deep.equal([500, undefined]);
       expect(s).to.deep.include({ examined: 1, deleted: 1, errors: 0 });
@@ -477,7 +485,7 @@ describe('reaper run on the real control plane, as job-robot', function () {
           fault: { status: 429, headers: { 'retry-after': '4' }, body: status(429, 'TooManyRequests', 'Too many requests, please try again later.', { details: { retryAfterSeconds: 4 } }) },
         },
       ];
-      const api = new Observed(throughProxy);
+      const api = observed(throughProxy);
       const err = await rejection(reaper(api).run());
       expect(err).to.be.instanceOf(RetryLater).and.deep.include({ status: 429, reason: 'api-throttled', retryAfterSeconds: 4 });
       expect(api.lists.map((l) => l.failed)).to.deep.equal([429, 429, 429]);
@@ -485,23 +493,18 @@ describe('reaper run on the real control plane, as job-robot', function () {
 
     it('an API server that does not answer: each list gives up at the call deadline; the run fails as 503', async function () {
       proxy.rules = [{ method: 'GET', path: JOBS(), fault: { hang: true } }];
-      const api = new Observed(throughProxy);
-      const shortDeadline = new CallOptions(500);
-      try {
-        const t0 = Date.now();
-        const err = await rejection(reaper(api, { calls: shortDeadline, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 } }).run());
-        expect(err).to.be.instanceOf(RetryLater).and.deep.include({ status: 503, reason: 'api-unreachable' });
-        expect(api.lists.map((l) => l.failed)).to.deep.equal([0, 0]);
-        expect(Date.now() - t0).to.be.within(900, 5000);
-      } finally {
-        await shortDeadline.close();
-      }
+      const api = observed(throughProxy, 500);
+      const t0 = Date.now();
+      const err = await rejection(reaper(api, { retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 20 } }).run());
+      expect(err).to.be.instanceOf(RetryLater).and.deep.include({ status: 503, reason: 'api-unreachable' });
+      expect(api.lists.map((l) => l.failed)).to.deep.equal([0, 0]);
+      expect(Date.now() - t0).to.be.within(900, 5000);
     });
 
     it('a 410 on a continued list without a fresh token fails the run; the first page\u2019s Jobs are deleted', async function () {
       const names = Array.from({ length: 12 }, (_, i) => `j-${String(i).padStart(2, '0')}`);
       await populate(names.map((n): [string, Outcome, Date] => [n, 'Complete', hoursAgo(2)]));
-      const api = new Observed(throughProxy);
+      const api = observed(throughProxy);
       const gone = () => {
         proxy.rules = [{ method: 'GET', path: JOBS(), fault: { status: 410, body: status(410, 'Expired', 'The provided continue parameter is too old') } }];
       };

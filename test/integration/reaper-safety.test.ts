@@ -29,6 +29,9 @@ import { plainJob } from '../helpers/jobs.ts';
 import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { ROOT, readRepoFile } from '../helpers/paths.ts';
 import { restOf } from '../../function/kube/client.ts';
+import { restJobs } from '../../function/kube/jobs-api.ts';
+import type { KubeRest } from '../../function/kube/rest.ts';
+
 /** As Knative runs it: K_SERVICE names the Service, the default token audience. */
 const load = (env: NodeJS.ProcessEnv) => loadReaperConfig({ K_SERVICE: 'job-robot-reaper', ...env });
 
@@ -74,8 +77,18 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
     await settled(ns.kc, ns.name, []);
   });
 
+  const rests: KubeRest[] = [];
+  after(function () {
+    for (const rest of rests.splice(0)) rest.close();
+  });
+  /** kube/rest.ts as `kc`, as the function calls the API server; closed after the tests. */
+  const restAs = (kc: KubeConfig): KubeRest => {
+    const rest = restOf(kc, 10_000);
+    rests.push(rest);
+    return rest;
+  };
   const reaper = (kc: KubeConfig, extra: Partial<ConstructorParameters<typeof Reaper>[1]> = {}, api?: JobsApi) =>
-    new Reaper(api ?? kc.makeApiClient(BatchV1Api), { namespace: ns.name, policy: DEFAULTS, concurrency: 5, pageSize: 25, ...extra });
+    new Reaper(api ?? restJobs(restAs(kc)), { namespace: ns.name, policy: DEFAULTS, concurrency: 5, pageSize: 25, ...extra });
 
   it('two concurrent reaps end in the same state as one, without errors', async function () {
     const expired = Array.from({ length: 60 }, (_, i): [string, Outcome, Date] => [`old-${i}`, i % 4 ? 'Complete' : 'Failed', hoursAgo(30 + i / 60)]);
@@ -125,18 +138,18 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
   it('the uid precondition protects a Job recreated under the same name after the list', async function () {
     await populate(ns.kc, ns.name, [['reused', 'Complete', hoursAgo(5)]]);
     const admin = ns.kc.makeApiClient(BatchV1Api);
-    const batch = robot.makeApiClient(BatchV1Api);
+    const jobs = restJobs(restAs(robot));
     let newUid = '';
     // Between the reaper's list and its delete, someone deletes the Job and creates a new one, still running.
     const racing: JobsApi = {
-      listNamespacedJob: async (p) => {
-        const list = await batch.listNamespacedJob(p);
+      listJobs: async (namespace, page) => {
+        const list = await jobs.listJobs(namespace, page);
         await admin.deleteNamespacedJob({ name: 'reused', namespace: ns.name, body: { propagationPolicy: 'Background' } });
         await eventually(async () => !(await jobNames(ns.kc, ns.name)).includes('reused'));
         newUid = (await admin.createNamespacedJob({ namespace: ns.name, body: plainJob('reused', { labels: OWNED }) })).metadata!.uid!;
         return list;
       },
-      deleteNamespacedJob: (p) => batch.deleteNamespacedJob(p),
+      deleteJob: (namespace, name, body) => jobs.deleteJob(namespace, name, body),
     };
     const s = await reaper(robot, {}, racing).run();
     expect(s).to.deep.include({ expired: 1, deleted: 0, alreadyGone: 1, errors: 0 });
@@ -189,14 +202,14 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
 
     it('the start-up check keeps readiness false and names list and delete until they are granted', async function () {
       const health = new Health([PERMISSIONS_CHECK]);
-      expect(await new AccessWatch(restOf(unbound, 10_000), ns.name, health, createLogger('silent')).check()).to.equal(false);
+      expect(await new AccessWatch(restAs(unbound), ns.name, health, createLogger('silent')).check()).to.equal(false);
       expect(health.report()).to.deep.include({
         ready: false,
         failing: { [PERMISSIONS_CHECK]: `grant list jobs.batch, delete jobs.batch in namespace ${ns.name}: kubectl apply -n ${ns.name} -f config/rbac.yaml` },
       });
-      expect(await new AccessWatch(restOf(lister, 10_000), ns.name, health, createLogger('silent')).check()).to.equal(false);
+      expect(await new AccessWatch(restAs(lister), ns.name, health, createLogger('silent')).check()).to.equal(false);
       expect(health.report().failing[PERMISSIONS_CHECK]).to.match(/^grant delete jobs\.batch in/);
-      expect(await new AccessWatch(restOf(robot, 10_000), ns.name, health, createLogger('silent')).check()).to.equal(true);
+      expect(await new AccessWatch(restAs(robot), ns.name, health, createLogger('silent')).check()).to.equal(true);
       expect(health.ready).to.equal(true);
     });
   });

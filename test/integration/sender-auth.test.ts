@@ -12,7 +12,6 @@ import { SenderAuth } from '../../function/auth/gate.ts';
 import { DEFAULT_SENDERS } from '../../function/auth/senders.ts';
 import { Health } from '../../function/http/health.ts';
 import { listen, type RunningServer } from '../../function/http/server.ts';
-import { CallOptions } from '../../function/kube/call-options.ts';
 import { createLogger } from '../../function/log.ts';
 import { PING_TYPE, reaperApp } from '../../function/reaper/app.ts';
 import { loadReaperConfig } from '../../function/reaper/config.ts';
@@ -25,6 +24,8 @@ import { asJobRobot, postBinary, startLauncher, type TestLauncher } from '../hel
 import { usePrivateRedis } from '../helpers/redis.ts';
 import { clusterKey, foreignSigned, hmacWithPublicKey, mintToken, unsigned, withClaims } from '../helpers/tokens.ts';
 import { restOf } from '../../function/kube/client.ts';
+import { restJobs } from '../../function/kube/jobs-api.ts';
+import type { KubeRest } from '../../function/kube/rest.ts';
 
 const AUDIENCE = 'job-robot-launcher';
 const TRIGGER_SA = DEFAULT_SENDERS.launcher[0];
@@ -148,20 +149,22 @@ describe('sender authentication: Knative OIDC tokens from the real API server', 
   describe('reaper', function () {
     let server: RunningServer;
     let url = '';
-    const calls = new CallOptions(10_000);
+    // As the function: one pool for the reaper's calls and the senders' token checks.
+    let rest: KubeRest | undefined;
     before(async function () {
       const config = loadReaperConfig({ NAMESPACE: ns.name, OIDC_AUDIENCE: 'job-robot-reaper' });
       const registry = new Registry();
       const log = createLogger('silent');
-      const reaper = new Reaper(robot.makeApiClient(BatchV1Api), { namespace: ns.name, policy: config.policy, concurrency: 1, pageSize: 10, calls });
+      rest = restOf(robot, 10_000);
+      const reaper = new Reaper(restJobs(rest), { namespace: ns.name, policy: config.policy, concurrency: 1, pageSize: 10 });
       const runs = new Runs({ reaper, metrics: new ReaperMetrics(registry), log, onForbidden: () => undefined });
-      const auth = SenderAuth.from(config.auth, { rest: restOf(robot, 10_000), namespace: ns.name, log, registry });
+      const auth = SenderAuth.from(config.auth, { rest, namespace: ns.name, log, registry });
       server = await listen(reaperApp({ senders: auth.senders(), runs, health: new Health(), registry, log }), 0, '127.0.0.1');
       url = `http://127.0.0.1:${server.port}`;
     });
     after(async function () {
       await server?.close(100);
-      await calls.close();
+      rest?.close();
     });
     const ping = (headers: Record<string, string>) =>
       fetch(`${url}/`, { method: 'POST', headers: { 'ce-specversion': '1.0', 'ce-id': `ping-${n}`, 'ce-source': '/ping', 'ce-type': PING_TYPE, ...headers }, body: '' });
