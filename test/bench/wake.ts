@@ -10,6 +10,7 @@
  * `measureQueueProxyWake` is what the launcher benchmark calls to put the figure in its cold-start
  * table. Prints a table; the last line is `{"bench":"wake","ratio":<through / direct>,...}`.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { ensureQueueProxy } from '../cluster/build.ts';
 import { freePort } from '../cluster/ports.ts';
 import { adminConfig, applyManifests, createNamespace, serviceAccountConfig } from '../helpers/kube.ts';
 import { encodeHeaderValue, kubeconfigFile, spawnLauncher } from '../helpers/launcher.ts';
-import { readRepoFile } from '../helpers/paths.ts';
+import { readRepoFile, ROOT } from '../helpers/paths.ts';
 import { launcherRevision, lockQueueProxyPorts, spawnQueueProxy, untilReady, userContainerEnv } from '../helpers/queue-proxy.ts';
 import { percentile, printResult, printTable } from './report.ts';
 
@@ -39,7 +40,7 @@ export interface WakeInput {
 export interface WakeSample {
   /** Spawn to the queue-proxy's first passing readiness probe. */
   readyMs: number;
-  /** Spawn to the first 202 through the queue-proxy. */
+  /** Spawn to the first answer through the queue-proxy (the launcher's 202; a hello-world's 200). */
   first202Ms: number;
 }
 
@@ -60,24 +61,72 @@ async function postEvent(url: string, id: string): Promise<number> {
 
 /** Samples of container start to first 202 through the queue-proxy, with the queue-proxy's readiness on the way. */
 export async function wakeSamples(input: WakeInput): Promise<WakeSample[]> {
+  return behindQueueProxy(input.namespace, input.samples ?? SAMPLES, 202, async (userPort, knative) => {
+    const launcher = await spawnLauncher(launcherEnv(input, userPort, knative), { waitListening: false, ...(input.entry ? { entry: input.entry } : {}) });
+    return {
+      first: (url, i) => postEvent(url, `wake-${Date.now()}-${i}`),
+      why: () => `${launcher.stderr()}${launcher.stdout().slice(-2000)}`,
+      stop: async () => {
+        launcher.child.kill('SIGKILL');
+        await launcher.exited;
+      },
+    };
+  });
+}
+
+/**
+ * The same for an express hello-world that answers 200 on every path (the readiness probe's too):
+ * the baseline for the launcher's wake through the queue-proxy, which any Knative function pays.
+ * `args` start Node on the hello-world; `env` is added to Knative's.
+ */
+export async function helloWakeSamples(namespace: string, args: string[], env: Record<string, string>, samples = SAMPLES): Promise<WakeSample[]> {
+  return behindQueueProxy(namespace, samples, 200, async (userPort, knative) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...knative, ...env, PORT: String(userPort) }, stdio: 'ignore' });
+    return {
+      first: async (url) => {
+        const res = await fetch(`${url}/`);
+        await res.arrayBuffer();
+        return res.status;
+      },
+      why: () => `hello-world exit code ${child.exitCode}`,
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGKILL');
+          await exited;
+        }
+      },
+    };
+  });
+}
+
+interface UserContainer {
+  /** The first request through the queue-proxy at `url`; resolves with its status. */
+  first(url: string, i: number): Promise<number>;
+  /** What the container said, for a failure's message. */
+  why(): string;
+  stop(): Promise<void>;
+}
+
+/** Spawns the queue-proxy and a user container together, `samples` times; container start to the first `want` answer through the queue-proxy. */
+async function behindQueueProxy(namespace: string, samples: number, want: number, start: (userPort: number, knative: Record<string, string>) => Promise<UserContainer>): Promise<WakeSample[]> {
   const binary = await ensureQueueProxy();
   const release = await lockQueueProxyPorts();
   const out: WakeSample[] = [];
   try {
-    for (let i = 0; i < (input.samples ?? SAMPLES); i++) {
+    for (let i = 0; i < samples; i++) {
       const userPort = await freePort();
-      const rev = launcherRevision(input.namespace);
+      const rev = launcherRevision(namespace);
       const qp = await spawnQueueProxy(rev, userPort, binary);
-      const launcher = await spawnLauncher(launcherEnv(input, userPort, userContainerEnv(rev, userPort)), { waitListening: false, ...(input.entry ? { entry: input.entry } : {}) });
+      const user = await start(userPort, userContainerEnv(rev, userPort));
       try {
         const ready = await untilReady(qp, 30_000, 2);
-        const status = await postEvent(qp.url, `wake-${Date.now()}-${i}`);
-        if (status !== 202) throw new Error(`first event through the queue-proxy answered ${status}:\n${launcher.stderr()}${launcher.stdout().slice(-2000)}`);
+        const status = await user.first(qp.url, i);
+        if (status !== want) throw new Error(`first request through the queue-proxy answered ${status}:\n${user.why()}`);
         out.push({ readyMs: ready - qp.startedAt, first202Ms: performance.now() - qp.startedAt });
       } finally {
         await qp.kill();
-        launcher.child.kill('SIGKILL');
-        await launcher.exited;
+        await user.stop();
       }
     }
   } finally {
