@@ -9,14 +9,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RbacAuthorizationV1Api, type V1Job } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { kubeFailure } from '../../function/kube/api-error.ts';
 import { inClusterCredentials, kubeconfigCredentials, type Credentials } from '../../function/kube/credentials.ts';
 import { createJob, jobsPath, listJobs, readJob } from '../../function/kube/jobs-api.ts';
 import { IdleTimeout, KubeApiError, KubeRest } from '../../function/kube/rest.ts';
 import { watch, type WatchEvent } from '../../function/kube/watch.ts';
 import { plainJob } from '../helpers/jobs.ts';
-import { adminKubeconfigPath, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
+import { adminKubeconfigPath, eventually, grantRole, rejection, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { ensureServiceAccount } from '../helpers/tokens.ts';
 
 /** A TCP relay to the API server that counts connections and, while `stalled`, forwards nothing. */
@@ -54,14 +54,6 @@ class Relay {
   }
 }
 
-const refusalOf = async (p: Promise<unknown>): Promise<unknown> => {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to fail');
-};
 
 describe('kube/rest.ts: the functions\u2019 API client on the real API server', function () {
   this.timeout(60_000);
@@ -85,16 +77,7 @@ describe('kube/rest.ts: the functions\u2019 API client on the real API server', 
     writeFileSync(join(saDir, 'namespace'), ns.name);
     await ensureServiceAccount(ns.kc, ns.name, 'nobody');
     await ensureServiceAccount(ns.kc, ns.name, 'lister');
-    const rbac = ns.kc.makeApiClient(RbacAuthorizationV1Api);
-    await rbac.createNamespacedRole({ namespace: ns.name, body: { metadata: { name: 'list-jobs' }, rules: [{ apiGroups: ['batch'], resources: ['jobs'], verbs: ['list'] }] } });
-    await rbac.createNamespacedRoleBinding({
-      namespace: ns.name,
-      body: {
-        metadata: { name: 'lister' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'list-jobs' },
-        subjects: [{ kind: 'ServiceAccount', name: 'lister', namespace: ns.name }],
-      },
-    });
+    await grantRole(ns.kc, ns.name, 'lister', 'list-jobs', [{ apiGroups: ['batch'], resources: ['jobs'], verbs: ['list'] }]);
   });
   beforeEach(function () {
     relay.stalled = false;
@@ -121,23 +104,23 @@ describe('kube/rest.ts: the functions\u2019 API client on the real API server', 
   it('a field the API server does not know fails the create (strict), naming the field', async function () {
     const job = plainJob('typo') as V1Job & { spec: { backofLimit?: number } };
     job.spec.backofLimit = 3;
-    const err = await refusalOf(createJob(rest, ns.name, JSON.stringify(job)));
+    const err = await rejection(createJob(rest, ns.name, JSON.stringify(job)));
     expect(err).to.be.instanceOf(KubeApiError);
     const f = kubeFailure(err);
     expect(f.code).to.equal(400);
     expect(f.message).to.include('unknown field').and.include('backofLimit');
-    expect(await refusalOf(readJob(rest, ns.name, 'typo'))).to.have.property('code', 404);
+    expect(await rejection(readJob(rest, ns.name, 'typo'))).to.have.property('code', 404);
   });
 
   it('a dry-run create judges the Job and creates nothing', async function () {
     await createJob(rest, ns.name, JSON.stringify(plainJob('dry')), { dryRun: true });
-    const f = kubeFailure(await refusalOf(readJob(rest, ns.name, 'dry')));
+    const f = kubeFailure(await rejection(readJob(rest, ns.name, 'dry')));
     expect(f).to.include({ code: 404, reason: 'NotFound' });
   });
 
   it('a second create of one name is a 409 AlreadyExists, read like the client library\u2019s', async function () {
     await createJob(rest, ns.name, JSON.stringify(plainJob('twice')));
-    const f = kubeFailure(await refusalOf(createJob(rest, ns.name, JSON.stringify(plainJob('twice')))));
+    const f = kubeFailure(await rejection(createJob(rest, ns.name, JSON.stringify(plainJob('twice')))));
     expect(f).to.include({ code: 409, reason: 'AlreadyExists' });
   });
 
@@ -153,7 +136,7 @@ describe('kube/rest.ts: the functions\u2019 API client on the real API server', 
 
   it('an answer beyond maxBytes fails before it is held, and the next call still works', async function () {
     await createJob(rest, ns.name, JSON.stringify(plainJob('big-answer')));
-    const err = await refusalOf(rest.get(jobsPath(ns.name), { maxBytes: 200 }));
+    const err = await rejection(rest.get(jobsPath(ns.name), { maxBytes: 200 }));
     expect((err as Error).message).to.include('exceeds 200 bytes');
     expect((await listJobs(rest, ns.name, {})).items.length).to.be.at.least(1);
   });
@@ -161,7 +144,7 @@ describe('kube/rest.ts: the functions\u2019 API client on the real API server', 
   it('a silent connection fails the call at its deadline as a network failure (code 0)', async function () {
     relay.stalled = true;
     const started = performance.now();
-    const err = await refusalOf(listJobs(new KubeRest({ ...admin, server: `https://127.0.0.1:${relay.port}` }, { timeoutMs: 300 }), ns.name, {}));
+    const err = await rejection(listJobs(new KubeRest({ ...admin, server: `https://127.0.0.1:${relay.port}` }, { timeoutMs: 300 }), ns.name, {}));
     expect(err).to.be.instanceOf(IdleTimeout);
     expect(kubeFailure(err).code).to.equal(0);
     expect(performance.now() - started).to.be.below(5_000);
@@ -172,14 +155,14 @@ describe('kube/rest.ts: the functions\u2019 API client on the real API server', 
     const ac = new AbortController();
     const call = rest.get(jobsPath(ns.name), { signal: ac.signal });
     setTimeout(() => ac.abort(), 50);
-    expect((await refusalOf(call)) as Error).to.have.property('name', 'AbortError');
+    expect((await rejection(call)) as Error).to.have.property('name', 'AbortError');
   });
 
   it('in a pod: the ServiceAccount token is sent; a refusal is a 403 Forbidden naming the identity', async function () {
     writeFileSync(join(saDir, 'token'), await tokenOf('nobody'));
     const pod = new KubeRest(podCredentials(), { timeoutMs: 10_000 });
     try {
-      const f = kubeFailure(await refusalOf(listJobs(pod, ns.name, {})));
+      const f = kubeFailure(await rejection(listJobs(pod, ns.name, {})));
       expect(f).to.include({ code: 403, reason: 'Forbidden' });
       expect(f.message).to.include(`system:serviceaccount:${ns.name}:nobody`);
     } finally {
@@ -192,9 +175,9 @@ describe('kube/rest.ts: the functions\u2019 API client on the real API server', 
     let now = 0;
     const pod = new KubeRest(podCredentials(() => now), { timeoutMs: 10_000 });
     try {
-      expect(kubeFailure(await refusalOf(listJobs(pod, ns.name, {}))).code).to.equal(403);
+      expect(kubeFailure(await rejection(listJobs(pod, ns.name, {}))).code).to.equal(403);
       writeFileSync(join(saDir, 'token'), await tokenOf('lister'));
-      expect(kubeFailure(await refusalOf(listJobs(pod, ns.name, {}))).code, 'read again before a minute has passed').to.equal(403);
+      expect(kubeFailure(await rejection(listJobs(pod, ns.name, {}))).code, 'read again before a minute has passed').to.equal(403);
       now = 60_000;
       expect((await listJobs(pod, ns.name, {})).kind).to.equal('JobList');
       expect(relay.connections).to.equal(1);
@@ -222,7 +205,7 @@ describe('kube/rest.ts: the functions\u2019 API client on the real API server', 
   it('a watch event longer than maxLineBytes fails the watch instead of being held', async function () {
     await createJob(rest, ns.name, JSON.stringify(plainJob('long-line', { labels: { long: 'yes' } })));
     const ac = new AbortController();
-    const err = await refusalOf(watch(rest, jobsPath(ns.name), { labelSelector: 'long=yes' }, () => undefined, { signal: ac.signal, maxLineBytes: 100 }));
+    const err = await rejection(watch(rest, jobsPath(ns.name), { labelSelector: 'long=yes' }, () => undefined, { signal: ac.signal, maxLineBytes: 100 }));
     expect((err as Error).message).to.include('exceeds 100 bytes');
   });
 
@@ -230,7 +213,7 @@ describe('kube/rest.ts: the functions\u2019 API client on the real API server', 
     writeFileSync(join(saDir, 'token'), await tokenOf('lister'));
     const pod = new KubeRest(podCredentials(), { timeoutMs: 10_000 });
     try {
-      const f = kubeFailure(await refusalOf(watch(pod, jobsPath(ns.name), {}, () => undefined, { signal: new AbortController().signal })));
+      const f = kubeFailure(await rejection(watch(pod, jobsPath(ns.name), {}, () => undefined, { signal: new AbortController().signal })));
       expect(f).to.include({ code: 403, reason: 'Forbidden' });
     } finally {
       pod.close();

@@ -22,7 +22,7 @@ import type { ReapSummary } from '../../function/reaper/summary.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { createFinishedJob, inParallel, suspendedJob, type Outcome } from '../helpers/finished.ts';
 import { plainJob } from '../helpers/jobs.ts';
-import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
+import { applyManifests, eventually, rejection, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { readRepoFile } from '../helpers/paths.ts';
 import { strangerConfig } from '../helpers/stranger.ts';
 
@@ -94,15 +94,6 @@ class Observed implements JobsApi {
   attemptsOn(name: string): number {
     return this.deletes.filter((d) => d.name === name).length;
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the run to fail');
 }
 
 const finishTime = (job: V1Job): string =>

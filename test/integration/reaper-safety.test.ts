@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Health } from '../../function/http/health.ts';
 import { createRegistry } from '../../function/http/metrics.ts';
 import { listen } from '../../function/http/server.ts';
@@ -26,7 +26,7 @@ import { Runs } from '../../function/reaper/runs.ts';
 import type { ReapSummary } from '../../function/reaper/summary.ts';
 import { createFinishedJob, inParallel, type Outcome } from '../helpers/finished.ts';
 import { plainJob } from '../helpers/jobs.ts';
-import { applyManifests, eventually, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
+import { applyManifests, eventually, grantRole, rejection, serviceAccountConfig, useNamespace } from '../helpers/kube.ts';
 import { ROOT, readRepoFile } from '../helpers/paths.ts';
 import { restOf } from '../../function/kube/client.ts';
 import { restJobs } from '../../function/kube/jobs-api.ts';
@@ -47,15 +47,6 @@ async function jobNames(kc: KubeConfig, namespace: string): Promise<string[]> {
 /** Until the API server no longer lists `gone` (deletion is immediate for Jobs without finalizers, but be patient). */
 async function settled(kc: KubeConfig, namespace: string, expected: string[]): Promise<void> {
   await eventually(async () => JSON.stringify(await jobNames(kc, namespace)) === JSON.stringify([...expected].sort()), 30_000, `Jobs to be ${expected}`);
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a failure');
 }
 
 function populate(kc: KubeConfig, namespace: string, spec: Array<[string, Outcome, Date]>): Promise<void> {
@@ -164,20 +155,8 @@ describe('reaper on the real control plane: safety and operations, as job-robot'
 
     before(async function () {
       const core = ns.kc.makeApiClient(CoreV1Api);
-      const rbac = ns.kc.makeApiClient(RbacAuthorizationV1Api);
       for (const name of ['unbound', 'lister']) await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name } } });
-      await rbac.createNamespacedRole({
-        namespace: ns.name,
-        body: { metadata: { name: 'list-jobs' }, rules: [{ apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list'] }] },
-      });
-      await rbac.createNamespacedRoleBinding({
-        namespace: ns.name,
-        body: {
-          metadata: { name: 'lister' },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'list-jobs' },
-          subjects: [{ kind: 'ServiceAccount', name: 'lister', namespace: ns.name }],
-        },
-      });
+      await grantRole(ns.kc, ns.name, 'lister', 'list-jobs', [{ apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list'] }]);
       unbound = await serviceAccountConfig(ns.kc, ns.name, 'unbound');
       lister = await serviceAccountConfig(ns.kc, ns.name, 'lister');
     });
