@@ -19,7 +19,7 @@ import { queueKeys, type QueueKeys } from '../../function/queue/keys.ts';
 import { sourceUrl } from '../../function/kube/event-source.ts';
 import { loadRedisSettings } from '../../function/config/redis.ts';
 import { freePort } from '../cluster/ports.ts';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../function/kube/labels.ts';
+import { ownerSelector } from '../../function/kube/labels.ts';
 import { startApiServerSource, type RunningApiServerSource } from './apiserver-source.ts';
 import { applyManifests, serviceAccountConfig } from './kube.ts';
 import { startKubeletStandIn, type KubeletOptions, type KubeletStandIn } from './kubelet.ts';
@@ -332,7 +332,8 @@ export async function startPipeline(o: PipelineOptions): Promise<Pipeline> {
       jobWatch = await startApiServerSource(o.admin, {
         namespace: o.namespace,
         sink: results.url,
-        selector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+        // As config/results.yaml selects: this job-robot's Jobs, not another instance's.
+        selector: ownerSelector(o.launcherEnv?.['INSTANCE'] || undefined),
         ceOverrides: { jobrobot: 'job-robot' },
       });
     }
