@@ -367,13 +367,15 @@ export async function main(): Promise<void> {
       phaseRows.push(cpuRow);
     }
     // The Knative way: the container starts behind Knative Serving's real queue-proxy, which holds
-    // the first event until the launcher's readiness passes (./wake.ts; no token: OIDC off there).
+    // the first event until the launcher's readiness passes (./wake.ts), with sender authentication
+    // on and the Trigger's token, as above.
     const flags = image.args.slice(0, -1);
     const wake = await wakeSamples({
       kubeconfigPath: coldKc.path,
       namespace: coldNamespace,
       entry: image.args.at(-1)!,
-      env: { ...image.env, ...(flags.length ? { NODE_OPTIONS: flags.join(' ') } : {}), JOB_TEMPLATE_PATH: templateFile, MAX_ACTIVE_JOBS: '1000000' },
+      env: { ...image.env, ...(flags.length ? { NODE_OPTIONS: flags.join(' ') } : {}), JOB_TEMPLATE_PATH: templateFile, MAX_ACTIVE_JOBS: '1000000', OIDC_AUTHENTICATION: 'enabled', OIDC_AUDIENCE: AUDIENCE },
+      authorization,
       samples: COLD_STARTS,
     });
     const wakeMs = median(wake.map((w) => w.first202Ms));

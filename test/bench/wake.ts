@@ -34,6 +34,8 @@ export interface WakeInput {
   entry?: string;
   /** Variables for the launcher over the defaults (JOB_TEMPLATE_PATH, Node flags, OIDC settings...). */
   env?: Record<string, string>;
+  /** The Authorization header the first event carries (with OIDC_AUTHENTICATION=enabled in `env`: the sender's token). */
+  authorization?: string;
   samples?: number;
 }
 
@@ -44,15 +46,15 @@ export interface WakeSample {
   first202Ms: number;
 }
 
-/** The launcher's environment: the caller's over Knative's and the defaults (OIDC off: the benchmark sends no tokens). */
+/** The launcher's environment: the caller's over Knative's and the defaults (OIDC off unless the caller turns it on and gives a token). */
 function launcherEnv(input: WakeInput, port: number, knative: Record<string, string>): Record<string, string> {
   return { NAMESPACE: input.namespace, KUBECONFIG: input.kubeconfigPath, LOG_LEVEL: 'warn', OIDC_AUTHENTICATION: 'disabled', ...knative, PORT: String(port), ...input.env };
 }
 
-async function postEvent(url: string, id: string): Promise<number> {
+async function postEvent(url: string, id: string, authorization?: string): Promise<number> {
   const res = await fetch(`${url}/`, {
     method: 'POST',
-    headers: { 'ce-specversion': '1.0', 'ce-id': encodeHeaderValue(id), 'ce-source': '/bench', 'ce-type': 'dev.job-robot.queue.item', 'content-type': 'application/json' },
+    headers: { ...(authorization ? { authorization } : {}), 'ce-specversion': '1.0', 'ce-id': encodeHeaderValue(id), 'ce-source': '/bench', 'ce-type': 'dev.job-robot.queue.item', 'content-type': 'application/json' },
     body: JSON.stringify({ id }),
   });
   await res.arrayBuffer();
@@ -64,7 +66,7 @@ export async function wakeSamples(input: WakeInput): Promise<WakeSample[]> {
   return behindQueueProxy(input.namespace, input.samples ?? SAMPLES, 202, async (userPort, knative) => {
     const launcher = await spawnLauncher(launcherEnv(input, userPort, knative), { waitListening: false, ...(input.entry ? { entry: input.entry } : {}) });
     return {
-      first: (url, i) => postEvent(url, `wake-${Date.now()}-${i}`),
+      first: (url, i) => postEvent(url, `wake-${Date.now()}-${i}`, input.authorization),
       why: () => `${launcher.stderr()}${launcher.stdout().slice(-2000)}`,
       stop: async () => {
         launcher.child.kill('SIGKILL');
