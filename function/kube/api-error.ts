@@ -15,10 +15,21 @@ export interface KubeCause {
   field?: string;
 }
 
-interface StatusBody {
+/** The fields of a refusal's Status body that job-robot reads. */
+export interface StatusBody {
   reason?: string;
   message?: string;
   details?: { retryAfterSeconds?: number; causes?: KubeCause[] };
+  /** A 410 Expired answer to a continued list offers a token here that resumes on a newer snapshot. */
+  metadata?: { continue?: unknown } | null;
+}
+
+/**
+ * A refusal's status code and Status body (`{}` when the body is not a JSON object, as a proxy's
+ * error page), read from a KubeApiError or ApiException; undefined for anything else.
+ */
+export function refusalStatus(err: unknown): { code: number; status: StatusBody } | undefined {
+  return isRefusal(err) ? { code: err.code, status: parseBody(err.body) } : undefined;
 }
 
 /**
@@ -47,12 +58,12 @@ export function kubeFailure(err: unknown): KubeFailure {
 function parseBody(body: unknown): StatusBody {
   if (typeof body === 'string') {
     try {
-      return JSON.parse(body) as StatusBody;
+      body = JSON.parse(body);
     } catch {
-      return { message: body };
+      return { message: body as string };
     }
   }
-  return (body ?? {}) as StatusBody;
+  return body !== null && typeof body === 'object' ? (body as StatusBody) : {};
 }
 
 /**

@@ -5,7 +5,7 @@
  * holds one page, the in-flight deletions and the keep-newest heaps, whatever the namespace holds.
  */
 import type { V1Job } from '@kubernetes/client-node';
-import { kubeFailure } from '../kube/api-error.ts';
+import { kubeFailure, refusalStatus } from '../kube/api-error.ts';
 import { failureClass, isMisconfiguration } from '../kube/failures.ts';
 import type { JobList } from '../kube/jobs-api.ts';
 import { ownerSelector } from '../kube/labels.ts';
@@ -209,21 +209,10 @@ export class Reaper {
 
 const keep = (job: FinishedJob, reason: KeepReason): Decision => ({ action: 'keep', job: { name: job.name, uid: job.uid }, reason, class: job.class });
 
-/**
- * The resume token a 410 Expired answer to a continued list carries, if any. The refusal is read by
- * its fields, as kube/api-error.ts reads it: a KubeApiError (body: the JSON text) or the client
- * library's ApiException (body: text or parsed) alike.
- */
+/** The resume token a 410 Expired answer to a continued list carries, if any (kube/api-error.ts reads the refusal). */
 export function continueAfterExpiry(err: unknown): string | undefined {
-  if (!(err instanceof Error) || (err as { code?: unknown }).code !== 410 || !('body' in err)) return undefined;
-  let body: unknown = err.body;
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      return undefined;
-    }
-  }
-  const token = (body as { metadata?: { continue?: unknown } } | undefined)?.metadata?.continue;
+  const refused = refusalStatus(err);
+  if (refused?.code !== 410) return undefined;
+  const token = refused.status.metadata?.continue;
   return typeof token === 'string' && token ? token : undefined;
 }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { InternalError, Misconfigured, PayloadTooLarge, RetryLater, type HttpError } from '../../function/http/errors.ts';
 import { kubeFailure, type KubeFailure } from '../../function/kube/api-error.ts';
+import { KubeApiError } from '../../function/kube/rest.ts';
 import { CREDENTIALS_FIX, explain, failureAnswer, failureClass, isMisconfiguration, isTransient, rbacFix, type FailureClass } from '../../function/kube/failures.ts';
 import { CREATE_JOBS, LIST_JOBS, WATCH_JOBS } from '../../function/kube/permissions.ts';
 
@@ -97,5 +98,11 @@ describe('kube failures: what counts as an answer', function () {
   it('an error without a status is no answer at all: code 0', function () {
     expect(kubeFailure(new Error('connect ECONNREFUSED'))).to.deep.include({ code: 0, reason: 'NetworkError' });
     expect(kubeFailure(Object.assign(new Error('odd'), { statusCode: '403' }))).to.deep.include({ code: 0 });
+  });
+
+  it('a refusal whose body is JSON but no object (null, a number) keeps its code and its own message', function () {
+    for (const body of ['null', '42', '"busy"']) {
+      expect(kubeFailure(new KubeApiError(503, body, {}, 'POST /jobs'))).to.deep.equal({ code: 503, reason: '', message: 'POST /jobs: HTTP 503' });
+    }
   });
 });
