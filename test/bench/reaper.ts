@@ -97,43 +97,50 @@ function expired(job: V1Job): boolean {
   return Date.now() - new Date(done.lastTransitionTime).getTime() >= maxAge;
 }
 
-/** The hand-written script: one list of everything, then a delete per finished, expired Job, one at a time. */
-async function naive(kc: KubeConfig, namespace: string, pooled: boolean): Promise<Counts> {
-  const batch = kc.makeApiClient(BatchV1Api);
-  const calls = pooled ? new CallOptions(60_000) : undefined;
-  const list = await batch.listNamespacedJob({ namespace, labelSelector: ownerSelector() }, calls?.call());
-  let deleted = 0;
-  let errors = 0;
-  for (const job of list.items) {
-    if (!expired(job)) continue;
-    try {
-      await batch.deleteNamespacedJob({ name: job.metadata!.name!, namespace, body: { propagationPolicy: 'Background' } }, calls?.call());
-      deleted++;
-    } catch {
-      errors++;
-    }
-  }
-  await calls?.close();
-  return { examined: list.items.length, deleted, errors };
+/** How the naive script reaches the API server: one list, and a delete by name. */
+interface NaiveCalls {
+  list(): Promise<V1Job[]>;
+  delete(name: string): Promise<unknown>;
+  close(): unknown;
 }
 
-/** The same script over kube/rest.ts: one pool, answers parsed as plain JSON. */
-async function naiveRest(kc: KubeConfig, namespace: string): Promise<Counts> {
+/** The script through @kubernetes/client-node: as it comes (a new TLS connection per call), or `pooled` through call-options.ts. */
+function clientNodeCalls(kc: KubeConfig, namespace: string, pooled: boolean): NaiveCalls {
+  const batch = kc.makeApiClient(BatchV1Api);
+  const calls = pooled ? new CallOptions(60_000) : undefined;
+  return {
+    list: async () => (await batch.listNamespacedJob({ namespace, labelSelector: ownerSelector() }, calls?.call())).items,
+    delete: (name) => batch.deleteNamespacedJob({ name, namespace, body: { propagationPolicy: 'Background' } }, calls?.call()),
+    close: () => calls?.close(),
+  };
+}
+
+/** The script through kube/rest.ts: one pool, answers parsed as plain JSON. */
+function restCalls(kc: KubeConfig, namespace: string): NaiveCalls {
   const rest = restOf(kc, 60_000);
-  const list = await listJobs(rest, namespace, { labelSelector: ownerSelector() });
+  return {
+    list: async () => (await listJobs(rest, namespace, { labelSelector: ownerSelector() })).items,
+    delete: (name) => deleteJob(rest, namespace, name, { propagationPolicy: 'Background' }),
+    close: () => rest.close(),
+  };
+}
+
+/** The hand-written script: one list of everything, then a delete per finished, expired Job, one at a time. */
+async function naive(calls: NaiveCalls): Promise<Counts> {
+  const items = await calls.list();
   let deleted = 0;
   let errors = 0;
-  for (const job of list.items) {
+  for (const job of items) {
     if (!expired(job)) continue;
     try {
-      await deleteJob(rest, namespace, job.metadata!.name!, { propagationPolicy: 'Background' });
+      await calls.delete(job.metadata!.name!);
       deleted++;
     } catch {
       errors++;
     }
   }
-  rest.close();
-  return { examined: list.items.length, deleted, errors };
+  await calls.close();
+  return { examined: items.length, deleted, errors };
 }
 
 /** The reaper exactly as `job-robot reap` builds it from the environment (with Redis: the in-flight check and the results backstop). */
@@ -180,9 +187,7 @@ async function child(approach: Approach): Promise<void> {
   const counts =
     approach === 'reaper' || approach === 'reaper-checked'
       ? await reaper(kc, namespace)
-      : approach === 'naive-pooled-rest'
-        ? await naiveRest(kc, namespace)
-        : await naive(kc, namespace, approach === 'naive-pooled');
+      : await naive(approach === 'naive-pooled-rest' ? restCalls(kc, namespace) : clientNodeCalls(kc, namespace, approach === 'naive-pooled'));
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   for (const t of timers) clearInterval(t);

@@ -7,8 +7,8 @@
  * probe sees it, and sends the event once it passes. Beside it, the same launcher spawned alone
  * with its first event sent straight to it, for the queue-proxy's share.
  *
- * `measureQueueProxyWake` is what the launcher benchmark calls to put the figure in its cold-start
- * table. Prints a table; the last line is `{"bench":"wake","ratio":<through / direct>,...}`.
+ * `wakeSamples` and `helloWakeSamples` are what the launcher benchmark calls for the queue-proxy row
+ * of its cold-start table. Prints a table; the last line is `{"bench":"wake","ratio":<through / direct>,...}`.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { startControlPlane } from '../cluster/control-plane.ts';
 import { ensureQueueProxy } from '../cluster/build.ts';
 import { freePort } from '../cluster/ports.ts';
 import { adminConfig, applyManifests, createNamespace, serviceAccountConfig } from '../helpers/kube.ts';
+import { stopChild } from '../helpers/child.ts';
 import { encodeHeaderValue, kubeconfigFile, spawnLauncher } from '../helpers/launcher.ts';
 import { readRepoFile, ROOT } from '../helpers/paths.ts';
 import { launcherRevision, lockQueueProxyPorts, spawnQueueProxy, untilReady, userContainerEnv } from '../helpers/queue-proxy.ts';
@@ -43,7 +44,7 @@ export interface WakeSample {
   /** Spawn to the queue-proxy's first passing readiness probe. */
   readyMs: number;
   /** Spawn to the first answer through the queue-proxy (the launcher's 202; a hello-world's 200). */
-  first202Ms: number;
+  firstAnswerMs: number;
 }
 
 /** The launcher's environment: the caller's over Knative's and the defaults (OIDC off unless the caller turns it on and gives a token). */
@@ -84,6 +85,7 @@ export async function wakeSamples(input: WakeInput): Promise<WakeSample[]> {
 export async function helloWakeSamples(namespace: string, args: string[], env: Record<string, string>, samples = SAMPLES): Promise<WakeSample[]> {
   return behindQueueProxy(namespace, samples, 200, async (userPort, knative) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...knative, ...env, PORT: String(userPort) }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     return {
       first: async (url) => {
         const res = await fetch(`${url}/`);
@@ -91,13 +93,7 @@ export async function helloWakeSamples(namespace: string, args: string[], env: R
         return res.status;
       },
       why: () => `hello-world exit code ${child.exitCode}`,
-      stop: async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = new Promise((r) => child.once('exit', r));
-          child.kill('SIGKILL');
-          await exited;
-        }
-      },
+      stop: () => stopChild(child, exited),
     };
   });
 }
@@ -125,7 +121,7 @@ async function behindQueueProxy(namespace: string, samples: number, want: number
         const ready = await untilReady(qp, 30_000, 2);
         const status = await user.first(qp.url, i);
         if (status !== want) throw new Error(`first request through the queue-proxy answered ${status}:\n${user.why()}`);
-        out.push({ readyMs: ready - qp.startedAt, first202Ms: performance.now() - qp.startedAt });
+        out.push({ readyMs: ready - qp.startedAt, firstAnswerMs: performance.now() - qp.startedAt });
       } finally {
         await qp.kill();
         await user.stop();
@@ -135,11 +131,6 @@ async function behindQueueProxy(namespace: string, samples: number, want: number
     release();
   }
   return out;
-}
-
-/** Container start to first 202 through Knative's queue-proxy, in ms, one per sample. */
-export async function measureQueueProxyWake(input: WakeInput): Promise<number[]> {
-  return (await wakeSamples(input)).map((s) => s.first202Ms);
 }
 
 /** The launcher alone: spawn to its first 202, polling with the event every 2 ms. */
@@ -190,7 +181,7 @@ export async function main(): Promise<void> {
       direct.push(...(await directWake({ ...input, samples: 1 })));
     }
     const median = (xs: number[]) => percentile(xs, 50);
-    const first202 = through.map((s) => s.first202Ms);
+    const first202 = through.map((s) => s.firstAnswerMs);
     const ready = through.map((s) => s.readyMs);
     printTable(`wake: container start to first 202, median of ${SAMPLES} (function/cli.ts; queue-proxy knative.dev/serving v0.49.1)`, [
       { path: 'through the queue-proxy', 'ready ms': median(ready), 'first 202 ms': median(first202), 'min ms': Math.min(...first202), 'max ms': Math.max(...first202) },
